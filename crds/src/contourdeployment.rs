@@ -1,0 +1,221 @@
+//! `projectcontour.io/v1alpha1` ContourDeployment: one Contour installation.
+//!
+//! The field names are a superset of upstream's, so upstream manifests apply.
+//! The operator reconciles it into a Contour Deployment, an Envoy DaemonSet
+//! (or Deployment) and everything around them, and writes its status.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{DaemonSetUpdateStrategy, DeploymentStrategy};
+use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration, Volume, VolumeMount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Desired state of one Contour installation.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "projectcontour.io",
+    version = "v1alpha1",
+    kind = "ContourDeployment",
+    plural = "contourdeployments",
+    singular = "contourdeployment",
+    namespaced,
+    status = "ContourDeploymentStatus",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ContourDeploymentSpec {
+    /// Settings of the Contour control plane.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contour: Option<ContourSettings>,
+    /// Settings of the Envoy data plane.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envoy: Option<EnvoySettings>,
+    /// Contour's configuration, rendered into its ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::contourdeployment::free_form_object")]
+    pub runtime_settings: Option<serde_json::Value>,
+    /// Labels added to every object the operator creates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resource_labels: BTreeMap<String, String>,
+}
+
+/// Settings of the Contour Deployment.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContourSettings {
+    /// Deprecated: use `deployment.replicas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub replicas: Option<i32>,
+    /// Node selector and tolerations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_placement: Option<NodePlacement>,
+    /// Log level of the Kubernetes client (0-9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 9))]
+    pub kubernetes_log_level: Option<u8>,
+    /// Log level of Contour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["trace", "debug", "info", "warn", "error", "critical", "off"]))]
+    pub log_level: Option<String>,
+    /// Compute resources of the contour container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Replicas and rollout strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentSettings>,
+    /// Annotations added to the contour pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_annotations: BTreeMap<String, String>,
+    /// Watch only these namespaces.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1, max = 42), inner(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")))]
+    pub watch_namespaces: Vec<String>,
+    /// Features (resource kinds) not to watch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crate::contourdeployment::disabled_features_schema")]
+    pub disabled_features: Vec<String>,
+}
+
+/// Replicas and rollout strategy of a Deployment.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentSettings {
+    /// Number of replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub replicas: Option<i32>,
+    /// Rollout strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<DeploymentStrategy>,
+}
+
+/// Rollout strategy of a DaemonSet.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonSetSettings {
+    /// Update strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_strategy: Option<DaemonSetUpdateStrategy>,
+}
+
+/// Settings of the Envoy workload.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvoySettings {
+    /// `DaemonSet` (default) or `Deployment`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["DaemonSet", "Deployment"]))]
+    pub workload_type: Option<String>,
+    /// Deprecated: use `deployment.replicas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub replicas: Option<i32>,
+    /// How Envoy is exposed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_publishing: Option<NetworkPublishing>,
+    /// Node selector and tolerations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_placement: Option<NodePlacement>,
+    /// Extra volumes of the Envoy pods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_volumes: Vec<Volume>,
+    /// Extra volume mounts of the envoy container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_volume_mounts: Vec<VolumeMount>,
+    /// Annotations added to the Envoy pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_annotations: BTreeMap<String, String>,
+    /// Compute resources of the envoy container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Log level of Envoy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["trace", "debug", "info", "warn", "error", "critical", "off"]))]
+    pub log_level: Option<String>,
+    /// DaemonSet settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon_set: Option<DaemonSetSettings>,
+    /// Deployment settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentSettings>,
+    /// Envoy's `--base-id`.
+    #[serde(default, rename = "baseID", skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub base_id: Option<i32>,
+    /// Overload manager heap limit in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overload_max_heap_size: Option<u64>,
+    /// Overload manager downstream connection limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overload_max_downstream_connections: Option<u64>,
+}
+
+/// How the Envoy Service is published.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPublishing {
+    /// `LoadBalancerService` (default), `NodePortService` or `ClusterIPService`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["LoadBalancerService", "NodePortService", "ClusterIPService"]))]
+    pub r#type: Option<String>,
+    /// `Local` (default) or `Cluster`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Local", "Cluster"]))]
+    pub external_traffic_policy: Option<String>,
+    /// `SingleStack`, `PreferDualStack` or `RequireDualStack`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["SingleStack", "PreferDualStack", "RequireDualStack"]))]
+    pub ip_family_policy: Option<String>,
+    /// Annotations of the Envoy Service.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub service_annotations: BTreeMap<String, String>,
+}
+
+/// Node selector and tolerations of a workload.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePlacement {
+    /// Node selector.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+}
+
+/// Observed state of a ContourDeployment.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContourDeploymentStatus {
+    /// Conditions, `Ready` summarising them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// Schema of a free-form object whose unknown fields the API server keeps.
+pub fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true
+    })
+}
+
+/// `disabledFeatures`: resource kinds Contour can be told not to watch.
+pub fn disabled_features_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 42,
+        "items": {
+            "type": "string",
+            "enum": ["grpcroutes", "tlsroutes", "extensionservices", "backendtlspolicies"]
+        }
+    })
+}
