@@ -66,7 +66,7 @@ pub struct Include {
 /// a header or query parameter match.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = kube::core::Rule::new("[has(self.prefix), has(self.exact), has(self.regex)].filter(x, x).size() <= 1").message("only one of prefix, exact or regex may be set in a condition"))]
+#[x_kube(validation = kube::core::Rule::new("!(has(self.prefix) && has(self.exact)) && !(has(self.prefix) && has(self.regex)) && !(has(self.exact) && has(self.regex))").message("only one of prefix, exact or regex may be set in a condition"))]
 pub struct MatchCondition {
     /// Path prefix match (segment aware).
     #[serde(default, skip_serializing_if = "String::is_empty")]

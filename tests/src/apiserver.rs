@@ -126,7 +126,7 @@ impl ApiServer {
         let ca = Ca::new("contour-rs-test-ca")?;
         let serving = ca.server("kube-apiserver", &["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"])?;
         let admin = ca.client("admin", Some("system:masters"))?;
-        let sa_key = crate::pki::private_key_pem()?;
+        let (sa_key, sa_pub) = crate::pki::key_pair_pem()?;
         let write = |name: &str, body: &str| -> Result<PathBuf> {
             let p = dir.join(name);
             std::fs::write(&p, body)?;
@@ -136,6 +136,7 @@ impl ApiServer {
         let tls_cert = write("apiserver.crt", &serving.cert_pem)?;
         let tls_key = write("apiserver.key", &serving.key_pem)?;
         let sa_file = write("sa.key", &sa_key)?;
+        let sa_pub_file = write("sa.pub", &sa_pub)?;
 
         let etcd_port = free_port()?;
         let peer_port = free_port()?;
@@ -169,7 +170,7 @@ impl ApiServer {
             &format!("--tls-cert-file={}", tls_cert.display()),
             &format!("--tls-private-key-file={}", tls_key.display()),
             &format!("--client-ca-file={}", ca_file.display()),
-            &format!("--service-account-key-file={}", sa_file.display()),
+            &format!("--service-account-key-file={}", sa_pub_file.display()),
             &format!("--service-account-signing-key-file={}", sa_file.display()),
             "--service-account-issuer=https://kubernetes.default.svc",
             "--service-cluster-ip-range=10.0.0.0/24",

@@ -67,9 +67,11 @@ impl Ca {
     }
 }
 
-/// A fresh private key (ECDSA P-256, PKCS#8 PEM), e.g. for signing ServiceAccount tokens.
-pub fn private_key_pem() -> Result<String> {
-    Ok(KeyPair::generate()?.serialize_pem())
+/// A fresh key pair (ECDSA P-256) as (PKCS#8 private PEM, public PEM), e.g.
+/// for signing ServiceAccount tokens.
+pub fn key_pair_pem() -> Result<(String, String)> {
+    let key = KeyPair::generate()?;
+    Ok((key.serialize_pem(), key.public_key_pem()))
 }
 
 fn dn(common_name: &str, org: Option<&str>) -> DistinguishedName {

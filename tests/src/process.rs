@@ -103,7 +103,7 @@ pub fn run(program: &str, args: &[&str]) -> Result<String> {
 /// The last `n` lines of a log file.
 pub fn tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.contains("FLAG: --")).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
