@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use contour::logging::{self, LogFormat};
 
 #[derive(Parser, Debug)]
-#[command(name = "contour", version, about = "Contour: Kubernetes ingress control plane for Envoy")]
+#[command(
+    name = "contour",
+    version,
+    about = "Contour: Kubernetes ingress control plane for Envoy"
+)]
 struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Json)]

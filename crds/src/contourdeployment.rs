@@ -74,7 +74,13 @@ pub struct ContourSettings {
     pub pod_annotations: BTreeMap<String, String>,
     /// Watch only these namespaces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(min = 1, max = 42), inner(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")))]
+    #[schemars(
+        length(min = 1, max = 42),
+        inner(
+            length(min = 1, max = 63),
+            regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+        )
+    )]
     pub watch_namespaces: Vec<String>,
     /// Features (resource kinds) not to watch.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

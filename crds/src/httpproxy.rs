@@ -31,7 +31,11 @@ use crate::schema::is_false;
 #[serde(rename_all = "camelCase")]
 pub struct HTTPProxySpec {
     /// Makes this proxy a root: the virtual host it serves.
-    #[serde(default, rename = "virtualhost", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "virtualhost",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub virtual_host: Option<VirtualHost>,
     /// The HTTP routes of this proxy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -55,7 +59,10 @@ pub struct Include {
     pub name: String,
     /// Namespace of the included HTTPProxy; the includer's when empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub namespace: String,
     /// Conditions prepended to every route of the included proxy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -101,7 +108,11 @@ pub struct HeaderMatchCondition {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub contains: String,
     /// The value does not contain this string.
-    #[serde(default, rename = "notcontains", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "notcontains",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub not_contains: String,
     /// Compare values case-insensitively.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -231,19 +242,35 @@ pub struct VirtualHost {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<AuthorizationServer>,
     /// Cross-origin resource sharing.
-    #[serde(default, rename = "corsPolicy", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "corsPolicy",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cors_policy: Option<CORSPolicy>,
     /// Rate limits for the whole virtual host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_policy: Option<RateLimitPolicy>,
     /// JWT providers.
-    #[serde(default, rename = "jwtProviders", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "jwtProviders",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub jwt_providers: Vec<JWTProvider>,
     /// Allow only these source ranges.
-    #[serde(default, rename = "ipAllowPolicy", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "ipAllowPolicy",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ip_allow_policy: Vec<IPFilterPolicy>,
     /// Deny these source ranges.
-    #[serde(default, rename = "ipDenyPolicy", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "ipDenyPolicy",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ip_deny_policy: Vec<IPFilterPolicy>,
 }
 
@@ -279,7 +306,11 @@ pub struct RemoteJWKS {
     #[schemars(length(min = 1))]
     pub uri: String,
     /// TLS validation of the key server.
-    #[serde(default, rename = "validation", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "validation",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub upstream_validation: Option<UpstreamValidation>,
     /// Fetch timeout.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -290,7 +321,11 @@ pub struct RemoteJWKS {
     #[schemars(regex(pattern = crate::schema::DURATION))]
     pub cache_duration: String,
     /// DNS lookup family for the key server.
-    #[serde(default, rename = "dnsLookupFamily", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "dnsLookupFamily",
+        skip_serializing_if = "String::is_empty"
+    )]
     #[schemars(extend("enum" = ["auto", "v4", "v6"]))]
     pub dns_lookup_family: String,
 }
@@ -330,19 +365,30 @@ pub struct CORSPolicy {
     #[schemars(length(min = 1))]
     pub allow_origin: Vec<String>,
     /// Allowed methods.
-    #[schemars(length(min = 1), inner(regex(pattern = r"^[a-zA-Z0-9!#$%&'*+.^_`|~-]+$")))]
+    #[schemars(
+        length(min = 1),
+        inner(regex(pattern = r"^[a-zA-Z0-9!#$%&'*+.^_`|~-]+$"))
+    )]
     pub allow_methods: Vec<String>,
     /// Allowed headers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(min = 1), inner(regex(pattern = r"^[a-zA-Z0-9!#$%&'*+.^_`|~-]+$")))]
+    #[schemars(
+        length(min = 1),
+        inner(regex(pattern = r"^[a-zA-Z0-9!#$%&'*+.^_`|~-]+$"))
+    )]
     pub allow_headers: Vec<String>,
     /// Exposed headers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(min = 1), inner(regex(pattern = r"^[a-zA-Z0-9!#$%&'*+.^_`|~-]+$")))]
+    #[schemars(
+        length(min = 1),
+        inner(regex(pattern = r"^[a-zA-Z0-9!#$%&'*+.^_`|~-]+$"))
+    )]
     pub expose_headers: Vec<String>,
     /// How long the preflight answer may be cached.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    #[schemars(regex(pattern = r"^(((\d*(\.\d*)?h)|(\d*(\.\d*)?m)|(\d*(\.\d*)?s)|(\d*(\.\d*)?ms)|(\d*(\.\d*)?us)|(\d*(\.\d*)?µs)|(\d*(\.\d*)?ns))+|0)$"))]
+    #[schemars(regex(
+        pattern = r"^(((\d*(\.\d*)?h)|(\d*(\.\d*)?m)|(\d*(\.\d*)?s)|(\d*(\.\d*)?ms)|(\d*(\.\d*)?us)|(\d*(\.\d*)?µs)|(\d*(\.\d*)?ns))+|0)$"
+    ))]
     pub max_age: String,
     /// Allow private network access.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -405,13 +451,25 @@ pub struct Route {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub internal_redirect_policy: Option<HTTPInternalRedirectPolicy>,
     /// JWT verification of this route.
-    #[serde(default, rename = "jwtVerificationPolicy", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "jwtVerificationPolicy",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub jwt_verification_policy: Option<JWTVerificationPolicy>,
     /// Allow only these source ranges.
-    #[serde(default, rename = "ipAllowPolicy", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "ipAllowPolicy",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ip_allow_policy: Vec<IPFilterPolicy>,
     /// Deny these source ranges.
-    #[serde(default, rename = "ipDenyPolicy", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "ipDenyPolicy",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ip_deny_policy: Vec<IPFilterPolicy>,
 }
 
@@ -705,7 +763,11 @@ pub struct Service {
     #[schemars(range(min = 0))]
     pub weight: Option<i64>,
     /// TLS validation of the upstream.
-    #[serde(default, rename = "validation", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "validation",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub upstream_validation: Option<UpstreamValidation>,
     /// Mirror traffic to this service.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -945,11 +1007,19 @@ pub struct DownstreamValidation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forward_client_certificate: Option<ClientCertificateDetails>,
     /// Secret with a certificate revocation list.
-    #[serde(default, rename = "crlSecret", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "crlSecret",
+        skip_serializing_if = "String::is_empty"
+    )]
     #[schemars(length(min = 1))]
     pub crl_secret: String,
     /// Check the CRL for the leaf only.
-    #[serde(default, rename = "crlOnlyVerifyLeafCert", skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        rename = "crlOnlyVerifyLeafCert",
+        skip_serializing_if = "is_false"
+    )]
     pub crl_only_verify_leaf_cert: bool,
     /// Accept clients without a certificate.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -988,7 +1058,11 @@ pub struct SlowStartPolicy {
     #[schemars(regex(pattern = r"^([0-9]+([.][0-9]+)?|[.][0-9]+)$"))]
     pub aggression: String,
     /// Minimum weight percent (default 10).
-    #[serde(default, rename = "minWeightPercent", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "minWeightPercent",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 0, max = 100))]
     pub min_weight_percent: Option<u32>,
 }

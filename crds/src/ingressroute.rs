@@ -28,7 +28,11 @@ use crate::schema::is_false;
 #[serde(rename_all = "camelCase")]
 pub struct IngressRouteSpec {
     /// Makes this IngressRoute a root: the virtual host it serves.
-    #[serde(default, rename = "virtualhost", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "virtualhost",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub virtual_host: Option<VirtualHost>,
     /// Prefix routes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -150,7 +154,11 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub strategy: String,
     /// TLS validation of the upstream.
-    #[serde(default, rename = "validation", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "validation",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub upstream_validation: Option<UpstreamValidation>,
 }
 

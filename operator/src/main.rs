@@ -5,7 +5,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(name = "contour-operator", version, about = "Reconciles ContourDeployment resources")]
+#[command(
+    name = "contour-operator",
+    version,
+    about = "Reconciles ContourDeployment resources"
+)]
 struct Cli {
     /// Print the version and exit.
     #[arg(long)]

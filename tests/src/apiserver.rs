@@ -42,7 +42,9 @@ impl ApiServer {
                 .join()
                 .unwrap_or_else(|_| Err("the start-up thread panicked".to_string()))
         });
-        started.as_ref().map_err(|e| HarnessError::SharedStartFailed(e.clone()))
+        started
+            .as_ref()
+            .map_err(|e| HarnessError::SharedStartFailed(e.clone()))
     }
 
     /// The `https://127.0.0.1:PORT` address.
@@ -83,18 +85,30 @@ impl ApiServer {
         let accounts: Api<ServiceAccount> = Api::namespaced(admin, namespace);
         if accounts.get_opt(name).await?.is_none() {
             let sa = ServiceAccount {
-                metadata: ObjectMeta { name: Some(name.to_string()), ..Default::default() },
+                metadata: ObjectMeta {
+                    name: Some(name.to_string()),
+                    ..Default::default()
+                },
                 ..Default::default()
             };
             accounts.create(&PostParams::default(), &sa).await?;
         }
         let request = TokenRequest {
-            spec: TokenRequestSpec { expiration_seconds: Some(3600), ..Default::default() },
+            spec: TokenRequestSpec {
+                expiration_seconds: Some(3600),
+                ..Default::default()
+            },
             ..Default::default()
         };
-        let issued = accounts.create_token_request(name, &PostParams::default(), &request).await?;
+        let issued = accounts
+            .create_token_request(name, &PostParams::default(), &request)
+            .await?;
         let token = issued.status.map(|s| s.token).unwrap_or_default();
-        let kc = Kubeconfig::from_yaml(&kubeconfig_yaml(&self.url, &self.ca_pem, UserAuth::Token(&token)))?;
+        let kc = Kubeconfig::from_yaml(&kubeconfig_yaml(
+            &self.url,
+            &self.ca_pem,
+            UserAuth::Token(&token),
+        ))?;
         client_from(kc).await
     }
 
@@ -110,10 +124,15 @@ impl ApiServer {
         base = base.trim_matches('-').to_string();
         let name = format!("{base}-{n}");
         let ns = Namespace {
-            metadata: ObjectMeta { name: Some(name.clone()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                ..Default::default()
+            },
             ..Default::default()
         };
-        Api::<Namespace>::all(self.admin_client().await?).create(&PostParams::default(), &ns).await?;
+        Api::<Namespace>::all(self.admin_client().await?)
+            .create(&PostParams::default(), &ns)
+            .await?;
         Ok(name)
     }
 
@@ -124,7 +143,15 @@ impl ApiServer {
         std::fs::create_dir_all(dir.join("etcd"))?;
 
         let ca = Ca::new("contour-rs-test-ca")?;
-        let serving = ca.server("kube-apiserver", &["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"])?;
+        let serving = ca.server(
+            "kube-apiserver",
+            &[
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+            ],
+        )?;
         let admin = ca.client("admin", Some("system:masters"))?;
         let (sa_key, sa_pub) = crate::pki::key_pair_pem()?;
         let write = |name: &str, body: &str| -> Result<PathBuf> {
@@ -156,7 +183,9 @@ impl ApiServer {
         ]);
         let etcd_log = dir.join("etcd.log");
         let mut children = vec![process::spawn(etcd, &etcd_log)?];
-        wait_until("etcd", &etcd_log, &mut children[0], || etcd_healthy(etcd_port))?;
+        wait_until("etcd", &etcd_log, &mut children[0], || {
+            etcd_healthy(etcd_port)
+        })?;
 
         let port = free_port()?;
         let url = format!("https://127.0.0.1:{port}");
@@ -185,17 +214,35 @@ impl ApiServer {
 
         let kubeconfig = dir.join("admin.kubeconfig");
         let ca_pem = ca.cert_pem();
-        std::fs::write(&kubeconfig, kubeconfig_yaml(&url, &ca_pem, UserAuth::Cert(&admin)))?;
-        let server = ApiServer { url, ca_pem, admin, kubeconfig, dir: dir.clone(), children: Mutex::new(Vec::new()) };
+        std::fs::write(
+            &kubeconfig,
+            kubeconfig_yaml(&url, &ca_pem, UserAuth::Cert(&admin)),
+        )?;
+        let server = ApiServer {
+            url,
+            ca_pem,
+            admin,
+            kubeconfig,
+            dir: dir.clone(),
+            children: Mutex::new(Vec::new()),
+        };
 
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let client = runtime.block_on(server.admin_client())?;
-        let mut api_child = children.pop().ok_or_else(|| std::io::Error::other("no child"))?;
+        let mut api_child = children
+            .pop()
+            .ok_or_else(|| std::io::Error::other("no child"))?;
         wait_until("kube-apiserver", &api_log, &mut api_child, || {
             runtime.block_on(async {
                 let req = http::Request::get("/readyz").body(Vec::new());
                 match req {
-                    Ok(r) => client.request_text(r).await.map(|t| t.trim() == "ok").unwrap_or(false),
+                    Ok(r) => client
+                        .request_text(r)
+                        .await
+                        .map(|t| t.trim() == "ok")
+                        .unwrap_or(false),
                     Err(_) => false,
                 }
             })
@@ -228,13 +275,21 @@ fn wait_until(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Err(HarnessError::NotReady { component, seconds: START_TIMEOUT.as_secs(), log: process::tail(log, 30) })
+    Err(HarnessError::NotReady {
+        component,
+        seconds: START_TIMEOUT.as_secs(),
+        log: process::tail(log, 30),
+    })
 }
 
 fn etcd_healthy(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+    if s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut body = String::new();

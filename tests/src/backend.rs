@@ -50,12 +50,14 @@ impl TestNet {
         let addr = listener.local_addr()?;
         let name = name.to_string();
         let served = name.clone();
-        std::thread::Builder::new().name(format!("backend-{name}")).spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let n = served.clone();
-                let _ = std::thread::Builder::new().spawn(move || serve(stream, &n));
-            }
-        })?;
+        std::thread::Builder::new()
+            .name(format!("backend-{name}"))
+            .spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    let n = served.clone();
+                    let _ = std::thread::Builder::new().spawn(move || serve(stream, &n));
+                }
+            })?;
         Ok(Backend { name, addr })
     }
 
@@ -87,15 +89,31 @@ impl TestNet {
         let ip = |args: &[&str]| process::run("ip", args);
         ip(&["netns", "add", &name])?;
         process::at_exit(&["ip", "netns", "del", &name]);
-        ip(&["link", "add", &host_if, "type", "veth", "peer", "name", &ns_if])?;
+        ip(&[
+            "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if,
+        ])?;
         process::at_exit(&["ip", "link", "del", &host_if]);
         ip(&["link", "set", &ns_if, "netns", &name])?;
         ip(&["addr", "add", &format!("{host_ip}/24"), "dev", &host_if])?;
         ip(&["link", "set", &host_if, "up"])?;
-        ip(&["netns", "exec", &name, "ip", "addr", "add", &format!("{backend_ip}/24"), "dev", &ns_if])?;
+        ip(&[
+            "netns",
+            "exec",
+            &name,
+            "ip",
+            "addr",
+            "add",
+            &format!("{backend_ip}/24"),
+            "dev",
+            &ns_if,
+        ])?;
         ip(&["netns", "exec", &name, "ip", "link", "set", &ns_if, "up"])?;
         ip(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"])?;
-        Ok(TestNet { name, host_ip, backend_ip })
+        Ok(TestNet {
+            name,
+            host_ip,
+            backend_ip,
+        })
     }
 }
 
@@ -110,7 +128,9 @@ pub struct Backend {
 
 fn serve(stream: TcpStream, name: &str) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
-    let Ok(mut writer) = stream.try_clone() else { return };
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(stream);
     loop {
         let mut request_line = String::new();
@@ -148,27 +168,37 @@ fn serve(stream: TcpStream, name: &str) {
         let mut parts = request_line.split_whitespace();
         let method = parts.next().unwrap_or("");
         let path = parts.next().unwrap_or("");
-        let reply = serde_json::json!({"backend": name, "method": method, "path": path, "host": host}).to_string();
+        let reply =
+            serde_json::json!({"backend": name, "method": method, "path": path, "host": host})
+                .to_string();
         let head = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
             reply.len(),
             if close { "Connection: close\r\n" } else { "" }
         );
-        if writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(reply.as_bytes())).is_err() || close {
+        if writer
+            .write_all(head.as_bytes())
+            .and_then(|()| writer.write_all(reply.as_bytes()))
+            .is_err()
+            || close
+        {
             return;
         }
     }
 }
 
 fn remove_stale_namespaces() {
-    let Ok(list) = process::run("ip", &["netns", "list"]) else { return };
+    let Ok(list) = process::run("ip", &["netns", "list"]) else {
+        return;
+    };
     for line in list.lines() {
         let name = line.split_whitespace().next().unwrap_or("");
-        if let Some(pid) = name.strip_prefix(NS_PREFIX).and_then(|p| p.parse::<u32>().ok()) {
-            if !process::pid_alive(pid) {
-                let _ = process::run("ip", &["netns", "del", name]);
-                let _ = process::run("ip", &["link", "del", &format!("crs{pid}h")]);
-            }
+        let stale = name
+            .strip_prefix(NS_PREFIX)
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = stale.filter(|pid| !process::pid_alive(*pid)) {
+            let _ = process::run("ip", &["netns", "del", name]);
+            let _ = process::run("ip", &["link", "del", &format!("crs{pid}h")]);
         }
     }
 }
@@ -178,5 +208,9 @@ fn enter_netns(ns: &std::fs::File) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: setns on a valid namespace fd; affects only this thread.
     let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }

@@ -42,10 +42,26 @@ impl Envoy {
         let mut cmd = Command::new(bin);
         cmd.arg("-c")
             .arg(&config_path)
-            .args(["--disable-hot-restart", "--concurrency", "1", "--log-level", "info"])
-            .args(["--service-node", &format!("test-envoy-{n}"), "--service-cluster", "contour-test"]);
+            .args([
+                "--disable-hot-restart",
+                "--concurrency",
+                "1",
+                "--log-level",
+                "info",
+            ])
+            .args([
+                "--service-node",
+                &format!("test-envoy-{n}"),
+                "--service-cluster",
+                "contour-test",
+            ]);
         let child = process::spawn(cmd, &log)?;
-        let mut envoy = Envoy { child, admin_port, log, config_path };
+        let mut envoy = Envoy {
+            child,
+            admin_port,
+            log,
+            config_path,
+        };
         envoy.wait_live().await?;
         Ok(envoy)
     }
@@ -82,14 +98,20 @@ impl Envoy {
                     log: format!("exited with {status}\n{}", process::tail(&self.log, 30)),
                 });
             }
-            if let Ok(body) = self.admin_get("/ready").await {
-                if body.trim() == "LIVE" {
-                    return Ok(());
-                }
+            if self
+                .admin_get("/ready")
+                .await
+                .is_ok_and(|body| body.trim() == "LIVE")
+            {
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(HarnessError::NotReady { component: "envoy", seconds: timeout.as_secs(), log: process::tail(&self.log, 30) })
+        Err(HarnessError::NotReady {
+            component: "envoy",
+            seconds: timeout.as_secs(),
+            log: process::tail(&self.log, 30),
+        })
     }
 }
 

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
     /// A component binary is not installed.
-    #[error("{component} not found at {path}: run `make tools` (tests/tools/install.sh) to build/install it")]
+    #[error(
+        "{component} not found at {path}: run `make tools` (tests/tools/install.sh) to build/install it"
+    )]
     MissingTool {
         /// Which component.
         component: &'static str,

@@ -17,13 +17,21 @@ pub async fn install_crds(client: &Client) -> Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let dir = crate::tools::repo_root().join("helm/contour-operator/crds");
     let mut names = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)?.flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for path in entries {
         let text = std::fs::read_to_string(&path)?;
         let crd: CustomResourceDefinition = serde_yaml::from_str(&text)?;
         let name = crd.metadata.name.clone().unwrap_or_default();
-        crds.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd)).await?;
+        crds.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await?;
         names.push(name);
     }
     for name in names {
@@ -37,7 +45,10 @@ async fn wait_established(crds: &Api<CustomResourceDefinition>, name: &str) -> R
     loop {
         let crd = crds.get(name).await?;
         let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();
-        if conditions.iter().any(|c| c.type_ == "Established" && c.status == "True") {
+        if conditions
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+        {
             return Ok(());
         }
         if start.elapsed() > Duration::from_secs(30) {

@@ -15,8 +15,8 @@
 pub mod apiserver;
 pub mod backend;
 pub mod envoy;
-pub mod k8s;
 mod error;
+pub mod k8s;
 pub mod pki;
 pub mod process;
 pub mod tools;

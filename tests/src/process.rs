@@ -22,7 +22,10 @@ struct Registry {
     commands: Vec<Vec<String>>,
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry { pids: Vec::new(), commands: Vec::new() });
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    pids: Vec::new(),
+    commands: Vec::new(),
+});
 static RUN_DIR: OnceLock<PathBuf> = OnceLock::new();
 
 type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
@@ -42,7 +45,10 @@ pub fn run_dir() -> Result<&'static Path> {
 
 /// Spawns `cmd` with its output appended to `log`, so that it dies with us.
 pub fn spawn(mut cmd: Command, log: &Path) -> Result<Child> {
-    let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
     let err = out.try_clone()?;
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     set_parent_death_signal(&mut cmd);
@@ -63,10 +69,15 @@ pub fn spawn(mut cmd: Command, log: &Path) -> Result<Child> {
     });
     let (reply_tx, reply_rx) = mpsc::channel();
     {
-        let tx = spawner.lock().map_err(|_| std::io::Error::other("spawner lock poisoned"))?;
-        tx.send((cmd, reply_tx)).map_err(|_| std::io::Error::other("spawner thread is gone"))?;
+        let tx = spawner
+            .lock()
+            .map_err(|_| std::io::Error::other("spawner lock poisoned"))?;
+        tx.send((cmd, reply_tx))
+            .map_err(|_| std::io::Error::other("spawner thread is gone"))?;
     }
-    let child = reply_rx.recv().map_err(|_| std::io::Error::other("spawner thread is gone"))??;
+    let child = reply_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))??;
     if let Ok(mut r) = REGISTRY.lock() {
         r.pids.push(child.id());
     }
@@ -83,7 +94,8 @@ pub fn forget(pid: u32) {
 /// Registers a command to run at exit (e.g. `ip netns del NAME`).
 pub fn at_exit(command: &[&str]) {
     if let Ok(mut r) = REGISTRY.lock() {
-        r.commands.push(command.iter().map(|s| s.to_string()).collect());
+        r.commands
+            .push(command.iter().map(|s| s.to_string()).collect());
     }
 }
 
@@ -120,13 +132,16 @@ pub fn pid_alive(pid: u32) -> bool {
 }
 
 fn remove_stale_runs() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix(RUN_PREFIX).and_then(|p| p.parse::<u32>().ok()) {
-            if !pid_alive(pid) {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
+        let stale = name
+            .strip_prefix(RUN_PREFIX)
+            .and_then(|p| p.parse::<u32>().ok());
+        if stale.is_some_and(|pid| !pid_alive(pid)) {
+            let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }
@@ -167,7 +182,11 @@ pub fn cleanup() {
     }
     for c in commands.iter().rev() {
         if let Some((prog, args)) = c.split_first() {
-            let _ = Command::new(prog).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = Command::new(prog)
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
     if let Some(dir) = RUN_DIR.get() {

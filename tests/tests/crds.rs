@@ -20,13 +20,22 @@ static CRDS: OnceCell<()> = OnceCell::const_new();
 async fn setup(prefix: &str) -> Result<(Client, String), Box<dyn std::error::Error>> {
     let server = ApiServer::shared()?;
     let client = server.admin_client().await?;
-    CRDS.get_or_try_init(|| async { k8s::install_crds(&client).await }).await?;
+    CRDS.get_or_try_init(|| async { k8s::install_crds(&client).await })
+        .await?;
     let ns = server.namespace(prefix).await?;
     Ok((client, ns))
 }
 
-fn dynamic(client: &Client, ns: &str, group: &str, version: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
-    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+fn dynamic(
+    client: &Client,
+    ns: &str,
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+) -> Api<DynamicObject> {
+    let ar =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
     Api::namespaced_with(client.clone(), ns, &ar)
 }
 
@@ -43,11 +52,23 @@ fn committed_crds_match_the_types() -> TestResult {
     for (name, text) in rendered {
         let path = dir.join(&name);
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(committed == text, "{} differs from what the types generate: run `make crds`", path.display());
+        assert!(
+            committed == text,
+            "{} differs from what the types generate: run `make crds`",
+            path.display()
+        );
     }
-    let mut on_disk: Vec<_> = std::fs::read_dir(&dir)?.flatten().map(|e| e.file_name()).collect();
+    let mut on_disk: Vec<_> = std::fs::read_dir(&dir)?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     on_disk.sort();
-    assert_eq!(on_disk.len(), 4, "unexpected files in {}: {on_disk:?}", dir.display());
+    assert_eq!(
+        on_disk.len(),
+        4,
+        "unexpected files in {}: {on_disk:?}",
+        dir.display()
+    );
     Ok(())
 }
 
@@ -105,7 +126,12 @@ async fn httpproxy_round_trips_with_status() -> TestResult {
             "warnings": [{"type": "TLSError", "status": "True", "reason": "SecretNotValid", "message": "not yet"}]
         }]
     }});
-    api.patch_status("kuard", &PatchParams::default(), &Patch::Merge(&status_patch)).await?;
+    api.patch_status(
+        "kuard",
+        &PatchParams::default(),
+        &Patch::Merge(&status_patch),
+    )
+    .await?;
     let got = api.get("kuard").await?;
     let status = got.status.unwrap_or_default();
     assert_eq!(status.current_status, "valid");
@@ -142,9 +168,13 @@ async fn ingressroute_from_the_seed_round_trips_with_status() -> TestResult {
     let created = api.create(&PostParams::default(), &route).await?;
     assert_eq!(created.spec, route.spec);
     let patch = json!({"status": {"currentStatus": "valid", "description": "valid IngressRoute"}});
-    api.patch_status("kuard", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    api.patch_status("kuard", &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
     let status = api.get("kuard").await?.status.unwrap_or_default();
-    assert_eq!((status.current_status.as_str(), status.description.as_str()), ("valid", "valid IngressRoute"));
+    assert_eq!(
+        (status.current_status.as_str(), status.description.as_str()),
+        ("valid", "valid IngressRoute")
+    );
     Ok(())
 }
 
@@ -157,10 +187,19 @@ async fn tlscertificatedelegation_and_contourdeployment_round_trip_with_status()
         "metadata": {"name": "wildcard"},
         "spec": {"delegations": [{"secretName": "wildcard-tls", "targetNamespaces": ["team-a", "team-b"]}]}
     }))?;
-    assert_eq!(delegations.create(&PostParams::default(), &d).await?.spec, d.spec);
+    assert_eq!(
+        delegations.create(&PostParams::default(), &d).await?.spec,
+        d.spec
+    );
     let patch = json!({"status": {"conditions": [{"type": "Valid", "status": "True", "lastTransitionTime": "2026-11-25T00:00:00Z", "reason": "Valid", "message": "ok"}]}});
-    delegations.patch_status("wildcard", &PatchParams::default(), &Patch::Merge(&patch)).await?;
-    let got = delegations.get("wildcard").await?.status.unwrap_or_default();
+    delegations
+        .patch_status("wildcard", &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    let got = delegations
+        .get("wildcard")
+        .await?
+        .status
+        .unwrap_or_default();
     assert_eq!(got.conditions[0].reason, "Valid");
 
     let deployments: Api<ContourDeployment> = Api::namespaced(client, &ns);
@@ -179,9 +218,14 @@ async fn tlscertificatedelegation_and_contourdeployment_round_trip_with_status()
         }
     }))?;
     let created = deployments.create(&PostParams::default(), &cd).await?;
-    assert_eq!(created.spec, cd.spec, "runtimeSettings must be kept as given");
+    assert_eq!(
+        created.spec, cd.spec,
+        "runtimeSettings must be kept as given"
+    );
     let patch = json!({"status": {"conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": "2026-11-25T00:00:00Z", "reason": "Progressing", "message": "applying children"}]}});
-    deployments.patch_status("contour", &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    deployments
+        .patch_status("contour", &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
     let got = deployments.get("contour").await?.status.unwrap_or_default();
     assert_eq!(got.conditions[0].reason, "Progressing");
     Ok(())
@@ -192,38 +236,111 @@ async fn tlscertificatedelegation_and_contourdeployment_round_trip_with_status()
 fn invalid_objects() -> Vec<(&'static str, Value, &'static [&'static str])> {
     let proxy = |spec: Value| json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy", "metadata": {"name": "bad"}, "spec": spec});
     vec![
-        ("service port 0", proxy(json!({"routes": [{"services": [{"name": "s", "port": 0}]}]})),
-            &["spec.routes[0].services[0].port", "greater than or equal to 1"]),
-        ("service port 70000", proxy(json!({"routes": [{"services": [{"name": "s", "port": 70000}]}]})),
-            &["spec.routes[0].services[0].port", "less than or equal to 65535"]),
-        ("negative weight", proxy(json!({"routes": [{"services": [{"name": "s", "port": 80, "weight": -1}]}]})),
-            &["spec.routes[0].services[0].weight", "greater than or equal to 0"]),
-        ("prefix and exact in one condition", proxy(json!({"routes": [{"conditions": [{"prefix": "/a", "exact": "/a"}], "services": [{"name": "s", "port": 80}]}]})),
-            &["spec.routes[0].conditions[0]", "only one of prefix, exact or regex"]),
-        ("unknown ip filter source", proxy(json!({"virtualhost": {"fqdn": "a.example.com", "ipAllowPolicy": [{"source": "Everyone", "cidr": "0.0.0.0/0"}]}})),
-            &["spec.virtualhost.ipAllowPolicy[0].source", "Unsupported value"]),
-        ("bad fqdn", proxy(json!({"virtualhost": {"fqdn": "Not A Host!"}})),
-            &["spec.virtualhost.fqdn", "should match"]),
-        ("unknown rate limit unit", proxy(json!({"virtualhost": {"fqdn": "a.example.com", "rateLimitPolicy": {"local": {"requests": 1, "unit": "fortnight"}}}})),
-            &["spec.virtualhost.rateLimitPolicy.local.unit", "Unsupported value"]),
-        ("unknown upstream protocol", proxy(json!({"routes": [{"services": [{"name": "s", "port": 80, "protocol": "h3"}]}]})),
-            &["spec.routes[0].services[0].protocol", "Unsupported value"]),
-        ("unknown retryOn", proxy(json!({"routes": [{"services": [{"name": "s", "port": 80}], "retryPolicy": {"retryOn": ["sometimes"]}}]})),
-            &["spec.routes[0].retryPolicy.retryOn[0]", "Unsupported value"]),
-        ("bad timeout", proxy(json!({"routes": [{"services": [{"name": "s", "port": 80}], "timeoutPolicy": {"response": "five seconds"}}]})),
-            &["spec.routes[0].timeoutPolicy.response", "should match"]),
-        ("ingressroute port 65536", json!({"apiVersion": "contour.heptio.com/v1beta1", "kind": "IngressRoute", "metadata": {"name": "bad"},
+        (
+            "service port 0",
+            proxy(json!({"routes": [{"services": [{"name": "s", "port": 0}]}]})),
+            &[
+                "spec.routes[0].services[0].port",
+                "greater than or equal to 1",
+            ],
+        ),
+        (
+            "service port 70000",
+            proxy(json!({"routes": [{"services": [{"name": "s", "port": 70000}]}]})),
+            &[
+                "spec.routes[0].services[0].port",
+                "less than or equal to 65535",
+            ],
+        ),
+        (
+            "negative weight",
+            proxy(json!({"routes": [{"services": [{"name": "s", "port": 80, "weight": -1}]}]})),
+            &[
+                "spec.routes[0].services[0].weight",
+                "greater than or equal to 0",
+            ],
+        ),
+        (
+            "prefix and exact in one condition",
+            proxy(
+                json!({"routes": [{"conditions": [{"prefix": "/a", "exact": "/a"}], "services": [{"name": "s", "port": 80}]}]}),
+            ),
+            &[
+                "spec.routes[0].conditions[0]",
+                "only one of prefix, exact or regex",
+            ],
+        ),
+        (
+            "unknown ip filter source",
+            proxy(
+                json!({"virtualhost": {"fqdn": "a.example.com", "ipAllowPolicy": [{"source": "Everyone", "cidr": "0.0.0.0/0"}]}}),
+            ),
+            &[
+                "spec.virtualhost.ipAllowPolicy[0].source",
+                "Unsupported value",
+            ],
+        ),
+        (
+            "bad fqdn",
+            proxy(json!({"virtualhost": {"fqdn": "Not A Host!"}})),
+            &["spec.virtualhost.fqdn", "should match"],
+        ),
+        (
+            "unknown rate limit unit",
+            proxy(
+                json!({"virtualhost": {"fqdn": "a.example.com", "rateLimitPolicy": {"local": {"requests": 1, "unit": "fortnight"}}}}),
+            ),
+            &[
+                "spec.virtualhost.rateLimitPolicy.local.unit",
+                "Unsupported value",
+            ],
+        ),
+        (
+            "unknown upstream protocol",
+            proxy(json!({"routes": [{"services": [{"name": "s", "port": 80, "protocol": "h3"}]}]})),
+            &["spec.routes[0].services[0].protocol", "Unsupported value"],
+        ),
+        (
+            "unknown retryOn",
+            proxy(
+                json!({"routes": [{"services": [{"name": "s", "port": 80}], "retryPolicy": {"retryOn": ["sometimes"]}}]}),
+            ),
+            &["spec.routes[0].retryPolicy.retryOn[0]", "Unsupported value"],
+        ),
+        (
+            "bad timeout",
+            proxy(
+                json!({"routes": [{"services": [{"name": "s", "port": 80}], "timeoutPolicy": {"response": "five seconds"}}]}),
+            ),
+            &["spec.routes[0].timeoutPolicy.response", "should match"],
+        ),
+        (
+            "ingressroute port 65536",
+            json!({"apiVersion": "contour.heptio.com/v1beta1", "kind": "IngressRoute", "metadata": {"name": "bad"},
             "spec": {"routes": [{"match": "/", "services": [{"name": "s", "port": 65536}]}]}}),
-            &["spec.routes[0].services[0].port", "less than or equal to 65535"]),
-        ("ingressroute match without slash", json!({"apiVersion": "contour.heptio.com/v1beta1", "kind": "IngressRoute", "metadata": {"name": "bad"},
+            &[
+                "spec.routes[0].services[0].port",
+                "less than or equal to 65535",
+            ],
+        ),
+        (
+            "ingressroute match without slash",
+            json!({"apiVersion": "contour.heptio.com/v1beta1", "kind": "IngressRoute", "metadata": {"name": "bad"},
             "spec": {"routes": [{"match": "api", "services": [{"name": "s", "port": 80}]}]}}),
-            &["spec.routes[0].match", "should match"]),
-        ("delegation without secretName", json!({"apiVersion": "projectcontour.io/v1", "kind": "TLSCertificateDelegation", "metadata": {"name": "bad"},
+            &["spec.routes[0].match", "should match"],
+        ),
+        (
+            "delegation without secretName",
+            json!({"apiVersion": "projectcontour.io/v1", "kind": "TLSCertificateDelegation", "metadata": {"name": "bad"},
             "spec": {"delegations": [{"targetNamespaces": ["*"]}]}}),
-            &["spec.delegations[0].secretName", "Required value"]),
-        ("contourdeployment workloadType Pod", json!({"apiVersion": "projectcontour.io/v1alpha1", "kind": "ContourDeployment", "metadata": {"name": "bad"},
+            &["spec.delegations[0].secretName", "Required value"],
+        ),
+        (
+            "contourdeployment workloadType Pod",
+            json!({"apiVersion": "projectcontour.io/v1alpha1", "kind": "ContourDeployment", "metadata": {"name": "bad"},
             "spec": {"envoy": {"workloadType": "Pod"}}}),
-            &["spec.envoy.workloadType", "Unsupported value"]),
+            &["spec.envoy.workloadType", "Unsupported value"],
+        ),
     ]
 }
 
@@ -233,17 +350,48 @@ async fn schema_invalid_objects_are_refused_naming_the_field() -> TestResult {
     let mut failures = Vec::new();
     for (what, obj, expect) in invalid_objects() {
         let api = match obj["kind"].as_str() {
-            Some("HTTPProxy") => dynamic(&client, &ns, "projectcontour.io", "v1", "HTTPProxy", "httpproxies"),
-            Some("IngressRoute") => dynamic(&client, &ns, "contour.heptio.com", "v1beta1", "IngressRoute", "ingressroutes"),
-            Some("TLSCertificateDelegation") => dynamic(&client, &ns, "projectcontour.io", "v1", "TLSCertificateDelegation", "tlscertificatedelegations"),
-            _ => dynamic(&client, &ns, "projectcontour.io", "v1alpha1", "ContourDeployment", "contourdeployments"),
+            Some("HTTPProxy") => dynamic(
+                &client,
+                &ns,
+                "projectcontour.io",
+                "v1",
+                "HTTPProxy",
+                "httpproxies",
+            ),
+            Some("IngressRoute") => dynamic(
+                &client,
+                &ns,
+                "contour.heptio.com",
+                "v1beta1",
+                "IngressRoute",
+                "ingressroutes",
+            ),
+            Some("TLSCertificateDelegation") => dynamic(
+                &client,
+                &ns,
+                "projectcontour.io",
+                "v1",
+                "TLSCertificateDelegation",
+                "tlscertificatedelegations",
+            ),
+            _ => dynamic(
+                &client,
+                &ns,
+                "projectcontour.io",
+                "v1alpha1",
+                "ContourDeployment",
+                "contourdeployments",
+            ),
         };
         match create(&api, obj).await {
             Ok(_) => failures.push(format!("{what}: accepted")),
             Err(kube::Error::Api(status)) => {
                 let msg = status.message.clone();
                 if status.code != 422 || !expect.iter().all(|e| msg.contains(e)) {
-                    failures.push(format!("{what}: code {} message {msg:?} lacks {expect:?}", status.code));
+                    failures.push(format!(
+                        "{what}: code {} message {msg:?} lacks {expect:?}",
+                        status.code
+                    ));
                 }
             }
             Err(e) => failures.push(format!("{what}: unexpected error {e}")),
@@ -261,40 +409,108 @@ async fn table(client: &Client, path: &str) -> Result<Value, Box<dyn std::error:
 }
 
 fn column_names(t: &Value) -> Vec<String> {
-    t["columnDefinitions"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str().map(String::from)).collect()
+    t["columnDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(String::from))
+        .collect()
 }
 
 #[tokio::test]
 async fn printer_columns_read_as_users_know_them() -> TestResult {
     let (client, ns) = setup("columns").await?;
-    let routes = dynamic(&client, &ns, "contour.heptio.com", "v1beta1", "IngressRoute", "ingressroutes");
+    let routes = dynamic(
+        &client,
+        &ns,
+        "contour.heptio.com",
+        "v1beta1",
+        "IngressRoute",
+        "ingressroutes",
+    );
     create(&routes, json!({"apiVersion": "contour.heptio.com/v1beta1", "kind": "IngressRoute", "metadata": {"name": "kuard"},
         "spec": {"virtualhost": {"fqdn": "kuard.local"}, "routes": [{"match": "/", "services": [{"name": "kuard", "port": 80}]}]}})).await?;
-    let proxies = dynamic(&client, &ns, "projectcontour.io", "v1", "HTTPProxy", "httpproxies");
+    let proxies = dynamic(
+        &client,
+        &ns,
+        "projectcontour.io",
+        "v1",
+        "HTTPProxy",
+        "httpproxies",
+    );
     create(&proxies, json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy", "metadata": {"name": "kuard"},
         "spec": {"virtualhost": {"fqdn": "kuard.example.com", "tls": {"secretName": "kuard-tls"}}, "routes": [{"services": [{"name": "kuard", "port": 80}]}]}})).await?;
 
-    let t = table(&client, &format!("/apis/contour.heptio.com/v1beta1/namespaces/{ns}/ingressroutes")).await?;
-    assert_eq!(column_names(&t), ["Name", "FQDN", "TLS Secret", "First route", "Status", "Status Description"]);
+    let t = table(
+        &client,
+        &format!("/apis/contour.heptio.com/v1beta1/namespaces/{ns}/ingressroutes"),
+    )
+    .await?;
+    assert_eq!(
+        column_names(&t),
+        [
+            "Name",
+            "FQDN",
+            "TLS Secret",
+            "First route",
+            "Status",
+            "Status Description"
+        ]
+    );
     let cells = &t["rows"][0]["cells"];
     assert_eq!(cells[0], "kuard");
     assert_eq!(cells[1], "kuard.local");
     assert_eq!(cells[3], "/");
 
-    let t = table(&client, &format!("/apis/projectcontour.io/v1/namespaces/{ns}/httpproxies")).await?;
-    assert_eq!(column_names(&t), ["Name", "FQDN", "TLS Secret", "Status", "Status Description"]);
+    let t = table(
+        &client,
+        &format!("/apis/projectcontour.io/v1/namespaces/{ns}/httpproxies"),
+    )
+    .await?;
+    assert_eq!(
+        column_names(&t),
+        ["Name", "FQDN", "TLS Secret", "Status", "Status Description"]
+    );
     let cells = &t["rows"][0]["cells"];
-    assert_eq!((&cells[1], &cells[2], &cells[3]), (&json!("kuard.example.com"), &json!("kuard-tls"), &json!("NotReconciled")));
+    assert_eq!(
+        (&cells[1], &cells[2], &cells[3]),
+        (
+            &json!("kuard.example.com"),
+            &json!("kuard-tls"),
+            &json!("NotReconciled")
+        )
+    );
 
     // kubectl prints the headers exactly as the seed shows them.
     let kubeconfig = ApiServer::shared()?.kubeconfig().to_path_buf();
     let out = tokio::process::Command::new("kubectl")
-        .arg("--kubeconfig").arg(&kubeconfig)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
         .args(["get", "ingressroute", "-n", &ns])
-        .output().await?;
+        .output()
+        .await?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let header: Vec<&str> = stdout.lines().next().unwrap_or("").split_whitespace().collect();
-    assert_eq!(header, ["NAME", "FQDN", "TLS", "SECRET", "FIRST", "ROUTE", "STATUS", "STATUS", "DESCRIPTION"], "{stdout}");
+    let header: Vec<&str> = stdout
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "FQDN",
+            "TLS",
+            "SECRET",
+            "FIRST",
+            "ROUTE",
+            "STATUS",
+            "STATUS",
+            "DESCRIPTION"
+        ],
+        "{stdout}"
+    );
     Ok(())
 }
 
@@ -306,7 +522,12 @@ async fn service_account_clients_get_exactly_their_rbac_rights() -> TestResult {
     let as_reader: Api<HTTPProxy> = Api::namespaced(sa_client.clone(), &ns);
     match as_reader.list(&Default::default()).await {
         Err(kube::Error::Api(s)) if s.code == 403 => {
-            assert!(s.message.contains(&format!("system:serviceaccount:{ns}:reader")), "{}", s.message);
+            assert!(
+                s.message
+                    .contains(&format!("system:serviceaccount:{ns}:reader")),
+                "{}",
+                s.message
+            );
         }
         other => panic!("expected 403 before any grant, got {other:?}"),
     }
@@ -317,8 +538,22 @@ async fn service_account_clients_get_exactly_their_rbac_rights() -> TestResult {
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "proxy-reader"},
          "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": ns}]}
     ]);
-    let roles = dynamic(&admin, &ns, "rbac.authorization.k8s.io", "v1", "Role", "roles");
-    let bindings = dynamic(&admin, &ns, "rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings");
+    let roles = dynamic(
+        &admin,
+        &ns,
+        "rbac.authorization.k8s.io",
+        "v1",
+        "Role",
+        "roles",
+    );
+    let bindings = dynamic(
+        &admin,
+        &ns,
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+    );
     create(&roles, rbac[0].clone()).await?;
     create(&bindings, rbac[1].clone()).await?;
     // RBAC changes take effect within moments.
@@ -332,7 +567,9 @@ async fn service_account_clients_get_exactly_their_rbac_rights() -> TestResult {
     }
     assert!(listed, "the Role did not take effect");
     // Reading is granted, writing is not.
-    let proxy: HTTPProxy = serde_json::from_value(json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy", "metadata": {"name": "x"}, "spec": {}}))?;
+    let proxy: HTTPProxy = serde_json::from_value(
+        json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy", "metadata": {"name": "x"}, "spec": {}}),
+    )?;
     match as_reader.create(&PostParams::default(), &proxy).await {
         Err(kube::Error::Api(s)) => assert_eq!(s.code, 403),
         other => panic!("expected 403 on create, got {other:?}"),

@@ -69,7 +69,10 @@ async fn envoy_routes_by_host_to_a_backend_in_the_test_network() -> TestResult {
     // Envoy reports the cluster and its healthy endpoint on the admin interface.
     let clusters = envoy.admin_get("/clusters").await?;
     assert!(
-        clusters.contains(&format!("default/kuard/80/da39a3ee5e::{}::health_flags::healthy", kuard.addr)),
+        clusters.contains(&format!(
+            "default/kuard/80/da39a3ee5e::{}::health_flags::healthy",
+            kuard.addr
+        )),
         "clusters:\n{clusters}"
     );
     Ok(())

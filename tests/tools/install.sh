@@ -91,6 +91,21 @@ servicemonitor_crd() {
   mv "$out.tmp" "$out"
 }
 
+# Upstream Contour's module source (its CRD YAML is the reference our API
+# types must accept; the benchmarks build its binary from it).
+contour_source() {
+  local v link
+  for v in "$CONTOUR_VERSION" "$CONTOUR_INGRESSROUTE_VERSION"; do
+    link="$CACHE/contour-src-$v"
+    [ -e "$link/examples/contour/01-crds.yaml" ] && continue
+    need go "install Go; upstream Contour's source comes from the Go module proxy"
+    local src
+    src=$(cd "$(mktemp -d)" && go mod download -json "github.com/projectcontour/contour@$v" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+    [ -n "$src" ] || { log "could not download github.com/projectcontour/contour@$v"; exit 1; }
+    ln -sfn "$src" "$link"
+  done
+}
+
 print_env() {
   cat <<ENV
 export KUBE_APISERVER_BIN=$CACHE/kubernetes-$KUBERNETES_VERSION/bin/kube-apiserver
@@ -103,6 +118,6 @@ ENV
 
 case "${1:-all}" in
   --print-env) print_env ;;
-  all) envoy; etcd; kube_apiserver; helm; servicemonitor_crd; log "all tools ready in $CACHE" ;;
+  all) envoy; etcd; kube_apiserver; helm; servicemonitor_crd; contour_source; log "all tools ready in $CACHE" ;;
   *) "$1" ;;
 esac

@@ -26,16 +26,24 @@ fn main() -> ExitCode {
         if check {
             let current = std::fs::read_to_string(&path).unwrap_or_default();
             if current != text {
-                eprintln!("crdgen: {} differs from the types; run `make crds`", path.display());
+                eprintln!(
+                    "crdgen: {} differs from the types; run `make crds`",
+                    path.display()
+                );
                 stale = true;
             }
         } else {
-            if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)) {
+            if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text))
+            {
                 eprintln!("crdgen: writing {}: {e}", path.display());
                 return ExitCode::FAILURE;
             }
             println!("wrote {}", path.display());
         }
     }
-    if stale { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if stale {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
