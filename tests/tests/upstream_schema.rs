@@ -31,7 +31,7 @@ fn paths(schema: &Value, prefix: &str, out: &mut BTreeMap<String, String>) {
 
 fn docs(text: &str) -> Result<Vec<Value>, serde_yaml::Error> {
     serde_yaml::Deserializer::from_str(text)
-        .map(|d| serde::Deserialize::deserialize(d))
+        .map(serde::Deserialize::deserialize)
         .filter(|r: &Result<Value, _>| r.as_ref().map(|v| !v.is_null()).unwrap_or(true))
         .collect()
 }

@@ -39,6 +39,19 @@ go_build_tool() {
   rm -rf "$work"
 }
 
+# Downloads module@version from the Go module proxy; prints its source dir.
+go_module_dir() {
+  local out dir
+  if ! out=$(cd "$(mktemp -d)" && go mod download -json "$1" 2>&1); then
+    log "the Go module proxy refused $1:"
+    printf '%s\n' "$out" | sed -n 's/.*"Error": "\(.*\)".*/\1/p' >&2
+    exit 1
+  fi
+  dir=$(printf '%s\n' "$out" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [ -n "$dir" ] || { log "no source directory for $1"; exit 1; }
+  printf '%s\n' "$dir"
+}
+
 kube_apiserver() {
   local dir="$CACHE/kubernetes-$KUBERNETES_VERSION"
   [ -x "$dir/bin/kube-apiserver" ] && return 0
@@ -46,7 +59,7 @@ kube_apiserver() {
   # k8s.io/kubernetes refers to its staging modules by relative path; replace
   # each with the published module of the matching v0.Y.Z version.
   local modfile
-  modfile=$(cd "$(mktemp -d)" && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  modfile="$(go_module_dir "k8s.io/kubernetes@$KUBERNETES_VERSION")/go.mod"
   local minor=${KUBERNETES_VERSION#v1.}
   local replaces=()
   while read -r mod; do
@@ -86,7 +99,7 @@ servicemonitor_crd() {
   need go "install Go; the ServiceMonitor CRD comes from the prometheus-operator Go module"
   mkdir -p "$dir"
   local src
-  src=$(cd "$(mktemp -d)" && go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  src=$(go_module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
   cp "$src/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" "$out.tmp"
   mv "$out.tmp" "$out"
 }
@@ -100,8 +113,7 @@ contour_source() {
     [ -e "$link/examples/contour/01-crds.yaml" ] && continue
     need go "install Go; upstream Contour's source comes from the Go module proxy"
     local src
-    src=$(cd "$(mktemp -d)" && go mod download -json "github.com/projectcontour/contour@$v" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-    [ -n "$src" ] || { log "could not download github.com/projectcontour/contour@$v"; exit 1; }
+    src=$(go_module_dir "github.com/projectcontour/contour@$v")
     ln -sfn "$src" "$link"
   done
 }
