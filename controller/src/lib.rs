@@ -9,4 +9,5 @@
 //! - `status`: leader-only status writer
 #![forbid(unsafe_code)]
 
+pub mod envoy;
 pub mod logging;
