@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
     plural = "contourdeployments",
     singular = "contourdeployment",
     namespaced,
+    derive = "PartialEq",
     status = "ContourDeploymentStatus",
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,

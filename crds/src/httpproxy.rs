@@ -22,6 +22,7 @@ use crate::schema::is_false;
     shortname = "proxy",
     shortname = "proxies",
     namespaced,
+    derive = "PartialEq",
     status = "HTTPProxyStatus",
     printcolumn = r#"{"name":"FQDN","type":"string","jsonPath":".spec.virtualhost.fqdn","description":"Fully qualified domain name"}"#,
     printcolumn = r#"{"name":"TLS Secret","type":"string","jsonPath":".spec.virtualhost.tls.secretName","description":"Secret with TLS credentials"}"#,

@@ -18,6 +18,7 @@ use crate::schema::is_false;
     plural = "ingressroutes",
     singular = "ingressroute",
     namespaced,
+    derive = "PartialEq",
     status = "IngressRouteStatus",
     printcolumn = r#"{"name":"FQDN","type":"string","jsonPath":".spec.virtualhost.fqdn","description":"Fully qualified domain name"}"#,
     printcolumn = r#"{"name":"TLS Secret","type":"string","jsonPath":".spec.virtualhost.tls.secretName","description":"Secret with TLS credentials"}"#,

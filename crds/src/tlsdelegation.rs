@@ -17,6 +17,7 @@ use crate::conditions::DetailedCondition;
     singular = "tlscertificatedelegation",
     shortname = "tlscerts",
     namespaced,
+    derive = "PartialEq",
     status = "TLSCertificateDelegationStatus"
 )]
 #[serde(rename_all = "camelCase")]

@@ -16,6 +16,7 @@ pub mod apiserver;
 pub mod backend;
 pub mod envoy;
 mod error;
+pub mod fixtures;
 pub mod k8s;
 pub mod pki;
 pub mod process;

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use prost::Message;
+use prost::{Message, Name};
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 
 static DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/envoy_descriptor.bin"));
@@ -43,10 +43,17 @@ pub fn pool() -> Result<&'static DescriptorPool, JsonError> {
         .map_err(|e| JsonError::Descriptors(e.clone()))
 }
 
+/// `message` as canonical proto3 JSON, with `Any` fields expanded.
+pub fn to_json<M: Message + Name>(message: &M) -> Result<serde_json::Value, JsonError> {
+    to_json_as(&M::full_name(), message)
+}
+
 /// `message` (of protobuf type `type_name`, e.g.
-/// `envoy.config.listener.v3.Listener`) as canonical proto3 JSON, with
-/// `Any` fields expanded.
-pub fn to_json<M: Message>(type_name: &str, message: &M) -> Result<serde_json::Value, JsonError> {
+/// `envoy.config.listener.v3.Listener`) as canonical proto3 JSON.
+pub fn to_json_as<M: Message>(
+    type_name: &str,
+    message: &M,
+) -> Result<serde_json::Value, JsonError> {
     let desc = pool()?
         .get_message_by_name(type_name)
         .ok_or_else(|| JsonError::UnknownType(type_name.to_string()))?;
@@ -66,23 +73,19 @@ pub fn to_json<M: Message>(type_name: &str, message: &M) -> Result<serde_json::V
         })
 }
 
-/// Parses proto3 JSON of `type_name` into `M`.
-pub fn from_json<M: Message + Default>(
-    type_name: &str,
-    json: &serde_json::Value,
-) -> Result<M, JsonError> {
+/// Parses proto3 JSON into `M`.
+pub fn from_json<M: Message + Name + Default>(json: &serde_json::Value) -> Result<M, JsonError> {
+    let type_name = M::full_name();
     let desc = pool()?
-        .get_message_by_name(type_name)
-        .ok_or_else(|| JsonError::UnknownType(type_name.to_string()))?;
+        .get_message_by_name(&type_name)
+        .ok_or_else(|| JsonError::UnknownType(type_name.clone()))?;
     let dynamic =
         DynamicMessage::deserialize(desc, json.clone()).map_err(|source| JsonError::Json {
-            type_name: type_name.to_string(),
+            type_name: type_name.clone(),
             source,
         })?;
-    M::decode(dynamic.encode_to_vec().as_slice()).map_err(|source| JsonError::Decode {
-        type_name: type_name.to_string(),
-        source,
-    })
+    M::decode(dynamic.encode_to_vec().as_slice())
+        .map_err(|source| JsonError::Decode { type_name, source })
 }
 
 #[cfg(test)]
@@ -114,7 +117,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let json = to_json("envoy.config.listener.v3.Listener", &listener)?;
+        let json = to_json(&listener)?;
         let typed = &json["filterChains"][0]["filters"][0]["typedConfig"];
         assert_eq!(typed["statPrefix"], "ingress_http");
         assert!(
@@ -122,14 +125,14 @@ mod tests {
                 .as_str()
                 .is_some_and(|t| t.ends_with("HttpConnectionManager"))
         );
-        let back: Listener = from_json("envoy.config.listener.v3.Listener", &json)?;
+        let back: Listener = from_json(&json)?;
         assert_eq!(back, listener);
         Ok(())
     }
 
     #[test]
     fn unknown_types_are_an_error() {
-        let r = to_json("envoy.no.such.Type", &Listener::default());
+        let r = to_json_as("envoy.no.such.Type", &Listener::default());
         assert!(matches!(r, Err(JsonError::UnknownType(_))));
     }
 }

@@ -1,4 +1,86 @@
 //! Pure translation from the DAG to Envoy v3 resources, one module per
-//! resource type, plus JSON conversion.
+//! resource type, plus JSON conversion. Output is sorted by name, so equal
+//! input gives byte-equal resources.
 
+pub mod cluster;
+pub mod endpoint;
 pub mod json;
+pub mod listener;
+pub mod route;
+pub mod secret;
+
+use envoy_types::pb::envoy::config::core::v3::{
+    AggregatedConfigSource, ApiVersion, ConfigSource, config_source::ConfigSourceSpecifier,
+};
+use envoy_types::pb::google::protobuf::{Any, Duration};
+use prost::{Message, Name};
+
+/// Packs a message into an `Any`.
+pub fn any<M: Message + Name>(message: &M) -> Any {
+    Any {
+        type_url: M::type_url(),
+        value: message.encode_to_vec(),
+    }
+}
+
+/// Config source for resources that come over ADS from Contour.
+pub fn ads_config_source() -> ConfigSource {
+    ConfigSource {
+        resource_api_version: ApiVersion::V3 as i32,
+        config_source_specifier: Some(ConfigSourceSpecifier::Ads(AggregatedConfigSource {})),
+        ..Default::default()
+    }
+}
+
+/// A protobuf Duration.
+pub fn duration(d: std::time::Duration) -> Duration {
+    Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: d.subsec_nanos() as i32,
+    }
+}
+
+/// All resources of one build, by type, each list sorted by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resources {
+    /// Listeners.
+    pub listeners: Vec<envoy_types::pb::envoy::config::listener::v3::Listener>,
+    /// Route configurations.
+    pub routes: Vec<envoy_types::pb::envoy::config::route::v3::RouteConfiguration>,
+    /// Clusters.
+    pub clusters: Vec<envoy_types::pb::envoy::config::cluster::v3::Cluster>,
+    /// Endpoints of EDS clusters.
+    pub endpoints: Vec<envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment>,
+    /// TLS secrets for SDS.
+    pub secrets: Vec<envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret>,
+}
+
+/// Translates a DAG (and the endpoint slices of the cache) into resources.
+pub fn translate(dag: &crate::dag::Dag, cache: &crate::cache::Cache) -> Resources {
+    let clusters = cluster::clusters(dag);
+    let endpoints = endpoint::load_assignments(&cluster::dag_clusters(dag), cache);
+    Resources {
+        listeners: listener::listeners(dag),
+        routes: route::route_configurations(dag),
+        clusters,
+        endpoints,
+        secrets: secret::secrets(dag),
+    }
+}
+
+impl Resources {
+    /// Every resource as proto3 JSON, by type: `listeners`, `routes`,
+    /// `clusters`, `endpoints`, `secrets`.
+    pub fn to_json(&self) -> Result<Vec<(&'static str, Vec<serde_json::Value>)>, json::JsonError> {
+        fn all<M: Message + Name>(items: &[M]) -> Result<Vec<serde_json::Value>, json::JsonError> {
+            items.iter().map(json::to_json).collect()
+        }
+        Ok(vec![
+            ("listeners", all(&self.listeners)?),
+            ("routes", all(&self.routes)?),
+            ("clusters", all(&self.clusters)?),
+            ("endpoints", all(&self.endpoints)?),
+            ("secrets", all(&self.secrets)?),
+        ])
+    }
+}

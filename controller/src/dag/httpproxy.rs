@@ -1,0 +1,639 @@
+//! The HTTPProxy processor: roots, includes, routes, TLS and status.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use contour_crds::HTTPProxy;
+use contour_crds::httpproxy::{MatchCondition, Route as ProxyRoute};
+
+use super::builder::{BuilderConfig, parse_duration};
+use super::status::{ObjectKind, ObjectRef, ObjectStatus};
+use super::{
+    Cluster, Dag, HTTP_LISTENER, HTTPS_LISTENER, HeaderMatch, HeaderMatchKind, PathMatch, Redirect,
+    RetryPolicy, Route, RouteAction, SecureVirtualHost, TlsSecret, TlsVersion, VirtualHost,
+    WeightedCluster,
+};
+use crate::cache::{Cache, Key};
+
+const VALID: &str = "Valid HTTPProxy";
+const ORPHANED: &str = "this HTTPProxy is not part of a delegation chain from a root HTTPProxy";
+
+fn obj_ref(key: &Key) -> ObjectRef {
+    ObjectRef {
+        kind: ObjectKind::HTTPProxy,
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+    }
+}
+
+/// Conditions accumulated along an include chain.
+#[derive(Debug, Clone, Default)]
+struct Inherited {
+    prefix: String,
+    headers: Vec<HeaderMatch>,
+}
+
+/// Processes every HTTPProxy in the cache into `dag`.
+pub fn process(cache: &Cache, config: &BuilderConfig, dag: &mut Dag) {
+    let mut statuses: BTreeMap<Key, ObjectStatus> = BTreeMap::new();
+    let mut roots_by_fqdn: BTreeMap<String, Vec<Key>> = BTreeMap::new();
+
+    for (key, proxy) in &cache.httpproxies {
+        let generation = proxy.metadata.generation.unwrap_or_default();
+        let mut status = ObjectStatus::valid(VALID, generation);
+        let Some(vhost) = &proxy.spec.virtual_host else {
+            continue;
+        };
+        if !config.root_allowed(&key.namespace) {
+            status.error(
+                "RootNamespaceError",
+                "RootProxyNotAllowedInNamespace",
+                "root HTTPProxy cannot be defined in this namespace",
+            );
+        } else if vhost.fqdn.is_empty() {
+            status.error(
+                "VirtualHostError",
+                "FQDNNotSpecified",
+                "Spec.VirtualHost.Fqdn must be specified",
+            );
+        } else {
+            roots_by_fqdn
+                .entry(vhost.fqdn.to_ascii_lowercase())
+                .or_default()
+                .push(key.clone());
+        }
+        statuses.insert(key.clone(), status);
+    }
+
+    // One root per fqdn: every claimant of a duplicated fqdn is invalid.
+    for (fqdn, keys) in &roots_by_fqdn {
+        if keys.len() > 1 {
+            let names: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}/{}", k.namespace, k.name))
+                .collect();
+            for k in keys {
+                if let Some(s) = statuses.get_mut(k) {
+                    s.error(
+                        "VirtualHostError",
+                        "DuplicateVhost",
+                        format!(
+                            "fqdn \"{fqdn}\" is used in multiple HTTPProxies: {}",
+                            names.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    let mut reached: BTreeSet<Key> = BTreeSet::new();
+    for keys in roots_by_fqdn.values() {
+        let [key] = keys.as_slice() else { continue };
+        let Some(proxy) = cache.httpproxies.get(key) else {
+            continue;
+        };
+        if !statuses.get(key).is_some_and(ObjectStatus::is_valid) {
+            continue;
+        }
+        process_root(cache, key, proxy, dag, &mut statuses, &mut reached);
+    }
+
+    // Non-root proxies no valid root reached are orphaned.
+    for (key, proxy) in &cache.httpproxies {
+        if proxy.spec.virtual_host.is_none() && !reached.contains(key) {
+            let mut status =
+                ObjectStatus::valid(VALID, proxy.metadata.generation.unwrap_or_default());
+            status.orphan(ORPHANED);
+            statuses.insert(key.clone(), status);
+        }
+    }
+    for (key, status) in statuses {
+        dag.statuses.insert(obj_ref(&key), status);
+    }
+}
+
+fn process_root(
+    cache: &Cache,
+    key: &Key,
+    proxy: &HTTPProxy,
+    dag: &mut Dag,
+    statuses: &mut BTreeMap<Key, ObjectStatus>,
+    reached: &mut BTreeSet<Key>,
+) {
+    let Some(vh) = &proxy.spec.virtual_host else {
+        return;
+    };
+    let fqdn = vh.fqdn.to_ascii_lowercase();
+    let mut root_status = statuses
+        .remove(key)
+        .unwrap_or_else(|| ObjectStatus::valid(VALID, 0));
+
+    // TLS first: routes need to know whether to redirect plain HTTP.
+    let mut secure: Option<SecureVirtualHost> = None;
+    if let Some(tls) = &vh.tls {
+        match resolve_tls_secret(cache, &key.namespace, &tls.secret_name) {
+            Ok(secret) => {
+                let min = tls_version(&tls.minimum_protocol_version, TlsVersion::V1_2);
+                let max = tls_version(&tls.maximum_protocol_version, TlsVersion::V1_3);
+                match (min, max) {
+                    (Ok(min), Ok(max)) if min <= max => {
+                        secure = Some(SecureVirtualHost {
+                            virtual_host: VirtualHost { name: fqdn.clone(), routes: vec![] },
+                            secret: Some(secret),
+                            min_tls_version: min,
+                            max_tls_version: max,
+                        });
+                    }
+                    (Ok(_), Ok(_)) => root_status.error(
+                        "TLSError",
+                        "TLSConfigNotValid",
+                        "Spec.VirtualHost.TLS: the minimum protocol version is greater than the maximum",
+                    ),
+                    (Err(v), _) | (_, Err(v)) => root_status.error(
+                        "TLSError",
+                        "TLSConfigNotValid",
+                        format!("Spec.VirtualHost.TLS: invalid protocol version {v:?}"),
+                    ),
+                }
+            }
+            Err(message) => root_status.error(
+                "TLSError",
+                "SecretNotValid",
+                format!(
+                    "Spec.VirtualHost.TLS Secret {:?} is invalid: {message}",
+                    tls.secret_name
+                ),
+            ),
+        }
+    }
+    let tls_enabled = secure.is_some();
+
+    let mut routes = Vec::new();
+    let mut visiting = vec![key.clone()];
+    statuses.insert(key.clone(), root_status);
+    collect_routes(
+        cache,
+        key,
+        proxy,
+        &Inherited::default(),
+        tls_enabled,
+        &mut visiting,
+        &mut routes,
+        statuses,
+        reached,
+    );
+    reached.insert(key.clone());
+
+    if !statuses.get(key).is_some_and(ObjectStatus::is_valid) {
+        return;
+    }
+    sort_routes(&mut routes);
+    let insecure: Vec<Route> = routes
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.https_redirect = tls_enabled && r.https_redirect;
+            r
+        })
+        .collect();
+    if let Some(l) = dag.listeners.get_mut(HTTP_LISTENER) {
+        l.virtual_hosts.insert(
+            fqdn.clone(),
+            VirtualHost {
+                name: fqdn.clone(),
+                routes: insecure,
+            },
+        );
+    }
+    if let Some(mut s) = secure {
+        s.virtual_host.routes = routes
+            .into_iter()
+            .map(|r| Route {
+                https_redirect: false,
+                ..r
+            })
+            .collect();
+        if let Some(l) = dag.listeners.get_mut(HTTPS_LISTENER) {
+            l.secure_virtual_hosts.insert(fqdn, s);
+        }
+    }
+}
+
+/// Routes of `proxy` and, recursively, of the proxies it includes.
+#[allow(clippy::too_many_arguments)]
+fn collect_routes(
+    cache: &Cache,
+    key: &Key,
+    proxy: &HTTPProxy,
+    inherited: &Inherited,
+    tls_enabled: bool,
+    visiting: &mut Vec<Key>,
+    out: &mut Vec<Route>,
+    statuses: &mut BTreeMap<Key, ObjectStatus>,
+    reached: &mut BTreeSet<Key>,
+) {
+    let mut status = statuses.remove(key).unwrap_or_else(|| {
+        ObjectStatus::valid(VALID, proxy.metadata.generation.unwrap_or_default())
+    });
+    let mut own = Vec::new();
+
+    if proxy.spec.routes.is_empty()
+        && proxy.spec.includes.is_empty()
+        && proxy.spec.tcp_proxy.is_none()
+    {
+        status.error(
+            "SpecError",
+            "NothingDefined",
+            "HTTPProxy.Spec must have at least one Route, Include, or a TCPProxy",
+        );
+    }
+
+    for (i, route) in proxy.spec.routes.iter().enumerate() {
+        match build_route(cache, &key.namespace, route, inherited, tls_enabled) {
+            Ok(r) => own.push(r),
+            Err((r#type, reason, message)) => {
+                status.error(r#type, reason, format!("route {i}: {message}"))
+            }
+        }
+    }
+
+    let mut includes = Vec::new();
+    for include in &proxy.spec.includes {
+        let ns = if include.namespace.is_empty() {
+            key.namespace.clone()
+        } else {
+            include.namespace.clone()
+        };
+        let target = Key::new(ns, include.name.clone());
+        let merged = match merge_conditions(inherited, &include.conditions) {
+            Ok(m) => m,
+            Err(message) => {
+                status.error(
+                    "IncludeError",
+                    "PathMatchConditionsNotValid",
+                    format!("include {}: {message}", include.name),
+                );
+                continue;
+            }
+        };
+        if visiting.contains(&target) {
+            let chain: Vec<String> = visiting
+                .iter()
+                .chain([&target])
+                .map(|k| format!("{}/{}", k.namespace, k.name))
+                .collect();
+            status.error(
+                "IncludeError",
+                "IncludeCreatesCycle",
+                format!("include creates an include cycle: {}", chain.join(" -> ")),
+            );
+            continue;
+        }
+        match cache.httpproxies.get(&target) {
+            None => status.error(
+                "IncludeError",
+                "IncludeNotFound",
+                format!("include {}/{} not found", target.namespace, target.name),
+            ),
+            Some(child) if child.spec.virtual_host.is_some() => status.error(
+                "IncludeError",
+                "RootIncludesRoot",
+                format!(
+                    "root httpproxy cannot include another root httpproxy {}/{}",
+                    target.namespace, target.name
+                ),
+            ),
+            Some(child) => includes.push((target, Arc::clone(child), merged)),
+        }
+    }
+
+    let valid = status.is_valid();
+    statuses.insert(key.clone(), status);
+    if !valid {
+        // An invalid object contributes nothing; its includes stay unreached.
+        return;
+    }
+    out.extend(own);
+    for (target, child, merged) in includes {
+        visiting.push(target.clone());
+        collect_routes(
+            cache,
+            &target,
+            &child,
+            &merged,
+            tls_enabled,
+            visiting,
+            out,
+            statuses,
+            reached,
+        );
+        visiting.pop();
+        reached.insert(target);
+    }
+}
+
+type RouteError = (&'static str, &'static str, String);
+
+fn build_route(
+    cache: &Cache,
+    namespace: &str,
+    route: &ProxyRoute,
+    inherited: &Inherited,
+    tls_enabled: bool,
+) -> Result<Route, RouteError> {
+    let merged = merge_conditions(inherited, &route.conditions)
+        .map_err(|m| ("RouteError", "PathMatchConditionsNotValid", m))?;
+    let path = path_match(&merged, &route.conditions);
+
+    let action = if let Some(redirect) = &route.request_redirect_policy {
+        RouteAction::Redirect(Redirect {
+            scheme: redirect.scheme.clone(),
+            hostname: redirect.hostname.clone(),
+            port: redirect.port.and_then(|p| u32::try_from(p).ok()),
+            path: redirect.path.clone(),
+            prefix: redirect.prefix.clone(),
+            status: redirect.status_code.unwrap_or(302),
+        })
+    } else if let Some(direct) = &route.direct_response_policy {
+        RouteAction::DirectResponse {
+            status: direct.status_code,
+            body: direct.body.clone(),
+        }
+    } else {
+        let forwarded: Vec<_> = route.services.iter().filter(|s| !s.mirror).collect();
+        if forwarded.is_empty() {
+            return Err((
+                "RouteError",
+                "NoServicesPresent",
+                "route.services must have at least one entry".into(),
+            ));
+        }
+        let mut clusters = Vec::new();
+        for s in forwarded {
+            let cluster = resolve_service(
+                cache,
+                namespace,
+                &s.name,
+                s.port,
+                s.protocol.clone().unwrap_or_default(),
+            )?;
+            let weight = u32::try_from(s.weight.unwrap_or(0).max(0)).unwrap_or(u32::MAX);
+            clusters.push(WeightedCluster {
+                cluster: Arc::new(cluster),
+                weight,
+            });
+        }
+        if clusters.iter().all(|c| c.weight == 0) {
+            for c in &mut clusters {
+                c.weight = 1;
+            }
+        }
+        RouteAction::Forward(clusters)
+    };
+
+    let timeout = match &route.timeout_policy {
+        Some(t) => {
+            parse_duration(&t.response).map_err(|m| ("RouteError", "TimeoutPolicyNotValid", m))?
+        }
+        None => None,
+    };
+    let retry = match &route.retry_policy {
+        Some(r) => Some(RetryPolicy {
+            retry_on: if r.retry_on.is_empty() {
+                "5xx".into()
+            } else {
+                r.retry_on.join(",")
+            },
+            num_retries: u32::try_from(r.num_retries.unwrap_or(1).max(0)).unwrap_or(u32::MAX),
+            per_try_timeout: parse_duration(&r.per_try_timeout)
+                .map_err(|m| ("RouteError", "RetryPolicyNotValid", m))?,
+        }),
+        None => None,
+    };
+    let prefix_rewrite = route
+        .path_rewrite_policy
+        .as_ref()
+        .and_then(|p| p.replace_prefix.first())
+        .map(|r| r.replacement.clone());
+
+    Ok(Route {
+        path,
+        headers: merged.headers,
+        action,
+        https_redirect: tls_enabled && !route.permit_insecure,
+        websocket: route.enable_websockets,
+        prefix_rewrite,
+        timeout,
+        retry,
+    })
+}
+
+fn path_match(merged: &Inherited, own: &[MatchCondition]) -> PathMatch {
+    if let Some(exact) = own.iter().find(|c| !c.exact.is_empty()) {
+        return PathMatch::Exact(format!(
+            "{}{}",
+            merged.prefix.trim_end_matches('/'),
+            exact.exact
+        ));
+    }
+    if let Some(regex) = own.iter().find(|c| !c.regex.is_empty()) {
+        return PathMatch::Regex(format!(
+            "{}{}",
+            regex_escape(merged.prefix.trim_end_matches('/')),
+            regex.regex
+        ));
+    }
+    let prefix = if merged.prefix.is_empty() {
+        "/".to_string()
+    } else {
+        merged.prefix.clone()
+    };
+    PathMatch::Prefix {
+        prefix,
+        segment: false,
+    }
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if "\\.+*?()|[]{}^$".contains(c) {
+                vec!['\\', c]
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// Appends `conditions` to what was inherited: prefixes concatenate (one per
+/// block, starting with `/`), header matches accumulate.
+fn merge_conditions(
+    inherited: &Inherited,
+    conditions: &[MatchCondition],
+) -> Result<Inherited, String> {
+    let mut out = inherited.clone();
+    let prefixes: Vec<&str> = conditions
+        .iter()
+        .filter(|c| !c.prefix.is_empty())
+        .map(|c| c.prefix.as_str())
+        .collect();
+    if prefixes.len() > 1 {
+        return Err("more than one prefix is not allowed in a condition block".into());
+    }
+    if let Some(p) = prefixes.first() {
+        if !p.starts_with('/') {
+            return Err("prefix conditions must start with /".into());
+        }
+        out.prefix = format!("{}{}", inherited.prefix.trim_end_matches('/'), p);
+    }
+    for c in conditions {
+        if let Some(h) = &c.header {
+            out.headers.push(header_match(h)?);
+        }
+    }
+    Ok(out)
+}
+
+fn header_match(h: &contour_crds::httpproxy::HeaderMatchCondition) -> Result<HeaderMatch, String> {
+    let (kind, invert) = if h.present {
+        (HeaderMatchKind::Present, false)
+    } else if h.not_present {
+        (HeaderMatchKind::Present, true)
+    } else if !h.exact.is_empty() {
+        (HeaderMatchKind::Exact(h.exact.clone()), false)
+    } else if !h.not_exact.is_empty() {
+        (HeaderMatchKind::Exact(h.not_exact.clone()), true)
+    } else if !h.contains.is_empty() {
+        (HeaderMatchKind::Contains(h.contains.clone()), false)
+    } else if !h.not_contains.is_empty() {
+        (HeaderMatchKind::Contains(h.not_contains.clone()), true)
+    } else if !h.regex.is_empty() {
+        (HeaderMatchKind::Regex(h.regex.clone()), false)
+    } else {
+        return Err(format!("header condition {:?} specifies no match", h.name));
+    };
+    Ok(HeaderMatch {
+        name: h.name.to_ascii_lowercase(),
+        kind,
+        invert,
+    })
+}
+
+/// Looks a Service port up and makes a cluster of it.
+pub(crate) fn resolve_service(
+    cache: &Cache,
+    namespace: &str,
+    name: &str,
+    port: i32,
+    protocol: String,
+) -> Result<Cluster, RouteError> {
+    let key = Key::new(namespace, name);
+    let svc = cache.services.get(&key).ok_or_else(|| {
+        (
+            "ServiceError",
+            "ServiceUnresolvedReference",
+            format!(
+                "Spec.Routes unresolved service reference: service \"{namespace}/{name}\" not found"
+            ),
+        )
+    })?;
+    let spec = svc.spec.clone().unwrap_or_default();
+    let sp = spec.ports.iter().flatten().find(|p| p.port == port).ok_or_else(|| {
+        ("ServiceError", "ServiceUnresolvedReference", format!("Spec.Routes unresolved service reference: port \"{port}\" on service \"{namespace}/{name}\" not matched"))
+    })?;
+    let external_name = (spec.type_.as_deref() == Some("ExternalName"))
+        .then(|| spec.external_name.clone().unwrap_or_default());
+    Ok(Cluster {
+        namespace: namespace.to_string(),
+        service: name.to_string(),
+        port,
+        port_name: sp.name.clone().unwrap_or_default(),
+        external_name,
+        lb_policy: String::new(),
+        protocol,
+    })
+}
+
+/// Finds a TLS secret: `name` in `namespace`, or `ns/name` delegated to it.
+pub(crate) fn resolve_tls_secret(
+    cache: &Cache,
+    namespace: &str,
+    reference: &str,
+) -> Result<Arc<TlsSecret>, String> {
+    let key = match reference.split_once('/') {
+        Some((ns, name)) => {
+            let delegated = cache.delegations.values().any(|d| {
+                d.metadata.namespace.as_deref() == Some(ns)
+                    && d.spec.delegations.iter().any(|del| {
+                        del.secret_name == name
+                            && del
+                                .target_namespaces
+                                .iter()
+                                .any(|t| t == "*" || t == namespace)
+                    })
+            });
+            if ns != namespace && !delegated {
+                return Err(format!(
+                    "certificate delegation not permitted for Secret {ns}/{name}"
+                ));
+            }
+            Key::new(ns, name)
+        }
+        None => Key::new(namespace, reference),
+    };
+    let data = cache.secrets.get(&key).ok_or("Secret not found")?;
+    match (&data.cert_pem, &data.key_pem) {
+        (Some(cert), Some(key_pem))
+            if cert.contains("-----BEGIN") && key_pem.contains("-----BEGIN") =>
+        {
+            Ok(Arc::new(TlsSecret {
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+                cert_pem: cert.clone(),
+                key_pem: key_pem.clone(),
+            }))
+        }
+        _ => Err("missing or invalid TLS certificate or key".into()),
+    }
+}
+
+fn tls_version(s: &str, default: TlsVersion) -> Result<TlsVersion, String> {
+    match s {
+        "" => Ok(default),
+        "1.2" => Ok(TlsVersion::V1_2),
+        "1.3" => Ok(TlsVersion::V1_3),
+        other => Err(other.to_string()),
+    }
+}
+
+/// Most specific first: exact, then regex, then longer prefixes; more header
+/// matches before fewer; ties keep a stable order.
+pub(crate) fn sort_routes(routes: &mut [Route]) {
+    fn rank(r: &Route) -> (u8, std::cmp::Reverse<usize>, std::cmp::Reverse<usize>) {
+        match &r.path {
+            PathMatch::Exact(p) => (
+                0,
+                std::cmp::Reverse(p.len()),
+                std::cmp::Reverse(r.headers.len()),
+            ),
+            PathMatch::Regex(p) => (
+                1,
+                std::cmp::Reverse(p.len()),
+                std::cmp::Reverse(r.headers.len()),
+            ),
+            PathMatch::Prefix { prefix, .. } => (
+                2,
+                std::cmp::Reverse(prefix.len()),
+                std::cmp::Reverse(r.headers.len()),
+            ),
+        }
+    }
+    routes.sort_by(|a, b| {
+        rank(a)
+            .cmp(&rank(b))
+            .then_with(|| a.path.cmp(&b.path))
+            .then_with(|| a.headers.cmp(&b.headers))
+    });
+}

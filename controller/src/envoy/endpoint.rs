@@ -1,0 +1,113 @@
+//! ClusterLoadAssignments from the ready endpoints of EndpointSlices.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::config::core::v3::{
+    Address, SocketAddress, address, socket_address::PortSpecifier,
+};
+use envoy_types::pb::envoy::config::endpoint::v3::{
+    ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint::HostIdentifier,
+};
+
+use crate::cache::Cache;
+use crate::dag::Cluster;
+
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// One assignment per EDS cluster, named `namespace/service/portname`,
+/// sorted by name. Endpoints that are not ready are left out.
+pub fn load_assignments(
+    clusters: &BTreeMap<String, Arc<Cluster>>,
+    cache: &Cache,
+) -> Vec<ClusterLoadAssignment> {
+    let mut out: BTreeMap<String, ClusterLoadAssignment> = BTreeMap::new();
+    for c in clusters.values().filter(|c| c.external_name.is_none()) {
+        let name = c.eds_name();
+        if out.contains_key(&name) {
+            continue;
+        }
+        let addrs = ready_addresses(c, cache);
+        out.insert(name.clone(), assignment(name, &addrs));
+    }
+    out.into_values().collect()
+}
+
+/// `(ip, port)` of every ready endpoint of the cluster's Service port.
+pub fn ready_addresses(c: &Cluster, cache: &Cache) -> BTreeSet<(String, u32)> {
+    let mut addrs = BTreeSet::new();
+    let slices = cache.endpoint_slices.iter().filter(|(k, s)| {
+        k.namespace == c.namespace
+            && s.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(SERVICE_NAME_LABEL))
+                .is_some_and(|n| *n == c.service)
+    });
+    for (_, slice) in slices {
+        let port = slice
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.clone().unwrap_or_default() == c.port_name);
+        let Some(port) = port
+            .and_then(|p| p.port)
+            .and_then(|p| u32::try_from(p).ok())
+        else {
+            continue;
+        };
+        for ep in &slice.endpoints {
+            let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
+            if !ready {
+                continue;
+            }
+            for ip in &ep.addresses {
+                addrs.insert((ip.clone(), port));
+            }
+        }
+    }
+    addrs
+}
+
+fn assignment(name: String, addrs: &BTreeSet<(String, u32)>) -> ClusterLoadAssignment {
+    let lb_endpoints: Vec<LbEndpoint> = addrs
+        .iter()
+        .map(|(ip, port)| lb_endpoint(ip, *port))
+        .collect();
+    ClusterLoadAssignment {
+        cluster_name: name,
+        endpoints: if lb_endpoints.is_empty() {
+            vec![]
+        } else {
+            vec![LocalityLbEndpoints {
+                lb_endpoints,
+                ..Default::default()
+            }]
+        },
+        ..Default::default()
+    }
+}
+
+/// The single DNS endpoint of an ExternalName cluster.
+pub fn dns_assignment(cluster_name: &str, host: &str, port: i32) -> ClusterLoadAssignment {
+    let port = u32::try_from(port).unwrap_or_default();
+    let mut addrs = BTreeSet::new();
+    addrs.insert((host.to_string(), port));
+    assignment(cluster_name.to_string(), &addrs)
+}
+
+fn lb_endpoint(ip: &str, port: u32) -> LbEndpoint {
+    LbEndpoint {
+        host_identifier: Some(HostIdentifier::Endpoint(Endpoint {
+            address: Some(Address {
+                address: Some(address::Address::SocketAddress(SocketAddress {
+                    address: ip.to_string(),
+                    port_specifier: Some(PortSpecifier::PortValue(port)),
+                    ..Default::default()
+                })),
+            }),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
