@@ -7,11 +7,11 @@ use contour_crds::HTTPProxy;
 use contour_crds::httpproxy::{MatchCondition, Route as ProxyRoute};
 
 use super::builder::{BuilderConfig, parse_duration};
+use super::common::{RouteError, resolve_service, resolve_tls_secret, sort_routes};
 use super::status::{ObjectKind, ObjectRef, ObjectStatus};
 use super::{
-    Cluster, Dag, HTTP_LISTENER, HTTPS_LISTENER, HeaderMatch, HeaderMatchKind, PathMatch, Redirect,
-    RetryPolicy, Route, RouteAction, SecureVirtualHost, TlsSecret, TlsVersion, VirtualHost,
-    WeightedCluster,
+    Dag, HTTP_LISTENER, HTTPS_LISTENER, HeaderMatch, HeaderMatchKind, PathMatch, Redirect,
+    RetryPolicy, Route, RouteAction, SecureVirtualHost, TlsVersion, VirtualHost, WeightedCluster,
 };
 use crate::cache::{Cache, Key};
 
@@ -333,8 +333,6 @@ fn collect_routes(
     }
 }
 
-type RouteError = (&'static str, &'static str, String);
-
 fn build_route(
     cache: &Cache,
     namespace: &str,
@@ -521,84 +519,6 @@ fn header_match(h: &contour_crds::httpproxy::HeaderMatchCondition) -> Result<Hea
     })
 }
 
-/// Looks a Service port up and makes a cluster of it.
-pub(crate) fn resolve_service(
-    cache: &Cache,
-    namespace: &str,
-    name: &str,
-    port: i32,
-    protocol: String,
-) -> Result<Cluster, RouteError> {
-    let key = Key::new(namespace, name);
-    let svc = cache.services.get(&key).ok_or_else(|| {
-        (
-            "ServiceError",
-            "ServiceUnresolvedReference",
-            format!(
-                "Spec.Routes unresolved service reference: service \"{namespace}/{name}\" not found"
-            ),
-        )
-    })?;
-    let spec = svc.spec.clone().unwrap_or_default();
-    let sp = spec.ports.iter().flatten().find(|p| p.port == port).ok_or_else(|| {
-        ("ServiceError", "ServiceUnresolvedReference", format!("Spec.Routes unresolved service reference: port \"{port}\" on service \"{namespace}/{name}\" not matched"))
-    })?;
-    let external_name = (spec.type_.as_deref() == Some("ExternalName"))
-        .then(|| spec.external_name.clone().unwrap_or_default());
-    Ok(Cluster {
-        namespace: namespace.to_string(),
-        service: name.to_string(),
-        port,
-        port_name: sp.name.clone().unwrap_or_default(),
-        external_name,
-        lb_policy: String::new(),
-        protocol,
-    })
-}
-
-/// Finds a TLS secret: `name` in `namespace`, or `ns/name` delegated to it.
-pub(crate) fn resolve_tls_secret(
-    cache: &Cache,
-    namespace: &str,
-    reference: &str,
-) -> Result<Arc<TlsSecret>, String> {
-    let key = match reference.split_once('/') {
-        Some((ns, name)) => {
-            let delegated = cache.delegations.values().any(|d| {
-                d.metadata.namespace.as_deref() == Some(ns)
-                    && d.spec.delegations.iter().any(|del| {
-                        del.secret_name == name
-                            && del
-                                .target_namespaces
-                                .iter()
-                                .any(|t| t == "*" || t == namespace)
-                    })
-            });
-            if ns != namespace && !delegated {
-                return Err(format!(
-                    "certificate delegation not permitted for Secret {ns}/{name}"
-                ));
-            }
-            Key::new(ns, name)
-        }
-        None => Key::new(namespace, reference),
-    };
-    let data = cache.secrets.get(&key).ok_or("Secret not found")?;
-    match (&data.cert_pem, &data.key_pem) {
-        (Some(cert), Some(key_pem))
-            if cert.contains("-----BEGIN") && key_pem.contains("-----BEGIN") =>
-        {
-            Ok(Arc::new(TlsSecret {
-                namespace: key.namespace.clone(),
-                name: key.name.clone(),
-                cert_pem: cert.clone(),
-                key_pem: key_pem.clone(),
-            }))
-        }
-        _ => Err("missing or invalid TLS certificate or key".into()),
-    }
-}
-
 fn tls_version(s: &str, default: TlsVersion) -> Result<TlsVersion, String> {
     match s {
         "" => Ok(default),
@@ -606,34 +526,4 @@ fn tls_version(s: &str, default: TlsVersion) -> Result<TlsVersion, String> {
         "1.3" => Ok(TlsVersion::V1_3),
         other => Err(other.to_string()),
     }
-}
-
-/// Most specific first: exact, then regex, then longer prefixes; more header
-/// matches before fewer; ties keep a stable order.
-pub(crate) fn sort_routes(routes: &mut [Route]) {
-    fn rank(r: &Route) -> (u8, std::cmp::Reverse<usize>, std::cmp::Reverse<usize>) {
-        match &r.path {
-            PathMatch::Exact(p) => (
-                0,
-                std::cmp::Reverse(p.len()),
-                std::cmp::Reverse(r.headers.len()),
-            ),
-            PathMatch::Regex(p) => (
-                1,
-                std::cmp::Reverse(p.len()),
-                std::cmp::Reverse(r.headers.len()),
-            ),
-            PathMatch::Prefix { prefix, .. } => (
-                2,
-                std::cmp::Reverse(prefix.len()),
-                std::cmp::Reverse(r.headers.len()),
-            ),
-        }
-    }
-    routes.sort_by(|a, b| {
-        rank(a)
-            .cmp(&rank(b))
-            .then_with(|| a.path.cmp(&b.path))
-            .then_with(|| a.headers.cmp(&b.headers))
-    });
 }

@@ -4,6 +4,7 @@
 //! carried next to the DAG (see [`status`]).
 
 pub mod builder;
+pub mod common;
 pub mod httpproxy;
 pub mod status;
 
@@ -88,8 +89,9 @@ pub struct TlsSecret {
     pub key_pem: String,
 }
 
-/// A route: a match and what to do with matching requests.
-#[derive(Debug, Clone, PartialEq)]
+/// A route: a match and what to do with matching requests. Build one with
+/// `Route { path, action, ..Route::default() }` so new fields stay optional.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Route {
     /// Path match.
     pub path: PathMatch,
@@ -123,6 +125,15 @@ pub enum PathMatch {
     Exact(String),
     /// RE2 regular expression over the whole path.
     Regex(String),
+}
+
+impl Default for PathMatch {
+    fn default() -> Self {
+        PathMatch::Prefix {
+            prefix: "/".into(),
+            segment: false,
+        }
+    }
 }
 
 /// A header match.
@@ -163,6 +174,12 @@ pub enum RouteAction {
         /// Body.
         body: String,
     },
+}
+
+impl Default for RouteAction {
+    fn default() -> Self {
+        RouteAction::Forward(Vec::new())
+    }
 }
 
 /// A cluster and its share of the traffic.
