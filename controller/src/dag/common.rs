@@ -38,8 +38,8 @@ pub fn resolve_service(
         port,
         port_name: sp.name.clone().unwrap_or_default(),
         external_name,
-        lb_policy: String::new(),
         protocol,
+        ..Default::default()
     })
 }
 

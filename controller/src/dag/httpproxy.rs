@@ -2,20 +2,23 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use contour_crds::HTTPProxy;
 use contour_crds::httpproxy::{MatchCondition, Route as ProxyRoute};
 
 use super::builder::{BuilderConfig, parse_duration};
 use super::common::{RouteError, resolve_service, resolve_tls_secret, sort_routes};
-use super::status::{ObjectKind, ObjectRef, ObjectStatus};
+use super::status::{Current, ObjectKind, ObjectRef, ObjectStatus};
 use super::{
-    Dag, HTTP_LISTENER, HTTPS_LISTENER, HeaderMatch, HeaderMatchKind, PathMatch, Redirect,
-    RetryPolicy, Route, RouteAction, SecureVirtualHost, TlsVersion, VirtualHost, WeightedCluster,
+    Dag, HTTP_LISTENER, HTTPS_LISTENER, HeaderMatch, HeaderMatchKind, HealthCheck, PathMatch,
+    Redirect, RetryPolicy, Route, RouteAction, SecureVirtualHost, TlsVersion, VirtualHost,
+    WeightedCluster,
 };
 use crate::cache::{Cache, Key};
 
 const VALID: &str = "Valid HTTPProxy";
+const INVALID: &str = "At least one error present, see Errors for details";
 const ORPHANED: &str = "this HTTPProxy is not part of a delegation chain from a root HTTPProxy";
 
 fn obj_ref(key: &Key) -> ObjectRef {
@@ -108,7 +111,11 @@ pub fn process(cache: &Cache, config: &BuilderConfig, dag: &mut Dag) {
             statuses.insert(key.clone(), status);
         }
     }
-    for (key, status) in statuses {
+    for (key, mut status) in statuses {
+        if status.current == Current::Invalid {
+            // Upstream keeps the details in the conditions only.
+            status.description = INVALID.to_string();
+        }
         dag.statuses.insert(obj_ref(&key), status);
     }
 }
@@ -367,15 +374,43 @@ fn build_route(
                 "route.services must have at least one entry".into(),
             ));
         }
+        let lb_policy = match route
+            .load_balancer_policy
+            .as_ref()
+            .map(|p| p.strategy.as_str())
+        {
+            Some(
+                s @ ("RoundRobin" | "WeightedLeastRequest" | "Random" | "Cookie" | "RequestHash"),
+            ) => s.to_string(),
+            _ => String::new(),
+        };
+        let health_check = route.health_check_policy.as_ref().map(|h| HealthCheck {
+            path: h.path.clone(),
+            host: h.host.clone(),
+            interval: (h.interval_seconds > 0)
+                .then(|| Duration::from_secs(h.interval_seconds.unsigned_abs())),
+            timeout: (h.timeout_seconds > 0)
+                .then(|| Duration::from_secs(h.timeout_seconds.unsigned_abs())),
+            unhealthy_threshold: u32::try_from(h.unhealthy_threshold_count.max(0))
+                .unwrap_or(u32::MAX),
+            healthy_threshold: u32::try_from(h.healthy_threshold_count.max(0)).unwrap_or(u32::MAX),
+            expected_statuses: h
+                .expected_statuses
+                .iter()
+                .map(|r| (r.start, r.end))
+                .collect(),
+        });
         let mut clusters = Vec::new();
         for s in forwarded {
-            let cluster = resolve_service(
+            let mut cluster = resolve_service(
                 cache,
                 namespace,
                 &s.name,
                 s.port,
                 s.protocol.clone().unwrap_or_default(),
             )?;
+            cluster.lb_policy = lb_policy.clone();
+            cluster.health_check = health_check.clone();
             let weight = u32::try_from(s.weight.unwrap_or(0).max(0)).unwrap_or(u32::MAX);
             clusters.push(WeightedCluster {
                 cluster: Arc::new(cluster),

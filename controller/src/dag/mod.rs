@@ -233,10 +233,33 @@ pub struct Cluster {
     pub port_name: String,
     /// DNS name for ExternalName services.
     pub external_name: Option<String>,
-    /// Load balancer policy (Envoy word, empty = round robin).
+    /// Load balancer strategy as users write it (`RoundRobin`,
+    /// `WeightedLeastRequest`, `Random`, `Cookie`, `RequestHash`); empty for
+    /// the default (round robin).
     pub lb_policy: String,
     /// Upstream protocol: "", "h2", "h2c" or "tls".
     pub protocol: String,
+    /// Active HTTP health checking.
+    pub health_check: Option<HealthCheck>,
+}
+
+/// Active HTTP health checking of a cluster's endpoints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HealthCheck {
+    /// Path requested.
+    pub path: String,
+    /// Host header; Envoy gets `contour-envoy-healthcheck` when empty.
+    pub host: String,
+    /// Interval between checks (default 10s).
+    pub interval: Option<std::time::Duration>,
+    /// Timeout of a check (default 2s).
+    pub timeout: Option<std::time::Duration>,
+    /// Failures before unhealthy (0 = default 3).
+    pub unhealthy_threshold: u32,
+    /// Successes before healthy (0 = default 2).
+    pub healthy_threshold: u32,
+    /// Accepted status ranges `[start, end)`; empty = 200 only.
+    pub expected_statuses: Vec<(i64, i64)>,
 }
 
 impl Cluster {

@@ -5,20 +5,70 @@ use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::cluster::v3::{
     Cluster as EnvoyCluster,
-    cluster::{ClusterDiscoveryType, DiscoveryType, EdsClusterConfig},
+    cluster::{ClusterDiscoveryType, DiscoveryType, EdsClusterConfig, LbPolicy},
 };
+use envoy_types::pb::envoy::config::core::v3::{
+    HealthCheck as EnvoyHealthCheck,
+    health_check::{HealthChecker, HttpHealthCheck},
+};
+use envoy_types::pb::envoy::r#type::v3::{CodecClientType, Int64Range};
+use envoy_types::pb::google::protobuf::UInt32Value;
 use sha1::{Digest, Sha1};
 
-use crate::dag::{Cluster, Dag, RouteAction};
+use crate::dag::{Cluster, Dag, HealthCheck, RouteAction};
 
 /// Upstream's cluster name: `namespace/service/port/<10 hex of sha1 over the
 /// non-default options>`, shortened to 60 characters when longer.
 pub fn cluster_name(c: &Cluster) -> String {
     let mut buf = c.lb_policy.clone();
+    if let Some(hc) = &c.health_check {
+        if let Some(t) = hc.timeout.filter(|t| !t.is_zero()) {
+            buf.push_str(&go_duration(t));
+        }
+        if let Some(i) = hc.interval.filter(|i| !i.is_zero()) {
+            buf.push_str(&go_duration(i));
+        }
+        if hc.unhealthy_threshold > 0 {
+            buf.push_str(&hc.unhealthy_threshold.to_string());
+        }
+        if hc.healthy_threshold > 0 {
+            buf.push_str(&hc.healthy_threshold.to_string());
+        }
+        buf.push_str(&hc.path);
+    }
     buf.push_str(&c.protocol);
     let digest = Sha1::digest(buf.as_bytes());
     let hash: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
     hashname(60, &[&c.namespace, &c.service, &c.port.to_string(), &hash])
+}
+
+/// A duration as Go's `time.Duration.String()` writes it (`2s`, `1m30s`, `500ms`).
+pub fn go_duration(d: std::time::Duration) -> String {
+    let nanos = d.as_nanos();
+    if nanos == 0 {
+        return "0s".into();
+    }
+    if nanos < 1_000_000_000 {
+        return match nanos {
+            n if n % 1_000_000 == 0 => format!("{}ms", n / 1_000_000),
+            n if n % 1_000 == 0 => format!("{}µs", n / 1_000),
+            n => format!("{n}ns"),
+        };
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    let frac = d.subsec_nanos();
+    let sec = if frac == 0 {
+        format!("{s}s")
+    } else {
+        let f = format!("{frac:09}");
+        format!("{s}.{}s", f.trim_end_matches('0'))
+    };
+    match (h, m) {
+        (0, 0) => sec,
+        (0, m) => format!("{m}m{sec}"),
+        (h, m) => format!("{h}h{m}m{sec}"),
+    }
 }
 
 /// Joins parts with `/`; when the result is `limit` or longer, truncates the
@@ -94,6 +144,15 @@ fn envoy_cluster(name: String, c: &Cluster) -> EnvoyCluster {
         connect_timeout: Some(super::duration(std::time::Duration::from_secs(2))),
         ..Default::default()
     };
+    out.lb_policy = match c.lb_policy.as_str() {
+        "WeightedLeastRequest" => LbPolicy::LeastRequest,
+        "Random" => LbPolicy::Random,
+        "Cookie" | "RequestHash" => LbPolicy::RingHash,
+        _ => LbPolicy::RoundRobin,
+    } as i32;
+    if let Some(hc) = &c.health_check {
+        out.health_checks = vec![health_check(hc, &c.protocol)];
+    }
     match &c.external_name {
         Some(host) => {
             out.cluster_discovery_type =
@@ -112,9 +171,63 @@ fn envoy_cluster(name: String, c: &Cluster) -> EnvoyCluster {
     out
 }
 
+fn health_check(hc: &HealthCheck, protocol: &str) -> EnvoyHealthCheck {
+    use std::time::Duration;
+    let or = |d: Option<Duration>, default: u64| {
+        super::duration(
+            d.filter(|d| !d.is_zero())
+                .unwrap_or(Duration::from_secs(default)),
+        )
+    };
+    let threshold = |v: u32, default: u32| {
+        Some(UInt32Value {
+            value: if v == 0 { default } else { v },
+        })
+    };
+    EnvoyHealthCheck {
+        timeout: Some(or(hc.timeout, 2)),
+        interval: Some(or(hc.interval, 10)),
+        unhealthy_threshold: threshold(hc.unhealthy_threshold, 3),
+        healthy_threshold: threshold(hc.healthy_threshold, 2),
+        health_checker: Some(HealthChecker::HttpHealthCheck(HttpHealthCheck {
+            path: hc.path.clone(),
+            host: if hc.host.is_empty() {
+                "contour-envoy-healthcheck".into()
+            } else {
+                hc.host.clone()
+            },
+            codec_client_type: if protocol == "h2" || protocol == "h2c" {
+                CodecClientType::Http2
+            } else {
+                CodecClientType::Http1
+            } as i32,
+            expected_statuses: hc
+                .expected_statuses
+                .iter()
+                .map(|(start, end)| Int64Range {
+                    start: *start,
+                    end: *end,
+                })
+                .collect(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_print_as_go_prints_them() {
+        use std::time::Duration;
+        assert_eq!(go_duration(Duration::from_secs(5)), "5s");
+        assert_eq!(go_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
+        assert_eq!(go_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
+    }
 
     #[test]
     fn a_plain_cluster_is_named_as_upstream_names_it() {
