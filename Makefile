@@ -3,12 +3,13 @@
 #   make demo   the main job on a local embedded control plane
 #   make tools  build/install etcd, kube-apiserver, helm, Envoy (cached by version)
 #   make crds   regenerate the CRD YAML the chart ships from the Rust types
+#   make bench  benchmarks (figures go to BENCHMARKS.md)
 
 SHELL := /bin/bash
 CARGO ?= cargo
 CRD_DIR := helm/contour-operator/crds
 
-.PHONY: all build test lint fmt tools crds crds-check demo clean
+.PHONY: all build test lint fmt tools crds crds-check demo bench clean
 
 all: build
 
@@ -45,6 +46,10 @@ demo:
 	@echo "The control plane and operator are not built yet (issues 3-6); today only the test ground runs:"
 	$(MAKE) tools
 	$(CARGO) test -p contour-tests --test envoy_static --test crds
+
+# Speed and memory figures (recorded in BENCHMARKS.md). Never run by `make test`.
+bench:
+	$(CARGO) bench -p contour --bench rebuild
 
 clean:
 	$(CARGO) clean
