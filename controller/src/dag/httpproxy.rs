@@ -9,6 +9,7 @@ use contour_crds::httpproxy::{MatchCondition, Route as ProxyRoute};
 
 use super::builder::{BuilderConfig, parse_duration};
 use super::common::{RouteError, resolve_service, resolve_tls_secret, sort_routes};
+use super::policy;
 use super::status::{Current, ObjectKind, ObjectRef, ObjectStatus};
 use super::{
     Dag, HTTP_LISTENER, HTTPS_LISTENER, HeaderMatch, HeaderMatchKind, HealthCheck, PathMatch,
@@ -450,6 +451,52 @@ fn build_route(
         .and_then(|p| p.replace_prefix.first())
         .map(|r| r.replacement.clone());
 
+    let idle_timeout = match &route.timeout_policy {
+        Some(t) => {
+            parse_duration(&t.idle).map_err(|m| ("RouteError", "TimeoutPolicyNotValid", m))?
+        }
+        None => None,
+    };
+    let (request_headers, host_rewrite) =
+        policy::headers_policy(route.request_headers_policy.as_ref(), true)
+            .map_err(|m| ("RouteError", "RequestHeadersPolicyInvalid", m))?;
+    let (response_headers, _) =
+        policy::headers_policy(route.response_headers_policy.as_ref(), false)
+            .map_err(|m| ("RouteError", "ResponseHeaderPolicyInvalid", m))?;
+    let query_params = route
+        .conditions
+        .iter()
+        .filter_map(|c| c.query_parameter.as_ref())
+        .map(policy::query_match)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| ("RouteError", "QueryParameterMatchConditionsNotValid", m))?;
+    let mirrors: Vec<_> = route.services.iter().filter(|s| s.mirror).collect();
+    if mirrors.len() > 1 {
+        return Err((
+            "ServiceError",
+            "OnlyOneMirror",
+            "only one service per route may be nominated as mirror".into(),
+        ));
+    }
+    let mirror = match mirrors.first() {
+        Some(s) => Some(WeightedCluster {
+            cluster: Arc::new(resolve_service(
+                cache,
+                namespace,
+                &s.name,
+                s.port,
+                s.protocol.clone().unwrap_or_default(),
+            )?),
+            // Upstream mirrors everything unless a weight (percent) is given.
+            weight: match s.weight.unwrap_or(0) {
+                w if w <= 0 => 100,
+                w => u32::try_from(w.min(100)).unwrap_or(100),
+            },
+        }),
+        None => None,
+    };
+    let (hash_policies, _warnings) = policy::hash_policies(route.load_balancer_policy.as_ref());
+
     Ok(Route {
         path,
         headers: merged.headers,
@@ -459,6 +506,13 @@ fn build_route(
         prefix_rewrite,
         timeout,
         retry,
+        query_params,
+        request_headers,
+        response_headers,
+        host_rewrite,
+        mirror,
+        hash_policies,
+        idle_timeout,
     })
 }
 

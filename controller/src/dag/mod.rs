@@ -6,6 +6,7 @@
 pub mod builder;
 pub mod common;
 pub mod httpproxy;
+pub mod policy;
 pub mod status;
 
 use std::collections::BTreeMap;
@@ -109,6 +110,75 @@ pub struct Route {
     pub timeout: Option<std::time::Duration>,
     /// Retries.
     pub retry: Option<RetryPolicy>,
+    /// Query parameter matches, all of which must hold.
+    pub query_params: Vec<QueryParamMatch>,
+    /// Request header changes (route level).
+    pub request_headers: HeadersPolicy,
+    /// Response header changes (route level).
+    pub response_headers: HeadersPolicy,
+    /// Rewrite of the Host header sent upstream.
+    pub host_rewrite: Option<String>,
+    /// A cluster that gets a copy of the requests; the weight is the percentage.
+    pub mirror: Option<WeightedCluster>,
+    /// Hash policies for `Cookie`/`RequestHash` load balancing.
+    pub hash_policies: Vec<HashPolicy>,
+    /// Idle timeout of the stream; `Some(0)` disables it.
+    pub idle_timeout: Option<std::time::Duration>,
+}
+
+/// Header additions and removals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeadersPolicy {
+    /// Headers set (replacing existing values), by name.
+    pub set: std::collections::BTreeMap<String, String>,
+    /// Headers removed.
+    pub remove: Vec<String>,
+}
+
+impl HeadersPolicy {
+    /// Whether the policy changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// A query parameter match.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct QueryParamMatch {
+    /// Parameter name.
+    pub name: String,
+    /// How its value must look; `None` = present.
+    pub kind: Option<HeaderMatchKind>,
+    /// Prefix / suffix matches.
+    pub affix: Option<(bool, String)>,
+    /// Compare case-insensitively.
+    pub ignore_case: bool,
+}
+
+/// What a consistent hash is computed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashPolicy {
+    /// The `X-Contour-Session-Affinity` cookie (Cookie strategy).
+    Cookie,
+    /// A request header.
+    Header {
+        /// Header name.
+        name: String,
+        /// Stop at this policy when it yields a hash.
+        terminal: bool,
+    },
+    /// A query parameter.
+    QueryParameter {
+        /// Parameter name.
+        name: String,
+        /// Stop at this policy when it yields a hash.
+        terminal: bool,
+    },
+    /// The client address.
+    SourceIp {
+        /// Stop at this policy when it yields a hash.
+        terminal: bool,
+    },
 }
 
 /// How a route matches the path.

@@ -118,7 +118,7 @@ pub fn dag_clusters(dag: &Dag) -> BTreeMap<String, Arc<Cluster>> {
             .chain(l.secure_virtual_hosts.values().map(|s| &s.virtual_host));
         for route in vhosts.flat_map(|v| &v.routes) {
             if let RouteAction::Forward(clusters) = &route.action {
-                for wc in clusters {
+                for wc in clusters.iter().chain(route.mirror.as_ref()) {
                     out.entry(cluster_name(&wc.cluster))
                         .or_insert_with(|| Arc::clone(&wc.cluster));
                 }

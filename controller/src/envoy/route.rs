@@ -1,8 +1,10 @@
 //! Route configurations: `ingress_http` for plain HTTP, `https/<fqdn>` per
 //! TLS virtual host.
 
-use envoy_types::pb::envoy::config::core::v3::DataSource;
 use envoy_types::pb::envoy::config::core::v3::data_source::Specifier;
+use envoy_types::pb::envoy::config::core::v3::{
+    DataSource, HeaderValue, HeaderValueOption, RuntimeFractionalPercent, header_value_option,
+};
 use envoy_types::pb::envoy::config::route::v3::{
     DirectResponseAction, HeaderMatcher, RedirectAction, Route as EnvoyRoute,
     RouteAction as EnvoyRouteAction, RouteConfiguration, RouteMatch,
@@ -10,13 +12,23 @@ use envoy_types::pb::envoy::config::route::v3::{
     header_matcher::HeaderMatchSpecifier, redirect_action, route, route_action::ClusterSpecifier,
     route_match::PathSpecifier, weighted_cluster::ClusterWeight,
 };
+use envoy_types::pb::envoy::config::route::v3::{
+    QueryParameterMatcher,
+    query_parameter_matcher::QueryParameterMatchSpecifier as QpSpecifier,
+    route_action::{
+        HashPolicy as EnvoyHashPolicy, HostRewriteSpecifier, RequestMirrorPolicy, hash_policy,
+    },
+};
 use envoy_types::pb::envoy::r#type::matcher::v3::{
     RegexMatcher, StringMatcher, string_matcher::MatchPattern,
 };
+use envoy_types::pb::envoy::r#type::v3::{FractionalPercent, fractional_percent};
 use envoy_types::pb::google::protobuf::UInt32Value;
 
 use super::cluster::cluster_name;
-use crate::dag::{Dag, HTTP_LISTENER, HeaderMatchKind, PathMatch, Route, RouteAction, VirtualHost};
+use crate::dag::{
+    Dag, HTTP_LISTENER, HashPolicy, HeaderMatchKind, PathMatch, Route, RouteAction, VirtualHost,
+};
 
 /// All route configurations, sorted by name.
 pub fn route_configurations(dag: &Dag) -> Vec<RouteConfiguration> {
@@ -143,14 +155,63 @@ fn route(r: &Route) -> EnvoyRoute {
             }
         }
     };
+    let query_parameters = r.query_params.iter().map(query_parameter).collect();
     EnvoyRoute {
         r#match: Some(RouteMatch {
             path_specifier,
             headers,
+            query_parameters,
             ..Default::default()
         }),
         action: Some(action),
+        request_headers_to_add: headers_to_add(&r.request_headers),
+        request_headers_to_remove: r.request_headers.remove.clone(),
+        response_headers_to_add: headers_to_add(&r.response_headers),
+        response_headers_to_remove: r.response_headers.remove.clone(),
         ..Default::default()
+    }
+}
+
+fn headers_to_add(p: &crate::dag::HeadersPolicy) -> Vec<HeaderValueOption> {
+    p.set
+        .iter()
+        .map(|(k, v)| HeaderValueOption {
+            header: Some(HeaderValue {
+                key: k.clone(),
+                value: v.clone(),
+                ..Default::default()
+            }),
+            append_action: header_value_option::HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn query_parameter(q: &crate::dag::QueryParamMatch) -> QueryParameterMatcher {
+    let string = |p: MatchPattern| StringMatcher {
+        match_pattern: Some(p),
+        ignore_case: q.ignore_case,
+    };
+    let specifier = match (&q.kind, &q.affix) {
+        (Some(HeaderMatchKind::Exact(v)), _) => {
+            QpSpecifier::StringMatch(string(MatchPattern::Exact(v.clone())))
+        }
+        (Some(HeaderMatchKind::Contains(v)), _) => {
+            QpSpecifier::StringMatch(string(MatchPattern::Contains(v.clone())))
+        }
+        (Some(HeaderMatchKind::Regex(v)), _) => {
+            QpSpecifier::StringMatch(string(MatchPattern::SafeRegex(RegexMatcher {
+                regex: v.clone(),
+                ..Default::default()
+            })))
+        }
+        (_, Some((true, v))) => QpSpecifier::StringMatch(string(MatchPattern::Prefix(v.clone()))),
+        (_, Some((false, v))) => QpSpecifier::StringMatch(string(MatchPattern::Suffix(v.clone()))),
+        _ => QpSpecifier::PresentMatch(true),
+    };
+    QueryParameterMatcher {
+        name: q.name.clone(),
+        query_parameter_match_specifier: Some(specifier),
     }
 }
 
@@ -179,9 +240,40 @@ fn forward(r: &Route, clusters: &[crate::dag::WeightedCluster]) -> EnvoyRouteAct
     } else {
         vec![]
     };
+    let host_rewrite_specifier = r.host_rewrite.as_ref().map(|h| {
+        match h
+            .strip_prefix("%REQ(")
+            .and_then(|rest| rest.strip_suffix(")%"))
+        {
+            Some(header) => HostRewriteSpecifier::HostRewriteHeader(
+                crate::dag::policy::canonical_header(header),
+            ),
+            None => HostRewriteSpecifier::HostRewriteLiteral(h.clone()),
+        }
+    });
+    let request_mirror_policies = r
+        .mirror
+        .iter()
+        .map(|m| RequestMirrorPolicy {
+            cluster: cluster_name(&m.cluster),
+            runtime_fraction: Some(RuntimeFractionalPercent {
+                default_value: Some(FractionalPercent {
+                    numerator: m.weight,
+                    denominator: fractional_percent::DenominatorType::Hundred as i32,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let hash_policy = r.hash_policies.iter().map(hash_policy).collect();
     EnvoyRouteAction {
         cluster_specifier: Some(cluster_specifier),
         prefix_rewrite: r.prefix_rewrite.clone().unwrap_or_default(),
+        host_rewrite_specifier,
+        request_mirror_policies,
+        hash_policy,
+        idle_timeout: r.idle_timeout.map(super::duration),
         timeout: r.timeout.map(super::duration),
         retry_policy: r.retry.as_ref().map(|p| {
             envoy_types::pb::envoy::config::route::v3::RetryPolicy {
@@ -195,5 +287,41 @@ fn forward(r: &Route, clusters: &[crate::dag::WeightedCluster]) -> EnvoyRouteAct
         }),
         upgrade_configs,
         ..Default::default()
+    }
+}
+
+fn hash_policy(h: &HashPolicy) -> EnvoyHashPolicy {
+    use hash_policy::PolicySpecifier;
+    let (spec, terminal) = match h {
+        HashPolicy::Cookie => (
+            PolicySpecifier::Cookie(hash_policy::Cookie {
+                name: "X-Contour-Session-Affinity".into(),
+                ttl: Some(super::duration(std::time::Duration::ZERO)),
+                path: "/".into(),
+                ..Default::default()
+            }),
+            false,
+        ),
+        HashPolicy::Header { name, terminal } => (
+            PolicySpecifier::Header(hash_policy::Header {
+                header_name: name.clone(),
+                ..Default::default()
+            }),
+            *terminal,
+        ),
+        HashPolicy::QueryParameter { name, terminal } => (
+            PolicySpecifier::QueryParameter(hash_policy::QueryParameter { name: name.clone() }),
+            *terminal,
+        ),
+        HashPolicy::SourceIp { terminal } => (
+            PolicySpecifier::ConnectionProperties(hash_policy::ConnectionProperties {
+                source_ip: true,
+            }),
+            *terminal,
+        ),
+    };
+    EnvoyHashPolicy {
+        policy_specifier: Some(spec),
+        terminal,
     }
 }

@@ -1,0 +1,233 @@
+//! Route policies shared by the processors: header changes, hash policies,
+//! query parameter matches.
+
+use contour_crds::httpproxy::{
+    HeadersPolicy as SpecHeaders, LoadBalancerPolicy, QueryParameterMatchCondition,
+};
+
+use super::{HashPolicy, HeaderMatchKind, HeadersPolicy, QueryParamMatch};
+
+/// Go's `http.CanonicalHeaderKey`: `x-foo-bar` → `X-Foo-Bar`. Names with
+/// characters outside the token set are returned unchanged.
+pub fn canonical_header(name: &str) -> String {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if !name.chars().all(token) {
+        return name.to_string();
+    }
+    let mut upper = true;
+    name.chars()
+        .map(|c| {
+            let out = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            upper = c == '-';
+            out
+        })
+        .collect()
+}
+
+/// Escapes `%` in a header value unless it starts an Envoy variable upstream
+/// lets through.
+pub fn escape_header_value(value: &str) -> String {
+    const VARIABLES: &[&str] = &[
+        "DOWNSTREAM_REMOTE_ADDRESS",
+        "DOWNSTREAM_LOCAL_ADDRESS",
+        "DOWNSTREAM_LOCAL_PORT",
+        "DOWNSTREAM_LOCAL_URI_SAN",
+        "DOWNSTREAM_PEER_URI_SAN",
+        "DOWNSTREAM_LOCAL_SUBJECT",
+        "DOWNSTREAM_PEER_SUBJECT",
+        "DOWNSTREAM_PEER_ISSUER",
+        "DOWNSTREAM_TLS_SESSION_ID",
+        "DOWNSTREAM_TLS_CIPHER",
+        "DOWNSTREAM_TLS_VERSION",
+        "DOWNSTREAM_PEER_FINGERPRINT",
+        "DOWNSTREAM_PEER_SERIAL",
+        "DOWNSTREAM_PEER_CERT",
+        "HOSTNAME",
+        "PROTOCOL",
+        "UPSTREAM_REMOTE_ADDRESS",
+        "RESPONSE_FLAGS",
+        "RESPONSE_CODE_DETAILS",
+        "REQ(",
+    ];
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let is_var = VARIABLES.iter().any(|v| after.starts_with(v)) && after.contains('%');
+        out.push_str(if is_var { "%" } else { "%%" });
+        rest = after;
+        if let Some(end) = rest.find('%').filter(|_| is_var) {
+            out.push_str(&rest[..=end]);
+            rest = &rest[end + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A request or response header policy. Returns the policy and, for a
+/// request policy, the Host rewrite it asks for.
+pub fn headers_policy(
+    spec: Option<&SpecHeaders>,
+    request: bool,
+) -> Result<(HeadersPolicy, Option<String>), String> {
+    let mut out = HeadersPolicy::default();
+    let mut host = None;
+    let Some(spec) = spec else {
+        return Ok((out, None));
+    };
+    for hv in &spec.set {
+        let key = canonical_header(&hv.name);
+        if key == "Host" {
+            if !request {
+                return Err("rewriting \"Host\" header is not supported".into());
+            }
+            host = Some(hv.value.clone());
+            continue;
+        }
+        if out
+            .set
+            .insert(key.clone(), escape_header_value(&hv.value))
+            .is_some()
+        {
+            return Err(format!("duplicate header addition: {key:?}"));
+        }
+    }
+    for name in &spec.remove {
+        let key = canonical_header(name);
+        if out.remove.contains(&key) {
+            return Err(format!("duplicate header removal: {key:?}"));
+        }
+        out.remove.push(key);
+    }
+    out.remove.sort();
+    Ok((out, host))
+}
+
+/// Hash policies of a load balancer policy, with the warnings for entries
+/// that were ignored.
+pub fn hash_policies(lb: Option<&LoadBalancerPolicy>) -> (Vec<HashPolicy>, Vec<String>) {
+    let Some(lb) = lb else {
+        return (vec![], vec![]);
+    };
+    match lb.strategy.as_str() {
+        "Cookie" => (vec![HashPolicy::Cookie], vec![]),
+        "RequestHash" => {
+            let mut out = Vec::new();
+            let mut warnings = Vec::new();
+            for p in &lb.request_hash_policies {
+                let set = [
+                    p.hash_source_ip,
+                    p.header_hash_options.is_some(),
+                    p.query_parameter_hash_options.is_some(),
+                ];
+                if set.iter().filter(|b| **b).count() != 1 {
+                    warnings.push("ignoring invalid request hash policy, must set exactly one of hashSourceIP or headerHashOptions or queryParameterHashOptions".to_string());
+                    continue;
+                }
+                if p.hash_source_ip {
+                    out.push(HashPolicy::SourceIp {
+                        terminal: p.terminal,
+                    });
+                } else if let Some(h) = &p.header_hash_options {
+                    out.push(HashPolicy::Header {
+                        name: canonical_header(&h.header_name),
+                        terminal: p.terminal,
+                    });
+                } else if let Some(q) = &p.query_parameter_hash_options {
+                    out.push(HashPolicy::QueryParameter {
+                        name: q.parameter_name.to_ascii_lowercase(),
+                        terminal: p.terminal,
+                    });
+                }
+            }
+            if out.is_empty() {
+                warnings.push(
+                    "ignoring invalid request hash policy options, setting load balancer strategy to default RoundRobin"
+                        .into(),
+                );
+            }
+            (out, warnings)
+        }
+        _ => (vec![], vec![]),
+    }
+}
+
+/// A query parameter condition.
+pub fn query_match(q: &QueryParameterMatchCondition) -> Result<QueryParamMatch, String> {
+    let base = QueryParamMatch {
+        name: q.name.clone(),
+        kind: None,
+        affix: None,
+        ignore_case: q.ignore_case,
+    };
+    let set = [
+        !q.exact.is_empty(),
+        !q.prefix.is_empty(),
+        !q.suffix.is_empty(),
+        !q.regex.is_empty(),
+        !q.contains.is_empty(),
+        q.present,
+    ];
+    if set.iter().filter(|b| **b).count() != 1 {
+        return Err(format!(
+            "query parameter condition {:?} must specify exactly one match",
+            q.name
+        ));
+    }
+    Ok(if !q.exact.is_empty() {
+        QueryParamMatch {
+            kind: Some(HeaderMatchKind::Exact(q.exact.clone())),
+            ..base
+        }
+    } else if !q.prefix.is_empty() {
+        QueryParamMatch {
+            affix: Some((true, q.prefix.clone())),
+            ..base
+        }
+    } else if !q.suffix.is_empty() {
+        QueryParamMatch {
+            affix: Some((false, q.suffix.clone())),
+            ..base
+        }
+    } else if !q.regex.is_empty() {
+        QueryParamMatch {
+            kind: Some(HeaderMatchKind::Regex(q.regex.clone())),
+            ..base
+        }
+    } else if !q.contains.is_empty() {
+        QueryParamMatch {
+            kind: Some(HeaderMatchKind::Contains(q.contains.clone())),
+            ..base
+        }
+    } else {
+        base
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_canonicalised_like_go() {
+        assert_eq!(canonical_header("x-foo-bar"), "X-Foo-Bar");
+        assert_eq!(canonical_header("HOST"), "Host");
+        assert_eq!(canonical_header("bad header"), "bad header");
+    }
+
+    #[test]
+    fn percent_signs_are_escaped_except_envoy_variables() {
+        assert_eq!(escape_header_value("100%"), "100%%");
+        assert_eq!(
+            escape_header_value("%DOWNSTREAM_REMOTE_ADDRESS%"),
+            "%DOWNSTREAM_REMOTE_ADDRESS%"
+        );
+        assert_eq!(escape_header_value("a %REQ(x-foo)% b"), "a %REQ(x-foo)% b");
+    }
+}
