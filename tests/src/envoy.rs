@@ -95,7 +95,7 @@ impl Envoy {
                 return Err(HarnessError::NotReady {
                     component: "envoy",
                     seconds: start.elapsed().as_secs(),
-                    log: format!("exited with {status}\n{}", process::tail(&self.log, 30)),
+                    log: format!("exited with {status}\n{}", problems(&self.log)),
                 });
             }
             if self
@@ -118,5 +118,19 @@ impl Envoy {
 impl Drop for Envoy {
     fn drop(&mut self) {
         process::kill(&mut self.child);
+    }
+}
+
+/// The error lines of an Envoy log (the last 30 lines when there are none).
+fn problems(log: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("[critical]") || l.contains("[error]"))
+        .collect();
+    if errors.is_empty() {
+        process::tail(log, 30)
+    } else {
+        errors.join("\n")
     }
 }

@@ -137,6 +137,34 @@ fn process_root(
         .remove(key)
         .unwrap_or_else(|| ObjectStatus::valid(VALID, 0));
 
+    // Host-wide policies, on both the plain and the TLS virtual host.
+    let template = VirtualHost {
+        name: fqdn.clone(),
+        cors: vh.cors_policy.as_ref().and_then(|c| {
+            policy::cors(c)
+                .map_err(|m| root_status.error("CORSError", "PolicyDidNotParse", format!("Spec.VirtualHost.CORSPolicy: {m}")))
+                .ok()
+        }),
+        rate_limit: vh.rate_limit_policy.as_ref().and_then(|r| r.local.as_ref()).and_then(|l| {
+            policy::local_rate_limit(l)
+                .map_err(|m| {
+                    root_status.error("RateLimitError", "PolicyDidNotParse", format!("Spec.VirtualHost.RateLimitPolicy is invalid: {m}"))
+                })
+                .ok()
+        }),
+        ip_filter: policy::ip_filter(&vh.ip_allow_policy, &vh.ip_deny_policy)
+            .map_err(|m| {
+                root_status.error(
+                    "IPFilterError",
+                    "IPFilterPolicyNotValid",
+                    format!("Spec.VirtualHost.IPAllowFilterPolicy or Spec.VirtualHost.IPDenyFilterPolicy is invalid: {m}"),
+                )
+            })
+            .ok()
+            .flatten(),
+        ..VirtualHost::default()
+    };
+
     // TLS first: routes need to know whether to redirect plain HTTP.
     let mut secure: Option<SecureVirtualHost> = None;
     if let Some(tls) = &vh.tls {
@@ -147,7 +175,7 @@ fn process_root(
                 match (min, max) {
                     (Ok(min), Ok(max)) if min <= max => {
                         secure = Some(SecureVirtualHost {
-                            virtual_host: VirtualHost { name: fqdn.clone(), routes: vec![] },
+                            virtual_host: template.clone(),
                             secret: Some(secret),
                             min_tls_version: min,
                             max_tls_version: max,
@@ -209,8 +237,8 @@ fn process_root(
         l.virtual_hosts.insert(
             fqdn.clone(),
             VirtualHost {
-                name: fqdn.clone(),
                 routes: insecure,
+                ..template
             },
         );
     }
@@ -496,6 +524,22 @@ fn build_route(
         None => None,
     };
     let (hash_policies, _warnings) = policy::hash_policies(route.load_balancer_policy.as_ref());
+    let rate_limit = match route
+        .rate_limit_policy
+        .as_ref()
+        .and_then(|r| r.local.as_ref())
+    {
+        Some(l) => Some(policy::local_rate_limit(l).map_err(|m| {
+            (
+                "RateLimitError",
+                "PolicyDidNotParse",
+                format!("route.rateLimitPolicy is invalid: {m}"),
+            )
+        })?),
+        None => None,
+    };
+    let ip_filter = policy::ip_filter(&route.ip_allow_policy, &route.ip_deny_policy)
+        .map_err(|m| ("IPFilterError", "IPFilterPolicyNotValid", m))?;
 
     Ok(Route {
         path,
@@ -513,6 +557,8 @@ fn build_route(
         mirror,
         hash_policies,
         idle_timeout,
+        rate_limit,
+        ip_filter,
     })
 }
 

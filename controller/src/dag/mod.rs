@@ -52,6 +52,75 @@ pub struct VirtualHost {
     pub name: String,
     /// Routes in match order.
     pub routes: Vec<Route>,
+    /// Cross-origin resource sharing.
+    pub cors: Option<Cors>,
+    /// Local rate limit of the whole host.
+    pub rate_limit: Option<LocalRateLimit>,
+    /// Source address filter of the whole host.
+    pub ip_filter: Option<IpFilter>,
+}
+
+/// A CORS policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cors {
+    /// Allow credentials.
+    pub allow_credentials: bool,
+    /// Allowed origins: exact strings (`*` for any) or regular expressions.
+    pub allow_origin: Vec<OriginMatch>,
+    /// Allowed methods.
+    pub allow_methods: Vec<String>,
+    /// Allowed request headers.
+    pub allow_headers: Vec<String>,
+    /// Exposed response headers.
+    pub expose_headers: Vec<String>,
+    /// `Access-Control-Max-Age` in seconds as a string.
+    pub max_age: Option<String>,
+    /// Allow private network access.
+    pub allow_private_network: bool,
+}
+
+/// One allowed origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginMatch {
+    /// The origin equals this (or `*`).
+    Exact(String),
+    /// The origin matches this regular expression.
+    Regex(String),
+}
+
+/// A local (per-Envoy) token bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalRateLimit {
+    /// Tokens added per fill interval.
+    pub requests: u32,
+    /// Fill interval.
+    pub unit: std::time::Duration,
+    /// Extra tokens for bursts.
+    pub burst: u32,
+    /// Status of limited requests (0 = Envoy's 429).
+    pub status: u32,
+    /// Headers added to limited responses.
+    pub response_headers: std::collections::BTreeMap<String, String>,
+}
+
+/// Allow or deny requests by source address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpFilter {
+    /// `true`: only matching sources pass; `false`: matching sources are refused.
+    pub allow: bool,
+    /// The ranges.
+    pub rules: Vec<IpRule>,
+}
+
+/// One address range of an [`IpFilter`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpRule {
+    /// Match the forwarded client address (`Remote`) instead of the peer (`Peer`).
+    pub remote: bool,
+    /// Network address.
+    pub address: std::net::IpAddr,
+    /// Prefix length.
+    pub prefix_len: u32,
 }
 
 /// A TLS virtual host.
@@ -124,6 +193,10 @@ pub struct Route {
     pub hash_policies: Vec<HashPolicy>,
     /// Idle timeout of the stream; `Some(0)` disables it.
     pub idle_timeout: Option<std::time::Duration>,
+    /// Local rate limit of this route.
+    pub rate_limit: Option<LocalRateLimit>,
+    /// Source address filter of this route.
+    pub ip_filter: Option<IpFilter>,
 }
 
 /// Header additions and removals.

@@ -1,11 +1,16 @@
 //! Route policies shared by the processors: header changes, hash policies,
-//! query parameter matches.
+//! query parameter matches, rate limits, address filters, CORS.
 
 use contour_crds::httpproxy::{
-    HeadersPolicy as SpecHeaders, LoadBalancerPolicy, QueryParameterMatchCondition,
+    CORSPolicy, HeadersPolicy as SpecHeaders, IPFilterPolicy, LoadBalancerPolicy,
+    LocalRateLimitPolicy, QueryParameterMatchCondition,
 };
 
-use super::{HashPolicy, HeaderMatchKind, HeadersPolicy, QueryParamMatch};
+use super::builder::parse_duration;
+use super::{
+    Cors, HashPolicy, HeaderMatchKind, HeadersPolicy, IpFilter, IpRule, LocalRateLimit,
+    OriginMatch, QueryParamMatch,
+};
 
 /// Go's `http.CanonicalHeaderKey`: `x-foo-bar` → `X-Foo-Bar`. Names with
 /// characters outside the token set are returned unchanged.
@@ -207,6 +212,115 @@ pub fn query_match(q: &QueryParameterMatchCondition) -> Result<QueryParamMatch, 
         }
     } else {
         base
+    })
+}
+
+/// A local rate limit policy.
+pub fn local_rate_limit(p: &LocalRateLimitPolicy) -> Result<LocalRateLimit, String> {
+    let unit = match p.unit.as_str() {
+        "second" => std::time::Duration::from_secs(1),
+        "minute" => std::time::Duration::from_secs(60),
+        "hour" => std::time::Duration::from_secs(3600),
+        other => return Err(format!("invalid unit {other:?} in local rate limit policy")),
+    };
+    if p.requests == 0 {
+        return Err("requests must be greater than 0".into());
+    }
+    let mut response_headers = std::collections::BTreeMap::new();
+    for h in &p.response_headers_to_add {
+        let key = canonical_header(&h.name);
+        if response_headers
+            .insert(key.clone(), escape_header_value(&h.value))
+            .is_some()
+        {
+            return Err(format!("duplicate header addition: {key:?}"));
+        }
+    }
+    Ok(LocalRateLimit {
+        requests: p.requests,
+        unit,
+        burst: p.burst.unwrap_or(0),
+        status: p.response_status_code.unwrap_or(0),
+        response_headers,
+    })
+}
+
+/// An allow or deny list (only one of the two may be given).
+pub fn ip_filter(
+    allow: &[IPFilterPolicy],
+    deny: &[IPFilterPolicy],
+) -> Result<Option<IpFilter>, String> {
+    let (is_allow, rules) = match (allow.is_empty(), deny.is_empty()) {
+        (true, true) => return Ok(None),
+        (false, false) => {
+            return Err("cannot specify both `ipAllowPolicy` and `ipDenyPolicy`".into());
+        }
+        (false, true) => (true, allow),
+        (true, false) => (false, deny),
+    };
+    let rules = rules
+        .iter()
+        .map(|r| {
+            let (addr, len) = match r.cidr.split_once('/') {
+                Some((a, l)) => (a, Some(l)),
+                None => (r.cidr.as_str(), None),
+            };
+            let address: std::net::IpAddr = addr
+                .parse()
+                .map_err(|e| format!("{} failed to parse: {e}", r.cidr))?;
+            let max = if address.is_ipv4() { 32 } else { 128 };
+            let prefix_len =
+                match len {
+                    Some(l) => l.parse::<u32>().ok().filter(|l| *l <= max).ok_or_else(|| {
+                        format!("{} failed to parse: invalid prefix length", r.cidr)
+                    })?,
+                    None => max,
+                };
+            Ok(IpRule {
+                remote: r.source == "Remote",
+                address,
+                prefix_len,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Some(IpFilter {
+        allow: is_allow,
+        rules,
+    }))
+}
+
+/// A CORS policy.
+pub fn cors(p: &CORSPolicy) -> Result<Cors, String> {
+    let max_age = match p.max_age.as_str() {
+        "" => None,
+        "0" => Some("0".to_string()),
+        other => {
+            let d = parse_duration(other)?.unwrap_or_default();
+            Some(d.as_secs().to_string())
+        }
+    };
+    let allow_origin = p
+        .allow_origin
+        .iter()
+        .map(|o| {
+            if o == "*" || !o.chars().any(|c| "^$*+?()[]{}|\\".contains(c)) {
+                Ok(OriginMatch::Exact(o.clone()))
+            } else {
+                regex_syntax::Parser::new()
+                    .parse(o)
+                    .map(|_| OriginMatch::Regex(o.clone()))
+                    .map_err(|e| format!("allowOrigin {o:?} is neither a valid origin nor a valid regular expression: {e}"))
+            }
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Cors {
+        allow_credentials: p.allow_credentials,
+        allow_origin,
+        allow_methods: p.allow_methods.clone(),
+        allow_headers: p.allow_headers.clone(),
+        expose_headers: p.expose_headers.clone(),
+        max_age,
+        allow_private_network: p.allow_private_network,
     })
 }
 

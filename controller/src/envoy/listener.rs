@@ -9,6 +9,9 @@ use envoy_types::pb::envoy::config::listener::v3::{
     Filter, FilterChain, FilterChainMatch, Listener as EnvoyListener, ListenerFilter, filter,
     listener_filter,
 };
+use envoy_types::pb::envoy::extensions::filters::http::cors::v3::Cors;
+use envoy_types::pb::envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit;
+use envoy_types::pb::envoy::extensions::filters::http::rbac::v3::Rbac;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
@@ -18,6 +21,7 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
     CommonTlsContext, DownstreamTlsContext, SdsSecretConfig, TlsParameters, common_tls_context,
     tls_parameters::TlsProtocol,
 };
+use envoy_types::pb::google::protobuf::Any;
 use envoy_types::pb::google::protobuf::BoolValue;
 
 use super::{ads_config_source, any};
@@ -103,13 +107,7 @@ fn http_connection_manager(stat_prefix: &str, route_config: &str) -> Filter {
             config_source: Some(ads_config_source()),
             route_config_name: route_config.to_string(),
         })),
-        http_filters: vec![HttpFilter {
-            name: "envoy.filters.http.router".into(),
-            config_type: Some(http_filter::ConfigType::TypedConfig(
-                any(&Router::default()),
-            )),
-            ..Default::default()
-        }],
+        http_filters: http_filters(),
         use_remote_address: Some(BoolValue { value: true }),
         normalize_path: Some(BoolValue { value: true }),
         ..Default::default()
@@ -128,4 +126,26 @@ fn socket_address(ip: &str, port: u32) -> Address {
             ..Default::default()
         })),
     }
+}
+
+/// The HTTP filters, in upstream's order; the router is always last. CORS,
+/// rate limit and RBAC do nothing unless a host or route configures them.
+fn http_filters() -> Vec<HttpFilter> {
+    let filter = |name: &str, config: Any| HttpFilter {
+        name: name.to_string(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(config)),
+        ..Default::default()
+    };
+    vec![
+        filter(super::policy::CORS, any(&Cors::default())),
+        filter(
+            super::policy::LOCAL_RATELIMIT,
+            any(&LocalRateLimit {
+                stat_prefix: "http".into(),
+                ..Default::default()
+            }),
+        ),
+        filter(super::policy::RBAC, any(&Rbac::default())),
+        filter("envoy.filters.http.router", any(&Router::default())),
+    ]
 }

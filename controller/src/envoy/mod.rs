@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod endpoint;
 pub mod json;
 pub mod listener;
+pub mod policy;
 pub mod route;
 pub mod secret;
 

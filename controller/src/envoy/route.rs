@@ -58,12 +58,18 @@ pub fn virtual_host(v: &VirtualHost) -> EnvoyVirtualHost {
     EnvoyVirtualHost {
         name: v.name.clone(),
         domains: vec![v.name.clone(), format!("{}:*", v.name)],
-        routes: v.routes.iter().map(route).collect(),
+        routes: v.routes.iter().map(|r| route_in(r, &v.name)).collect(),
+        typed_per_filter_config: super::policy::per_filter_config(
+            v.cors.as_ref(),
+            v.rate_limit.as_ref(),
+            v.ip_filter.as_ref(),
+            &format!("vhost.{}", v.name),
+        ),
         ..Default::default()
     }
 }
 
-fn route(r: &Route) -> EnvoyRoute {
+fn route_in(r: &Route, vhost: &str) -> EnvoyRoute {
     let path_specifier = match &r.path {
         PathMatch::Prefix {
             prefix,
@@ -168,6 +174,12 @@ fn route(r: &Route) -> EnvoyRoute {
         request_headers_to_remove: r.request_headers.remove.clone(),
         response_headers_to_add: headers_to_add(&r.response_headers),
         response_headers_to_remove: r.response_headers.remove.clone(),
+        typed_per_filter_config: super::policy::per_filter_config(
+            None,
+            r.rate_limit.as_ref(),
+            r.ip_filter.as_ref(),
+            &format!("vhost.{vhost}"),
+        ),
         ..Default::default()
     }
 }
@@ -200,10 +212,14 @@ fn query_parameter(q: &crate::dag::QueryParamMatch) -> QueryParameterMatcher {
             QpSpecifier::StringMatch(string(MatchPattern::Contains(v.clone())))
         }
         (Some(HeaderMatchKind::Regex(v)), _) => {
-            QpSpecifier::StringMatch(string(MatchPattern::SafeRegex(RegexMatcher {
-                regex: v.clone(),
-                ..Default::default()
-            })))
+            // Envoy refuses ignore_case on regular expressions.
+            QpSpecifier::StringMatch(StringMatcher {
+                match_pattern: Some(MatchPattern::SafeRegex(RegexMatcher {
+                    regex: v.clone(),
+                    ..Default::default()
+                })),
+                ignore_case: false,
+            })
         }
         (_, Some((true, v))) => QpSpecifier::StringMatch(string(MatchPattern::Prefix(v.clone()))),
         (_, Some((false, v))) => QpSpecifier::StringMatch(string(MatchPattern::Suffix(v.clone()))),
