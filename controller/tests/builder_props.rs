@@ -8,9 +8,13 @@ use std::collections::BTreeMap;
 use contour::cache::{Cache, Object};
 use contour::dag::{self, BuilderConfig, HTTP_LISTENER};
 use contour::envoy;
+use contour::envoy::canonical::canonical_bytes;
 use contour_crds::HTTPProxy;
+use envoy_types::pb::envoy::config::listener::v3::Listener;
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 use k8s_openapi::api::core::v1::Service;
 use proptest::prelude::*;
+use prost::{Message, Name};
 use serde_json::{Value, json};
 
 const NAMESPACES: [&str; 3] = ["default", "team-a", "team-b"];
@@ -157,6 +161,18 @@ proptest! {
         let b = envoy::translate(&second, &cache).to_json();
         prop_assert!(a.is_ok());
         prop_assert_eq!(a.ok(), b.ok());
+        // Canonical bytes are equal across builds and decode to the resource.
+        let (ra, rb) = (envoy::translate(&first, &cache), envoy::translate(&second, &cache));
+        for (x, y) in ra.routes.iter().zip(&rb.routes) {
+            let name = RouteConfiguration::full_name();
+            let cx = canonical_bytes(&name, x).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&cx, &canonical_bytes(&name, y).map_err(|e| TestCaseError::fail(e.to_string()))?);
+            prop_assert_eq!(&RouteConfiguration::decode(cx.as_slice()).map_err(|e| TestCaseError::fail(e.to_string()))?, x);
+        }
+        for l in &ra.listeners {
+            let cx = canonical_bytes(&Listener::full_name(), l).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&Listener::decode(cx.as_slice()).map_err(|e| TestCaseError::fail(e.to_string()))?, l);
+        }
         // Every proxy gets exactly one status.
         prop_assert!(first.statuses.len() <= cache.httpproxies.len());
     }
