@@ -10,3 +10,4 @@ pub mod cache;
 pub mod dag;
 pub mod envoy;
 pub mod logging;
+pub mod xds;
