@@ -2,6 +2,7 @@
 //! state machines for state-of-the-world and delta xDS that do no I/O
 //! (`on_request` / `on_snapshot` return what to send). A gRPC adapter drives them.
 
+pub mod delta;
 pub mod snapshot;
 pub mod sotw;
 

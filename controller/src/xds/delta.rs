@@ -1,0 +1,268 @@
+//! Delta (incremental) xDS for one stream, without I/O: only resources whose
+//! version differs from what the client has are sent, and removals are named.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource,
+};
+
+use super::snapshot::{Snapshot, TypeSnapshot};
+use super::sotw::Event;
+use super::type_url;
+
+/// Responses to send and events to report after one input.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Send these, in order.
+    pub responses: Vec<DeltaDiscoveryResponse>,
+    /// Report these.
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Default)]
+struct TypeState {
+    wildcard: bool,
+    names: BTreeSet<String>,
+    /// What the client has (as far as we know), name → version.
+    client: BTreeMap<String, String>,
+    /// Versions the client refused, name → version; not sent again.
+    refused: BTreeMap<String, String>,
+    /// Nonce of the last response and the versions it carried.
+    pending: Option<(String, String, BTreeMap<String, String>)>,
+}
+
+/// The state of one delta stream.
+#[derive(Debug, Default)]
+pub struct DeltaStream {
+    types: BTreeMap<String, TypeState>,
+    nonces: u64,
+}
+
+impl DeltaStream {
+    /// A new stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Handles a request from the client against the current snapshot.
+    pub fn on_request(&mut self, req: &DeltaDiscoveryRequest, snapshot: &Snapshot) -> Outcome {
+        let mut outcome = Outcome::default();
+        let first = !self.types.contains_key(&req.type_url);
+        let state = self.types.entry(req.type_url.clone()).or_default();
+        if first {
+            state.client = req.initial_resource_versions.clone().into_iter().collect();
+            state.wildcard = req.resource_names_subscribe.is_empty()
+                && type_url::wildcard_by_default(&req.type_url);
+        }
+        if !req.response_nonce.is_empty() {
+            match state.pending.take() {
+                Some((nonce, version, sent)) if nonce == req.response_nonce => {
+                    match &req.error_detail {
+                        Some(status) => {
+                            // The client kept its previous resources.
+                            for (name, v) in sent {
+                                state.client.remove(&name);
+                                state.refused.insert(name, v);
+                            }
+                            outcome.events.push(Event::Nack {
+                                type_url: req.type_url.clone(),
+                                version,
+                                message: status.message.clone(),
+                            });
+                        }
+                        None => outcome.events.push(Event::Ack {
+                            type_url: req.type_url.clone(),
+                            version,
+                        }),
+                    }
+                }
+                other => state.pending = other,
+            }
+        }
+        for name in &req.resource_names_subscribe {
+            if name == "*" {
+                state.wildcard = true;
+            } else {
+                state.names.insert(name.clone());
+            }
+        }
+        for name in &req.resource_names_unsubscribe {
+            if name == "*" {
+                state.wildcard = false;
+            } else {
+                state.names.remove(name);
+                state.client.remove(name);
+            }
+        }
+        let nonce = &mut self.nonces;
+        if let Some(r) = respond(&req.type_url, state, snapshot, nonce) {
+            outcome.responses.push(r);
+        }
+        outcome
+    }
+
+    /// Pushes what changed in a new snapshot.
+    pub fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<DeltaDiscoveryResponse> {
+        let nonce = &mut self.nonces;
+        self.types
+            .iter_mut()
+            .filter_map(|(t, s)| respond(t, s, snapshot, nonce))
+            .collect()
+    }
+}
+
+fn respond(
+    type_url: &str,
+    state: &mut TypeState,
+    snapshot: &Snapshot,
+    nonce: &mut u64,
+) -> Option<DeltaDiscoveryResponse> {
+    let empty = TypeSnapshot::default();
+    let current = snapshot.of(type_url).unwrap_or(&empty);
+    let wanted = |name: &String| state.wildcard || state.names.contains(name);
+    let resources: Vec<Resource> = current
+        .resources
+        .values()
+        .filter(|r| wanted(&r.name))
+        .filter(|r| state.client.get(&r.name) != Some(&r.version))
+        .filter(|r| state.refused.get(&r.name) != Some(&r.version))
+        .map(|r| Resource {
+            name: r.name.clone(),
+            version: r.version.clone(),
+            resource: Some(r.body.clone()),
+            ..Default::default()
+        })
+        .collect();
+    let removed: Vec<String> = state
+        .client
+        .keys()
+        .filter(|n| wanted(n) && !current.resources.contains_key(*n))
+        .cloned()
+        .collect();
+    if resources.is_empty() && removed.is_empty() {
+        return None;
+    }
+    *nonce += 1;
+    let n = nonce.to_string();
+    let mut sent = BTreeMap::new();
+    for r in &resources {
+        state.client.insert(r.name.clone(), r.version.clone());
+        sent.insert(r.name.clone(), r.version.clone());
+    }
+    for name in &removed {
+        state.client.remove(name);
+    }
+    state.pending = Some((n.clone(), current.version.clone(), sent));
+    Some(DeltaDiscoveryResponse {
+        system_version_info: current.version.clone(),
+        resources,
+        type_url: type_url.to_string(),
+        removed_resources: removed,
+        nonce: n,
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use envoy_types::pb::google::protobuf::Any;
+    use envoy_types::pb::google::rpc::Status;
+
+    use super::*;
+    use crate::xds::snapshot::VersionedResource;
+
+    fn snap(t: &'static str, resources: &[(&str, &str)]) -> Snapshot {
+        let mut ts = TypeSnapshot::default();
+        for (name, version) in resources {
+            ts.version.push_str(version);
+            ts.resources.insert(
+                name.to_string(),
+                Arc::new(VersionedResource {
+                    name: name.to_string(),
+                    version: version.to_string(),
+                    body: Any {
+                        type_url: t.into(),
+                        value: vec![],
+                    },
+                }),
+            );
+        }
+        let mut s = Snapshot::default();
+        s.types.insert(t, ts);
+        s
+    }
+
+    fn sub(t: &str, names: &[&str]) -> DeltaDiscoveryRequest {
+        DeltaDiscoveryRequest {
+            type_url: t.into(),
+            resource_names_subscribe: names.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn names(r: &DeltaDiscoveryResponse) -> Vec<&str> {
+        r.resources.iter().map(|r| r.name.as_str()).collect()
+    }
+
+    #[test]
+    fn only_changes_and_removals_are_sent() {
+        let mut s = DeltaStream::new();
+        let s1 = snap(type_url::CLUSTER, &[("a", "1"), ("b", "1")]);
+        let out = s.on_request(&sub(type_url::CLUSTER, &[]), &s1);
+        assert_eq!(names(&out.responses[0]), ["a", "b"]);
+        let s2 = snap(type_url::CLUSTER, &[("a", "2")]);
+        let pushed = s.on_snapshot(&s2);
+        assert_eq!(names(&pushed[0]), ["a"]);
+        assert_eq!(pushed[0].removed_resources, ["b"]);
+        assert!(s.on_snapshot(&s2).is_empty());
+    }
+
+    #[test]
+    fn initial_versions_the_client_already_has_are_not_resent() {
+        let mut s = DeltaStream::new();
+        let s1 = snap(type_url::ENDPOINT, &[("a", "1"), ("b", "1")]);
+        let mut r = sub(type_url::ENDPOINT, &["a", "b"]);
+        r.initial_resource_versions = [("a".to_string(), "1".to_string())].into_iter().collect();
+        let out = s.on_request(&r, &s1);
+        assert_eq!(names(&out.responses[0]), ["b"]);
+    }
+
+    #[test]
+    fn a_refused_version_is_not_resent() {
+        let mut s = DeltaStream::new();
+        let s1 = snap(type_url::LISTENER, &[("l", "bad")]);
+        let out = s.on_request(&sub(type_url::LISTENER, &[]), &s1);
+        let mut nack = sub(type_url::LISTENER, &[]);
+        nack.response_nonce = out.responses[0].nonce.clone();
+        nack.error_detail = Some(Status {
+            code: 3,
+            message: "no".into(),
+            details: vec![],
+        });
+        let out = s.on_request(&nack, &s1);
+        assert!(out.responses.is_empty());
+        assert!(matches!(&out.events[..], [Event::Nack { .. }]));
+        assert!(s.on_snapshot(&s1).is_empty());
+        assert_eq!(
+            names(&s.on_snapshot(&snap(type_url::LISTENER, &[("l", "good")]))[0]),
+            ["l"]
+        );
+    }
+
+    #[test]
+    fn unsubscribing_stops_updates() {
+        let mut s = DeltaStream::new();
+        let s1 = snap(type_url::ROUTE, &[("r", "1")]);
+        s.on_request(&sub(type_url::ROUTE, &["r"]), &s1);
+        let mut unsub = sub(type_url::ROUTE, &[]);
+        unsub.resource_names_unsubscribe = vec!["r".into()];
+        s.on_request(&unsub, &s1);
+        assert!(
+            s.on_snapshot(&snap(type_url::ROUTE, &[("r", "2")]))
+                .is_empty()
+        );
+    }
+}
