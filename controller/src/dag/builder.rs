@@ -72,16 +72,20 @@ fn prune(dag: &mut Dag) {
         .retain(|_, l| !(l.virtual_hosts.is_empty() && l.secure_virtual_hosts.is_empty()));
 }
 
-/// Parses a Go-style duration (`1h2m3.5s`, `250ms`) as upstream accepts it.
-/// `infinity`/`infinite` (and `0`) mean "no timeout" and give `Some(ZERO)`;
-/// the empty string gives `None` (use the default).
+/// Parses a timeout as upstream's `timeout.Parse` does: a Go-style duration
+/// (`1h2m3.5s`, `250ms`); `infinity`/`infinite` mean "no timeout" and give
+/// `Some(ZERO)`; the empty string and zero durations (`0`, `0s`) give `None`
+/// (use the default).
 pub fn parse_duration(s: &str) -> Result<Option<Duration>, String> {
     let s = s.trim();
     if s.is_empty() {
         return Ok(None);
     }
-    if s == "infinity" || s == "infinite" || s == "0" {
+    if s == "infinity" || s == "infinite" {
         return Ok(Some(Duration::ZERO));
+    }
+    if s == "0" {
+        return Ok(None);
     }
     let units: BTreeMap<&str, f64> = [
         ("ns", 1e-9),
@@ -119,6 +123,9 @@ pub fn parse_duration(s: &str) -> Result<Option<Duration>, String> {
     if !total.is_finite() || total > 1e9 {
         return Err(format!("invalid duration {s:?}: out of range"));
     }
+    if total == 0.0 {
+        return Ok(None);
+    }
     Ok(Some(Duration::from_secs_f64(total)))
 }
 
@@ -130,6 +137,8 @@ mod tests {
     fn durations_parse_like_go() {
         assert_eq!(parse_duration(""), Ok(None));
         assert_eq!(parse_duration("infinity"), Ok(Some(Duration::ZERO)));
+        assert_eq!(parse_duration("0"), Ok(None));
+        assert_eq!(parse_duration("0s"), Ok(None));
         assert_eq!(
             parse_duration("250ms"),
             Ok(Some(Duration::from_millis(250)))

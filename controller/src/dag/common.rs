@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{Cluster, PathMatch, Route, TlsSecret};
+use super::{Cluster, HeaderMatch, HeaderMatchKind, PathMatch, Route, TlsSecret};
 use crate::cache::{Cache, Key};
 
 /// A user error found while building a route: condition type, reason, message.
@@ -86,32 +86,121 @@ pub fn resolve_tls_secret(
     }
 }
 
-/// Most specific first: exact, then regex, then longer prefixes; more header
-/// matches before fewer; ties keep a stable order.
+/// Orders routes as upstream's route sorter does, most specific first:
+/// exact paths (descending), then regexes (longer first, then descending),
+/// then prefixes (longer first, then descending; a segment prefix before a
+/// string prefix of the same text); equal paths put a `:method` match first,
+/// then more header matches, then compare their headers pairwise. Header
+/// matches inside each route are sorted first (name, then exact < regex <
+/// contains < present, then value, non-inverted first).
 pub fn sort_routes(routes: &mut [Route]) {
-    fn rank(r: &Route) -> (u8, std::cmp::Reverse<usize>, std::cmp::Reverse<usize>) {
-        match &r.path {
-            PathMatch::Exact(p) => (
-                0,
-                std::cmp::Reverse(p.len()),
-                std::cmp::Reverse(r.headers.len()),
-            ),
-            PathMatch::Regex(p) => (
-                1,
-                std::cmp::Reverse(p.len()),
-                std::cmp::Reverse(r.headers.len()),
-            ),
-            PathMatch::Prefix { prefix, .. } => (
-                2,
-                std::cmp::Reverse(prefix.len()),
-                std::cmp::Reverse(r.headers.len()),
-            ),
-        }
+    use std::cmp::Ordering;
+
+    for r in routes.iter_mut() {
+        r.headers.sort_by(header_order);
+    }
+    fn by_headers(a: &Route, b: &Route) -> Ordering {
+        let method = |r: &Route| r.headers.iter().any(|h| h.name == ":method");
+        let others = |r: &Route| -> Vec<HeaderMatch> {
+            r.headers
+                .iter()
+                .filter(|h| h.name != ":method")
+                .cloned()
+                .collect()
+        };
+        let (ha, hb) = (others(a), others(b));
+        method(b)
+            .cmp(&method(a))
+            .then_with(|| hb.len().cmp(&ha.len()))
+            .then_with(|| {
+                ha.iter()
+                    .zip(&hb)
+                    .map(|(x, y)| header_order(x, y))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(Ordering::Equal)
+            })
     }
     routes.sort_by(|a, b| {
-        rank(a)
-            .cmp(&rank(b))
-            .then_with(|| a.path.cmp(&b.path))
-            .then_with(|| a.headers.cmp(&b.headers))
+        let path = match (&a.path, &b.path) {
+            (PathMatch::Exact(x), PathMatch::Exact(y)) => y.cmp(x),
+            (PathMatch::Exact(_), _) => Ordering::Less,
+            (_, PathMatch::Exact(_)) => Ordering::Greater,
+            (PathMatch::Regex(x), PathMatch::Regex(y)) => {
+                y.len().cmp(&x.len()).then_with(|| y.cmp(x))
+            }
+            (PathMatch::Regex(_), _) => Ordering::Less,
+            (_, PathMatch::Regex(_)) => Ordering::Greater,
+            (
+                PathMatch::Prefix {
+                    prefix: x,
+                    segment: sx,
+                },
+                PathMatch::Prefix {
+                    prefix: y,
+                    segment: sy,
+                },
+            ) => y
+                .len()
+                .cmp(&x.len())
+                .then_with(|| y.cmp(x))
+                .then_with(|| sy.cmp(sx)),
+        };
+        path.then_with(|| by_headers(a, b))
     });
+}
+
+/// Upstream's order of header matches within a route.
+fn header_order(a: &HeaderMatch, b: &HeaderMatch) -> std::cmp::Ordering {
+    fn rank(k: &HeaderMatchKind) -> (u8, &str) {
+        match k {
+            HeaderMatchKind::Exact(v) => (0, v),
+            HeaderMatchKind::Regex(v) => (1, v),
+            HeaderMatchKind::Contains(v) => (2, v),
+            HeaderMatchKind::Present => (3, ""),
+        }
+    }
+    a.name
+        .cmp(&b.name)
+        .then_with(|| rank(&a.kind).cmp(&rank(&b.kind)))
+        .then_with(|| a.invert.cmp(&b.invert))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_sort_as_upstream_sorts_them() {
+        let route = |path: PathMatch| Route {
+            path,
+            ..Route::default()
+        };
+        let prefix = |p: &str, segment| PathMatch::Prefix {
+            prefix: p.into(),
+            segment,
+        };
+        let mut routes = vec![
+            route(prefix("/", false)),
+            route(prefix("/foo", false)),
+            route(PathMatch::Regex("/a.*".into())),
+            route(prefix("/foo", true)),
+            route(PathMatch::Exact("/a".into())),
+            route(prefix("/bar", false)),
+            route(PathMatch::Exact("/b".into())),
+        ];
+        sort_routes(&mut routes);
+        let order: Vec<PathMatch> = routes.into_iter().map(|r| r.path).collect();
+        assert_eq!(
+            order,
+            vec![
+                PathMatch::Exact("/b".into()),
+                PathMatch::Exact("/a".into()),
+                PathMatch::Regex("/a.*".into()),
+                prefix("/foo", true),
+                prefix("/foo", false),
+                prefix("/bar", false),
+                prefix("/", false),
+            ]
+        );
+    }
 }
