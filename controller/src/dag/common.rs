@@ -1,14 +1,19 @@
 //! Lookups shared by the processors: Services, TLS secrets, route order.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Cluster, HeaderMatch, HeaderMatchKind, PathMatch, Route, TlsSecret};
+use k8s_openapi::api::core::v1::ServicePort;
+
+use super::{CircuitBreakers, Cluster, HeaderMatch, HeaderMatchKind, PathMatch, Route, TlsSecret};
 use crate::cache::{Cache, Key};
 
 /// A user error found while building a route: condition type, reason, message.
 pub type RouteError = (&'static str, &'static str, String);
 
-/// Looks a Service port up and makes a cluster of it.
+/// Looks a Service port up and makes a cluster of it. The Service's
+/// annotations apply: `projectcontour.io/upstream-protocol.*` (unless
+/// `protocol` is given by the route) and the circuit breaker thresholds.
 pub fn resolve_service(
     cache: &Cache,
     namespace: &str,
@@ -16,31 +21,155 @@ pub fn resolve_service(
     port: i32,
     protocol: String,
 ) -> Result<Cluster, RouteError> {
-    let key = Key::new(namespace, name);
-    let svc = cache.services.get(&key).ok_or_else(|| {
+    let unresolved = |detail: String| {
         (
             "ServiceError",
             "ServiceUnresolvedReference",
-            format!(
-                "Spec.Routes unresolved service reference: service \"{namespace}/{name}\" not found"
-            ),
+            format!("Spec.Routes unresolved service reference: {detail}"),
         )
-    })?;
+    };
+    let key = Key::new(namespace, name);
+    let svc = cache
+        .services
+        .get(&key)
+        .ok_or_else(|| unresolved(format!("service \"{namespace}/{name}\" not found")))?;
     let spec = svc.spec.clone().unwrap_or_default();
-    let sp = spec.ports.iter().flatten().find(|p| p.port == port).ok_or_else(|| {
-        ("ServiceError", "ServiceUnresolvedReference", format!("Spec.Routes unresolved service reference: port \"{port}\" on service \"{namespace}/{name}\" not matched"))
-    })?;
+    // Upstream matches the number, or a port named like the number.
+    let port_text = port.to_string();
+    let sp = spec
+        .ports
+        .iter()
+        .flatten()
+        .find(|p| p.port == port || p.name.as_deref() == Some(port_text.as_str()))
+        .ok_or_else(|| {
+            unresolved(format!(
+                "port \"{port}\" on service \"{namespace}/{name}\" not matched"
+            ))
+        })?;
+    check_tcp(sp).map_err(unresolved)?;
     let external_name = (spec.type_.as_deref() == Some("ExternalName"))
         .then(|| spec.external_name.clone().unwrap_or_default());
+    let annotations = svc.metadata.annotations.clone().unwrap_or_default();
+    let protocol = if protocol.is_empty() {
+        upstream_protocol(&annotations, sp)
+    } else {
+        protocol
+    };
+    let breakers = circuit_breakers(&annotations);
     Ok(Cluster {
         namespace: namespace.to_string(),
         service: name.to_string(),
-        port,
+        port: sp.port,
         port_name: sp.name.clone().unwrap_or_default(),
         external_name,
         protocol,
+        circuit_breakers: breakers.any_set().then_some(breakers),
         ..Default::default()
     })
+}
+
+/// The number of the Service port called `port_name`, for backends that
+/// name their port (Ingress).
+pub fn service_port_by_name(
+    cache: &Cache,
+    namespace: &str,
+    name: &str,
+    port_name: &str,
+) -> Result<i32, String> {
+    let svc = cache
+        .services
+        .get(&Key::new(namespace, name))
+        .ok_or_else(|| format!("service \"{namespace}/{name}\" not found"))?;
+    let sp = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .into_iter()
+        .flatten()
+        .find(|p| p.name.as_deref() == Some(port_name))
+        .ok_or_else(|| {
+            format!("port \"{port_name}\" on service \"{namespace}/{name}\" not matched")
+        })?;
+    check_tcp(sp)?;
+    Ok(sp.port)
+}
+
+/// Only TCP Service ports (or ports without a protocol) can be proxied.
+fn check_tcp(sp: &ServicePort) -> Result<(), String> {
+    match sp.protocol.as_deref() {
+        None | Some("") | Some("TCP") => Ok(()),
+        Some(other) => Err(format!("unsupported service protocol \"{other}\"")),
+    }
+}
+
+/// The upstream protocol of a Service port: its `appProtocol` when set
+/// (`kubernetes.io/h2c` → h2c, `https` → tls, anything else → none), else
+/// the `projectcontour.io/upstream-protocol.{h2,h2c,tls}` annotations, whose
+/// values list port names or numbers (by name first, then by number).
+fn upstream_protocol(annotations: &BTreeMap<String, String>, sp: &ServicePort) -> String {
+    if let Some(app) = &sp.app_protocol {
+        return match app.as_str() {
+            "kubernetes.io/h2c" => "h2c",
+            "https" => "tls",
+            _ => "",
+        }
+        .to_string();
+    }
+    let mut by_port: BTreeMap<&str, &str> = BTreeMap::new();
+    for protocol in ["h2", "h2c", "tls"] {
+        let key = format!("projectcontour.io/upstream-protocol.{protocol}");
+        for port in annotations.get(&key).into_iter().flat_map(|v| v.split(',')) {
+            let port = port.trim();
+            if !port.is_empty() {
+                by_port.insert(port, protocol);
+            }
+        }
+    }
+    let name = sp.name.clone().unwrap_or_default();
+    by_port
+        .get(name.as_str())
+        .filter(|p| !p.is_empty())
+        .or_else(|| by_port.get(sp.port.to_string().as_str()))
+        .map(|p| p.to_string())
+        .unwrap_or_default()
+}
+
+/// Circuit breaker thresholds from `projectcontour.io/max-connections`,
+/// `max-pending-requests`, `max-requests`, `max-retries` and
+/// `per-host-max-connections`; malformed values count as unset.
+fn circuit_breakers(annotations: &BTreeMap<String, String>) -> CircuitBreakers {
+    let value = |key: &str| {
+        annotations
+            .get(&format!("projectcontour.io/{key}"))
+            .and_then(|v| parse_u32(v))
+            .unwrap_or(0)
+    };
+    CircuitBreakers {
+        max_connections: value("max-connections"),
+        max_pending_requests: value("max-pending-requests"),
+        max_requests: value("max-requests"),
+        max_retries: value("max-retries"),
+        per_host_max_connections: value("per-host-max-connections"),
+    }
+}
+
+/// A decimal uint32 as Go's `strconv.ParseUint(s, 10, 32)` accepts it (no
+/// sign, no spaces).
+pub fn parse_u32(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// A decimal int32 as Go's `strconv.ParseInt(s, 10, 32)` accepts it
+/// (optional sign, no spaces).
+pub fn parse_i32(s: &str) -> Option<i32> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 /// Finds a TLS secret: `name` in `namespace`, or `ns/name` delegated to it.
@@ -168,6 +297,54 @@ fn header_order(a: &HeaderMatch, b: &HeaderMatch) -> std::cmp::Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_parse_as_go_parses_them() {
+        assert_eq!(parse_u32("42"), Some(42));
+        assert_eq!(parse_u32("+42"), None);
+        assert_eq!(parse_u32("-1"), None);
+        assert_eq!(parse_u32(" 4"), None);
+        assert_eq!(parse_u32("4294967296"), None);
+        assert_eq!(parse_i32("-1"), Some(-1));
+        assert_eq!(parse_i32("+7"), Some(7));
+        assert_eq!(parse_i32("-"), None);
+        assert_eq!(parse_i32("2147483648"), None);
+    }
+
+    #[test]
+    fn upstream_protocol_by_name_then_number_and_app_protocol_first() {
+        let annotations: BTreeMap<String, String> = [
+            ("projectcontour.io/upstream-protocol.h2c", "http, 81"),
+            ("projectcontour.io/upstream-protocol.tls", "81,https"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let port = |n: i32, name: Option<&str>, app: Option<&str>| ServicePort {
+            port: n,
+            name: name.map(String::from),
+            app_protocol: app.map(String::from),
+            ..Default::default()
+        };
+        assert_eq!(
+            upstream_protocol(&annotations, &port(80, Some("http"), None)),
+            "h2c"
+        );
+        // `tls` is read after `h2c`, so it wins for the same port.
+        assert_eq!(
+            upstream_protocol(&annotations, &port(81, None, None)),
+            "tls"
+        );
+        assert_eq!(upstream_protocol(&annotations, &port(82, None, None)), "");
+        assert_eq!(
+            upstream_protocol(&annotations, &port(80, Some("http"), Some("http"))),
+            ""
+        );
+        assert_eq!(
+            upstream_protocol(&annotations, &port(90, None, Some("kubernetes.io/h2c"))),
+            "h2c"
+        );
+    }
 
     #[test]
     fn routes_sort_as_upstream_sorts_them() {

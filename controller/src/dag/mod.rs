@@ -241,6 +241,35 @@ pub struct Cluster {
     pub protocol: String,
     /// Active HTTP health checking.
     pub health_check: Option<HealthCheck>,
+    /// Circuit breaker thresholds from the Service's annotations.
+    pub circuit_breakers: Option<CircuitBreakers>,
+}
+
+/// Circuit breaker thresholds of a cluster (`projectcontour.io/max-*`
+/// Service annotations); 0 leaves Envoy's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CircuitBreakers {
+    /// `max_connections`.
+    pub max_connections: u32,
+    /// `max_pending_requests`.
+    pub max_pending_requests: u32,
+    /// `max_requests`.
+    pub max_requests: u32,
+    /// `max_retries`.
+    pub max_retries: u32,
+    /// Per-host `max_connections`.
+    pub per_host_max_connections: u32,
+}
+
+impl CircuitBreakers {
+    /// Whether any threshold is set (upstream emits circuit breakers only then).
+    pub fn any_set(&self) -> bool {
+        self.max_connections > 0
+            || self.max_pending_requests > 0
+            || self.max_requests > 0
+            || self.max_retries > 0
+            || self.per_host_max_connections > 0
+    }
 }
 
 /// Active HTTP health checking of a cluster's endpoints.
