@@ -153,6 +153,19 @@ fn circuit_breakers(annotations: &BTreeMap<String, String>) -> CircuitBreakers {
     }
 }
 
+/// `s` with regular expression metacharacters escaped, as Go's
+/// `regexp.QuoteMeta` does.
+pub fn quote_meta(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A decimal uint32 as Go's `strconv.ParseUint(s, 10, 32)` accepts it (no
 /// sign, no spaces).
 pub fn parse_u32(s: &str) -> Option<u32> {
@@ -309,6 +322,12 @@ mod tests {
         assert_eq!(parse_i32("+7"), Some(7));
         assert_eq!(parse_i32("-"), None);
         assert_eq!(parse_i32("2147483648"), None);
+    }
+
+    #[test]
+    fn metacharacters_are_quoted() {
+        assert_eq!(quote_meta(".example.com"), "\\.example\\.com");
+        assert_eq!(quote_meta("a+b(c)"), "a\\+b\\(c\\)");
     }
 
     #[test]

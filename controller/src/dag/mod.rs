@@ -6,6 +6,7 @@
 pub mod builder;
 pub mod common;
 pub mod httpproxy;
+pub mod ingress;
 pub mod status;
 
 use std::collections::BTreeMap;
@@ -51,6 +52,21 @@ pub struct VirtualHost {
     pub name: String,
     /// Routes in match order.
     pub routes: Vec<Route>,
+}
+
+impl VirtualHost {
+    /// Adds a route; one with the same match (path and headers) is replaced,
+    /// as upstream keys a virtual host's routes by their match conditions.
+    pub fn add_route(&mut self, route: Route) {
+        match self
+            .routes
+            .iter_mut()
+            .find(|r| r.path == route.path && r.headers == route.headers)
+        {
+            Some(existing) => *existing = route,
+            None => self.routes.push(route),
+        }
+    }
 }
 
 /// A TLS virtual host.
