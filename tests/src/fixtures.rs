@@ -1,6 +1,7 @@
 //! Golden fixtures: `tests/fixtures/<case>/input.yaml` (Kubernetes objects,
-//! optional `config.yaml` for the builder) → the expected Envoy resources
-//! and statuses, one YAML file per kind. `UPDATE_GOLDEN=1` rewrites them.
+//! optional `config.yaml` for the builder: `rootNamespaces`,
+//! `ingressClassName`) → the expected Envoy resources and statuses, one YAML
+//! file per kind. `UPDATE_GOLDEN=1` rewrites them.
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +47,9 @@ pub fn load(case: &Path) -> Result<(Cache, BuilderConfig), String> {
                 .iter()
                 .filter_map(|n| n.as_str().map(String::from))
                 .collect();
+        }
+        if let Some(class) = v["ingressClassName"].as_str() {
+            config.ingress_class_name = Some(class.to_string());
         }
     }
     Ok((cache, config))

@@ -4,7 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{Dag, HTTP_LISTENER, HTTPS_LISTENER, Listener, httpproxy};
+use contour_crds::HTTPProxy;
+use k8s_openapi::api::networking::v1::Ingress;
+
+use super::common::sort_routes;
+use super::{Dag, HTTP_LISTENER, HTTPS_LISTENER, Listener, httpproxy, ingress};
 use crate::cache::Cache;
 
 /// Settings of the builder (from flags and the Contour configuration).
@@ -18,6 +22,9 @@ pub struct BuilderConfig {
     pub http_port: u32,
     /// Port of `ingress_https`.
     pub https_port: u32,
+    /// Ingress class(es) this Contour serves (`--ingress-class-name`, comma
+    /// separated). `None`: objects without a class or with class `contour`.
+    pub ingress_class_name: Option<String>,
 }
 
 impl Default for BuilderConfig {
@@ -27,6 +34,7 @@ impl Default for BuilderConfig {
             address: "0.0.0.0".into(),
             http_port: 8080,
             https_port: 8443,
+            ingress_class_name: None,
         }
     }
 }
@@ -36,6 +44,64 @@ impl BuilderConfig {
     pub fn root_allowed(&self, namespace: &str) -> bool {
         self.root_namespaces.is_empty() || self.root_namespaces.iter().any(|n| n == namespace)
     }
+
+    /// Whether an object of ingress class `class` ("" = none) is served, as
+    /// upstream matches it: with no configured class, class-less objects and
+    /// class `contour`; otherwise an exact match with one configured name.
+    pub fn class_matches(&self, class: &str) -> bool {
+        match self.ingress_class_name.as_deref() {
+            None | Some("") => class.is_empty() || class == DEFAULT_INGRESS_CLASS,
+            Some(names) => names.split(',').any(|n| n == class),
+        }
+    }
+}
+
+/// The class served when none is configured.
+pub const DEFAULT_INGRESS_CLASS: &str = "contour";
+
+/// The ingress class of an object: the `projectcontour.io/ingress.class`
+/// annotation if present (even empty), else `kubernetes.io/ingress.class`;
+/// an empty result falls back to `spec.ingressClassName`.
+pub fn object_class<'a>(
+    annotations: Option<&'a BTreeMap<String, String>>,
+    spec_class: Option<&'a str>,
+) -> &'a str {
+    let annotated = annotations.and_then(|a| {
+        a.get("projectcontour.io/ingress.class")
+            .or_else(|| a.get("kubernetes.io/ingress.class"))
+    });
+    match annotated.map(String::as_str) {
+        Some(class) if !class.is_empty() => class,
+        _ => spec_class.unwrap_or_default(),
+    }
+}
+
+/// The cache as the processors see it: Ingresses and HTTPProxies of another
+/// ingress class are invisible (upstream drops them at cache insert).
+fn visible(cache: &Cache, config: &BuilderConfig) -> Option<Cache> {
+    let ingress_ok = |i: &Ingress| {
+        config.class_matches(object_class(
+            i.metadata.annotations.as_ref(),
+            i.spec
+                .as_ref()
+                .and_then(|s| s.ingress_class_name.as_deref()),
+        ))
+    };
+    let proxy_ok = |p: &HTTPProxy| {
+        config.class_matches(object_class(
+            p.metadata.annotations.as_ref(),
+            Some(p.spec.ingress_class_name.as_str()),
+        ))
+    };
+    if cache.ingresses.values().all(|i| ingress_ok(i))
+        && cache.httpproxies.values().all(|p| proxy_ok(p))
+    {
+        return None;
+    }
+    let mut out = cache.clone();
+    out.ingresses.retain(|_, i| ingress_ok(i));
+    out.httpproxies.retain(|_, p| proxy_ok(p));
+    Some(out)
 }
 
 /// Builds the DAG. Pure: the same cache and config give the same DAG.
@@ -55,8 +121,23 @@ pub fn build(cache: &Cache, config: &BuilderConfig) -> Dag {
             },
         );
     }
+    let filtered = visible(cache, config);
+    let cache = filtered.as_ref().unwrap_or(cache);
+    // Ingress first: HTTPProxy routes with the same match replace its routes.
+    ingress::process(cache, config, &mut dag);
     httpproxy::process(cache, config, &mut dag);
     prune(&mut dag);
+    for listener in dag.listeners.values_mut() {
+        let vhosts = listener.virtual_hosts.values_mut().chain(
+            listener
+                .secure_virtual_hosts
+                .values_mut()
+                .map(|s| &mut s.virtual_host),
+        );
+        for vhost in vhosts {
+            sort_routes(&mut vhost.routes);
+        }
+    }
     dag
 }
 
@@ -72,16 +153,20 @@ fn prune(dag: &mut Dag) {
         .retain(|_, l| !(l.virtual_hosts.is_empty() && l.secure_virtual_hosts.is_empty()));
 }
 
-/// Parses a Go-style duration (`1h2m3.5s`, `250ms`) as upstream accepts it.
-/// `infinity`/`infinite` (and `0`) mean "no timeout" and give `Some(ZERO)`;
-/// the empty string gives `None` (use the default).
+/// Parses a timeout as upstream's `timeout.Parse` does: a Go-style duration
+/// (`1h2m3.5s`, `250ms`); `infinity`/`infinite` mean "no timeout" and give
+/// `Some(ZERO)`; the empty string and zero durations (`0`, `0s`) give `None`
+/// (use the default).
 pub fn parse_duration(s: &str) -> Result<Option<Duration>, String> {
     let s = s.trim();
     if s.is_empty() {
         return Ok(None);
     }
-    if s == "infinity" || s == "infinite" || s == "0" {
+    if s == "infinity" || s == "infinite" {
         return Ok(Some(Duration::ZERO));
+    }
+    if s == "0" {
+        return Ok(None);
     }
     let units: BTreeMap<&str, f64> = [
         ("ns", 1e-9),
@@ -119,6 +204,9 @@ pub fn parse_duration(s: &str) -> Result<Option<Duration>, String> {
     if !total.is_finite() || total > 1e9 {
         return Err(format!("invalid duration {s:?}: out of range"));
     }
+    if total == 0.0 {
+        return Ok(None);
+    }
     Ok(Some(Duration::from_secs_f64(total)))
 }
 
@@ -130,6 +218,8 @@ mod tests {
     fn durations_parse_like_go() {
         assert_eq!(parse_duration(""), Ok(None));
         assert_eq!(parse_duration("infinity"), Ok(Some(Duration::ZERO)));
+        assert_eq!(parse_duration("0"), Ok(None));
+        assert_eq!(parse_duration("0s"), Ok(None));
         assert_eq!(
             parse_duration("250ms"),
             Ok(Some(Duration::from_millis(250)))
@@ -140,5 +230,38 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("99999999999h").is_err());
+    }
+
+    #[test]
+    fn ingress_classes_match_as_upstream() {
+        let default = BuilderConfig::default();
+        assert!(default.class_matches(""));
+        assert!(default.class_matches("contour"));
+        assert!(!default.class_matches("nginx"));
+        let configured = BuilderConfig {
+            ingress_class_name: Some("internal,external".into()),
+            ..Default::default()
+        };
+        assert!(configured.class_matches("external"));
+        assert!(!configured.class_matches(""));
+        assert!(!configured.class_matches("contour"));
+
+        let annotations = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let both = annotations(&[
+            ("projectcontour.io/ingress.class", "a"),
+            ("kubernetes.io/ingress.class", "b"),
+        ]);
+        assert_eq!(object_class(Some(&both), Some("c")), "a");
+        let empty_first = annotations(&[
+            ("projectcontour.io/ingress.class", ""),
+            ("kubernetes.io/ingress.class", "b"),
+        ]);
+        assert_eq!(object_class(Some(&empty_first), Some("c")), "c");
+        assert_eq!(object_class(None, None), "");
     }
 }

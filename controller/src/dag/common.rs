@@ -1,14 +1,19 @@
 //! Lookups shared by the processors: Services, TLS secrets, route order.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Cluster, PathMatch, Route, TlsSecret};
+use k8s_openapi::api::core::v1::ServicePort;
+
+use super::{CircuitBreakers, Cluster, HeaderMatch, HeaderMatchKind, PathMatch, Route, TlsSecret};
 use crate::cache::{Cache, Key};
 
 /// A user error found while building a route: condition type, reason, message.
 pub type RouteError = (&'static str, &'static str, String);
 
-/// Looks a Service port up and makes a cluster of it.
+/// Looks a Service port up and makes a cluster of it. The Service's
+/// annotations apply: `projectcontour.io/upstream-protocol.*` (unless
+/// `protocol` is given by the route) and the circuit breaker thresholds.
 pub fn resolve_service(
     cache: &Cache,
     namespace: &str,
@@ -16,31 +21,168 @@ pub fn resolve_service(
     port: i32,
     protocol: String,
 ) -> Result<Cluster, RouteError> {
-    let key = Key::new(namespace, name);
-    let svc = cache.services.get(&key).ok_or_else(|| {
+    let unresolved = |detail: String| {
         (
             "ServiceError",
             "ServiceUnresolvedReference",
-            format!(
-                "Spec.Routes unresolved service reference: service \"{namespace}/{name}\" not found"
-            ),
+            format!("Spec.Routes unresolved service reference: {detail}"),
         )
-    })?;
+    };
+    let key = Key::new(namespace, name);
+    let svc = cache
+        .services
+        .get(&key)
+        .ok_or_else(|| unresolved(format!("service \"{namespace}/{name}\" not found")))?;
     let spec = svc.spec.clone().unwrap_or_default();
-    let sp = spec.ports.iter().flatten().find(|p| p.port == port).ok_or_else(|| {
-        ("ServiceError", "ServiceUnresolvedReference", format!("Spec.Routes unresolved service reference: port \"{port}\" on service \"{namespace}/{name}\" not matched"))
-    })?;
+    // Upstream matches the number, or a port named like the number.
+    let port_text = port.to_string();
+    let sp = spec
+        .ports
+        .iter()
+        .flatten()
+        .find(|p| p.port == port || p.name.as_deref() == Some(port_text.as_str()))
+        .ok_or_else(|| {
+            unresolved(format!(
+                "port \"{port}\" on service \"{namespace}/{name}\" not matched"
+            ))
+        })?;
+    check_tcp(sp).map_err(unresolved)?;
     let external_name = (spec.type_.as_deref() == Some("ExternalName"))
         .then(|| spec.external_name.clone().unwrap_or_default());
+    let annotations = svc.metadata.annotations.clone().unwrap_or_default();
+    let protocol = if protocol.is_empty() {
+        upstream_protocol(&annotations, sp)
+    } else {
+        protocol
+    };
+    let breakers = circuit_breakers(&annotations);
     Ok(Cluster {
         namespace: namespace.to_string(),
         service: name.to_string(),
-        port,
+        port: sp.port,
         port_name: sp.name.clone().unwrap_or_default(),
         external_name,
         protocol,
+        circuit_breakers: breakers.any_set().then_some(breakers),
         ..Default::default()
     })
+}
+
+/// The number of the Service port called `port_name`, for backends that
+/// name their port (Ingress).
+pub fn service_port_by_name(
+    cache: &Cache,
+    namespace: &str,
+    name: &str,
+    port_name: &str,
+) -> Result<i32, String> {
+    let svc = cache
+        .services
+        .get(&Key::new(namespace, name))
+        .ok_or_else(|| format!("service \"{namespace}/{name}\" not found"))?;
+    let sp = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .into_iter()
+        .flatten()
+        .find(|p| p.name.as_deref() == Some(port_name))
+        .ok_or_else(|| {
+            format!("port \"{port_name}\" on service \"{namespace}/{name}\" not matched")
+        })?;
+    check_tcp(sp)?;
+    Ok(sp.port)
+}
+
+/// Only TCP Service ports (or ports without a protocol) can be proxied.
+fn check_tcp(sp: &ServicePort) -> Result<(), String> {
+    match sp.protocol.as_deref() {
+        None | Some("") | Some("TCP") => Ok(()),
+        Some(other) => Err(format!("unsupported service protocol \"{other}\"")),
+    }
+}
+
+/// The upstream protocol of a Service port: its `appProtocol` when set
+/// (`kubernetes.io/h2c` → h2c, `https` → tls, anything else → none), else
+/// the `projectcontour.io/upstream-protocol.{h2,h2c,tls}` annotations, whose
+/// values list port names or numbers (by name first, then by number).
+fn upstream_protocol(annotations: &BTreeMap<String, String>, sp: &ServicePort) -> String {
+    if let Some(app) = &sp.app_protocol {
+        return match app.as_str() {
+            "kubernetes.io/h2c" => "h2c",
+            "https" => "tls",
+            _ => "",
+        }
+        .to_string();
+    }
+    let mut by_port: BTreeMap<&str, &str> = BTreeMap::new();
+    for protocol in ["h2", "h2c", "tls"] {
+        let key = format!("projectcontour.io/upstream-protocol.{protocol}");
+        for port in annotations.get(&key).into_iter().flat_map(|v| v.split(',')) {
+            let port = port.trim();
+            if !port.is_empty() {
+                by_port.insert(port, protocol);
+            }
+        }
+    }
+    let name = sp.name.clone().unwrap_or_default();
+    by_port
+        .get(name.as_str())
+        .filter(|p| !p.is_empty())
+        .or_else(|| by_port.get(sp.port.to_string().as_str()))
+        .map(|p| p.to_string())
+        .unwrap_or_default()
+}
+
+/// Circuit breaker thresholds from `projectcontour.io/max-connections`,
+/// `max-pending-requests`, `max-requests`, `max-retries` and
+/// `per-host-max-connections`; malformed values count as unset.
+fn circuit_breakers(annotations: &BTreeMap<String, String>) -> CircuitBreakers {
+    let value = |key: &str| {
+        annotations
+            .get(&format!("projectcontour.io/{key}"))
+            .and_then(|v| parse_u32(v))
+            .unwrap_or(0)
+    };
+    CircuitBreakers {
+        max_connections: value("max-connections"),
+        max_pending_requests: value("max-pending-requests"),
+        max_requests: value("max-requests"),
+        max_retries: value("max-retries"),
+        per_host_max_connections: value("per-host-max-connections"),
+    }
+}
+
+/// `s` with regular expression metacharacters escaped, as Go's
+/// `regexp.QuoteMeta` does.
+pub fn quote_meta(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A decimal uint32 as Go's `strconv.ParseUint(s, 10, 32)` accepts it (no
+/// sign, no spaces).
+pub fn parse_u32(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// A decimal int32 as Go's `strconv.ParseInt(s, 10, 32)` accepts it
+/// (optional sign, no spaces).
+pub fn parse_i32(s: &str) -> Option<i32> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 /// Finds a TLS secret: `name` in `namespace`, or `ns/name` delegated to it.
@@ -86,32 +228,175 @@ pub fn resolve_tls_secret(
     }
 }
 
-/// Most specific first: exact, then regex, then longer prefixes; more header
-/// matches before fewer; ties keep a stable order.
+/// Orders routes as upstream's route sorter does, most specific first:
+/// exact paths (descending), then regexes (longer first, then descending),
+/// then prefixes (longer first, then descending; a segment prefix before a
+/// string prefix of the same text); equal paths put a `:method` match first,
+/// then more header matches, then compare their headers pairwise. Header
+/// matches inside each route are sorted first (name, then exact < regex <
+/// contains < present, then value, non-inverted first).
 pub fn sort_routes(routes: &mut [Route]) {
-    fn rank(r: &Route) -> (u8, std::cmp::Reverse<usize>, std::cmp::Reverse<usize>) {
-        match &r.path {
-            PathMatch::Exact(p) => (
-                0,
-                std::cmp::Reverse(p.len()),
-                std::cmp::Reverse(r.headers.len()),
-            ),
-            PathMatch::Regex(p) => (
-                1,
-                std::cmp::Reverse(p.len()),
-                std::cmp::Reverse(r.headers.len()),
-            ),
-            PathMatch::Prefix { prefix, .. } => (
-                2,
-                std::cmp::Reverse(prefix.len()),
-                std::cmp::Reverse(r.headers.len()),
-            ),
-        }
+    use std::cmp::Ordering;
+
+    for r in routes.iter_mut() {
+        r.headers.sort_by(header_order);
+    }
+    fn by_headers(a: &Route, b: &Route) -> Ordering {
+        let method = |r: &Route| r.headers.iter().any(|h| h.name == ":method");
+        let others = |r: &Route| -> Vec<HeaderMatch> {
+            r.headers
+                .iter()
+                .filter(|h| h.name != ":method")
+                .cloned()
+                .collect()
+        };
+        let (ha, hb) = (others(a), others(b));
+        method(b)
+            .cmp(&method(a))
+            .then_with(|| hb.len().cmp(&ha.len()))
+            .then_with(|| {
+                ha.iter()
+                    .zip(&hb)
+                    .map(|(x, y)| header_order(x, y))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(Ordering::Equal)
+            })
     }
     routes.sort_by(|a, b| {
-        rank(a)
-            .cmp(&rank(b))
-            .then_with(|| a.path.cmp(&b.path))
-            .then_with(|| a.headers.cmp(&b.headers))
+        let path = match (&a.path, &b.path) {
+            (PathMatch::Exact(x), PathMatch::Exact(y)) => y.cmp(x),
+            (PathMatch::Exact(_), _) => Ordering::Less,
+            (_, PathMatch::Exact(_)) => Ordering::Greater,
+            (PathMatch::Regex(x), PathMatch::Regex(y)) => {
+                y.len().cmp(&x.len()).then_with(|| y.cmp(x))
+            }
+            (PathMatch::Regex(_), _) => Ordering::Less,
+            (_, PathMatch::Regex(_)) => Ordering::Greater,
+            (
+                PathMatch::Prefix {
+                    prefix: x,
+                    segment: sx,
+                },
+                PathMatch::Prefix {
+                    prefix: y,
+                    segment: sy,
+                },
+            ) => y
+                .len()
+                .cmp(&x.len())
+                .then_with(|| y.cmp(x))
+                .then_with(|| sy.cmp(sx)),
+        };
+        path.then_with(|| by_headers(a, b))
     });
+}
+
+/// Upstream's order of header matches within a route.
+fn header_order(a: &HeaderMatch, b: &HeaderMatch) -> std::cmp::Ordering {
+    fn rank(k: &HeaderMatchKind) -> (u8, &str) {
+        match k {
+            HeaderMatchKind::Exact(v) => (0, v),
+            HeaderMatchKind::Regex(v) => (1, v),
+            HeaderMatchKind::Contains(v) => (2, v),
+            HeaderMatchKind::Present => (3, ""),
+        }
+    }
+    a.name
+        .cmp(&b.name)
+        .then_with(|| rank(&a.kind).cmp(&rank(&b.kind)))
+        .then_with(|| a.invert.cmp(&b.invert))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_parse_as_go_parses_them() {
+        assert_eq!(parse_u32("42"), Some(42));
+        assert_eq!(parse_u32("+42"), None);
+        assert_eq!(parse_u32("-1"), None);
+        assert_eq!(parse_u32(" 4"), None);
+        assert_eq!(parse_u32("4294967296"), None);
+        assert_eq!(parse_i32("-1"), Some(-1));
+        assert_eq!(parse_i32("+7"), Some(7));
+        assert_eq!(parse_i32("-"), None);
+        assert_eq!(parse_i32("2147483648"), None);
+    }
+
+    #[test]
+    fn metacharacters_are_quoted() {
+        assert_eq!(quote_meta(".example.com"), "\\.example\\.com");
+        assert_eq!(quote_meta("a+b(c)"), "a\\+b\\(c\\)");
+    }
+
+    #[test]
+    fn upstream_protocol_by_name_then_number_and_app_protocol_first() {
+        let annotations: BTreeMap<String, String> = [
+            ("projectcontour.io/upstream-protocol.h2c", "http, 81"),
+            ("projectcontour.io/upstream-protocol.tls", "81,https"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let port = |n: i32, name: Option<&str>, app: Option<&str>| ServicePort {
+            port: n,
+            name: name.map(String::from),
+            app_protocol: app.map(String::from),
+            ..Default::default()
+        };
+        assert_eq!(
+            upstream_protocol(&annotations, &port(80, Some("http"), None)),
+            "h2c"
+        );
+        // `tls` is read after `h2c`, so it wins for the same port.
+        assert_eq!(
+            upstream_protocol(&annotations, &port(81, None, None)),
+            "tls"
+        );
+        assert_eq!(upstream_protocol(&annotations, &port(82, None, None)), "");
+        assert_eq!(
+            upstream_protocol(&annotations, &port(80, Some("http"), Some("http"))),
+            ""
+        );
+        assert_eq!(
+            upstream_protocol(&annotations, &port(90, None, Some("kubernetes.io/h2c"))),
+            "h2c"
+        );
+    }
+
+    #[test]
+    fn routes_sort_as_upstream_sorts_them() {
+        let route = |path: PathMatch| Route {
+            path,
+            ..Route::default()
+        };
+        let prefix = |p: &str, segment| PathMatch::Prefix {
+            prefix: p.into(),
+            segment,
+        };
+        let mut routes = vec![
+            route(prefix("/", false)),
+            route(prefix("/foo", false)),
+            route(PathMatch::Regex("/a.*".into())),
+            route(prefix("/foo", true)),
+            route(PathMatch::Exact("/a".into())),
+            route(prefix("/bar", false)),
+            route(PathMatch::Exact("/b".into())),
+        ];
+        sort_routes(&mut routes);
+        let order: Vec<PathMatch> = routes.into_iter().map(|r| r.path).collect();
+        assert_eq!(
+            order,
+            vec![
+                PathMatch::Exact("/b".into()),
+                PathMatch::Exact("/a".into()),
+                PathMatch::Regex("/a.*".into()),
+                prefix("/foo", true),
+                prefix("/foo", false),
+                prefix("/bar", false),
+                prefix("/", false),
+            ]
+        );
+    }
 }

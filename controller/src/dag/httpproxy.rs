@@ -233,25 +233,40 @@ fn process_root(
             r
         })
         .collect();
+    // The host may already have Ingress routes: merge, same match replaces.
     if let Some(l) = dag.listeners.get_mut(HTTP_LISTENER) {
-        l.virtual_hosts.insert(
-            fqdn.clone(),
-            VirtualHost {
-                routes: insecure,
-                ..template
-            },
-        );
+        let vhost = l
+            .virtual_hosts
+            .entry(fqdn.clone())
+            .or_insert_with(|| VirtualHost {
+                routes: vec![],
+                ..template.clone()
+            });
+        vhost.adopt_policies(&template);
+        insecure.into_iter().for_each(|r| vhost.add_route(r));
     }
-    if let Some(mut s) = secure {
-        s.virtual_host.routes = routes
-            .into_iter()
-            .map(|r| Route {
+    if let Some(s) = secure
+        && let Some(l) = dag.listeners.get_mut(HTTPS_LISTENER)
+    {
+        let existing = l
+            .secure_virtual_hosts
+            .entry(fqdn)
+            .or_insert_with(|| SecureVirtualHost {
+                virtual_host: VirtualHost {
+                    routes: vec![],
+                    ..template.clone()
+                },
+                ..Default::default()
+            });
+        existing.virtual_host.adopt_policies(&template);
+        existing.secret = s.secret;
+        existing.min_tls_version = s.min_tls_version;
+        existing.max_tls_version = s.max_tls_version;
+        for r in routes {
+            existing.virtual_host.add_route(Route {
                 https_redirect: false,
                 ..r
-            })
-            .collect();
-        if let Some(l) = dag.listeners.get_mut(HTTPS_LISTENER) {
-            l.secure_virtual_hosts.insert(fqdn, s);
+            });
         }
     }
 }

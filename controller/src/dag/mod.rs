@@ -6,6 +6,7 @@
 pub mod builder;
 pub mod common;
 pub mod httpproxy;
+pub mod ingress;
 pub mod policy;
 pub mod status;
 
@@ -121,6 +122,29 @@ pub struct IpRule {
     pub address: std::net::IpAddr,
     /// Prefix length.
     pub prefix_len: u32,
+}
+
+impl VirtualHost {
+    /// Takes the host-wide policies (CORS, rate limit, address filter) of
+    /// `other`, the HTTPProxy root that owns the host.
+    pub fn adopt_policies(&mut self, other: &VirtualHost) {
+        self.cors = other.cors.clone();
+        self.rate_limit = other.rate_limit.clone();
+        self.ip_filter = other.ip_filter.clone();
+    }
+
+    /// Adds a route; one with the same match (path and headers) is replaced,
+    /// as upstream keys a virtual host's routes by their match conditions.
+    pub fn add_route(&mut self, route: Route) {
+        match self.routes.iter_mut().find(|r| {
+            r.path == route.path
+                && r.headers == route.headers
+                && r.query_params == route.query_params
+        }) {
+            Some(existing) => *existing = route,
+            None => self.routes.push(route),
+        }
+    }
 }
 
 /// A TLS virtual host.
@@ -384,6 +408,35 @@ pub struct Cluster {
     pub protocol: String,
     /// Active HTTP health checking.
     pub health_check: Option<HealthCheck>,
+    /// Circuit breaker thresholds from the Service's annotations.
+    pub circuit_breakers: Option<CircuitBreakers>,
+}
+
+/// Circuit breaker thresholds of a cluster (`projectcontour.io/max-*`
+/// Service annotations); 0 leaves Envoy's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CircuitBreakers {
+    /// `max_connections`.
+    pub max_connections: u32,
+    /// `max_pending_requests`.
+    pub max_pending_requests: u32,
+    /// `max_requests`.
+    pub max_requests: u32,
+    /// `max_retries`.
+    pub max_retries: u32,
+    /// Per-host `max_connections`.
+    pub per_host_max_connections: u32,
+}
+
+impl CircuitBreakers {
+    /// Whether any threshold is set (upstream emits circuit breakers only then).
+    pub fn any_set(&self) -> bool {
+        self.max_connections > 0
+            || self.max_pending_requests > 0
+            || self.max_requests > 0
+            || self.max_retries > 0
+            || self.per_host_max_connections > 0
+    }
 }
 
 /// Active HTTP health checking of a cluster's endpoints.

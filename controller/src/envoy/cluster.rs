@@ -4,18 +4,29 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::cluster::v3::{
-    Cluster as EnvoyCluster,
+    CircuitBreakers as EnvoyCircuitBreakers, Cluster as EnvoyCluster,
+    circuit_breakers::Thresholds,
     cluster::{ClusterDiscoveryType, DiscoveryType, EdsClusterConfig, LbPolicy},
 };
 use envoy_types::pb::envoy::config::core::v3::{
-    HealthCheck as EnvoyHealthCheck,
+    HealthCheck as EnvoyHealthCheck, Http2ProtocolOptions, TransportSocket,
     health_check::{HealthChecker, HttpHealthCheck},
+    transport_socket,
+};
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
+    CommonTlsContext, UpstreamTlsContext,
+};
+use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
+    HttpProtocolOptions,
+    http_protocol_options::{
+        ExplicitHttpConfig, UpstreamProtocolOptions, explicit_http_config::ProtocolConfig,
+    },
 };
 use envoy_types::pb::envoy::r#type::v3::{CodecClientType, Int64Range};
 use envoy_types::pb::google::protobuf::UInt32Value;
 use sha1::{Digest, Sha1};
 
-use crate::dag::{Cluster, Dag, HealthCheck, RouteAction};
+use crate::dag::{CircuitBreakers, Cluster, Dag, HealthCheck, RouteAction};
 
 /// Upstream's cluster name: `namespace/service/port/<10 hex of sha1 over the
 /// non-default options>`, shortened to 60 characters when longer.
@@ -153,6 +164,18 @@ fn envoy_cluster(name: String, c: &Cluster) -> EnvoyCluster {
     if let Some(hc) = &c.health_check {
         out.health_checks = vec![health_check(hc, &c.protocol)];
     }
+    if let Some(cb) = c.circuit_breakers.filter(CircuitBreakers::any_set) {
+        out.circuit_breakers = Some(circuit_breakers(&cb));
+    }
+    match c.protocol.as_str() {
+        "tls" => out.transport_socket = Some(upstream_tls(&[])),
+        "h2" => {
+            out.transport_socket = Some(upstream_tls(&["h2"]));
+            out.typed_extension_protocol_options = http2_protocol_options();
+        }
+        "h2c" => out.typed_extension_protocol_options = http2_protocol_options(),
+        _ => {}
+    }
     match &c.external_name {
         Some(host) => {
             out.cluster_discovery_type =
@@ -169,6 +192,62 @@ fn envoy_cluster(name: String, c: &Cluster) -> EnvoyCluster {
         }
     }
     out
+}
+
+fn circuit_breakers(cb: &CircuitBreakers) -> EnvoyCircuitBreakers {
+    let value = |v: u32| (v > 0).then_some(UInt32Value { value: v });
+    EnvoyCircuitBreakers {
+        thresholds: vec![Thresholds {
+            max_connections: value(cb.max_connections),
+            max_pending_requests: value(cb.max_pending_requests),
+            max_requests: value(cb.max_requests),
+            max_retries: value(cb.max_retries),
+            track_remaining: true,
+            ..Default::default()
+        }],
+        per_host_thresholds: vec![Thresholds {
+            max_connections: value(cb.per_host_max_connections),
+            track_remaining: true,
+            ..Default::default()
+        }],
+    }
+}
+
+/// Upstream TLS (protocol `tls`, and `h2` with ALPN `h2`); no SNI and no
+/// peer validation, as upstream does for Services without either.
+fn upstream_tls(alpn: &[&str]) -> TransportSocket {
+    let tls = UpstreamTlsContext {
+        common_tls_context: Some(CommonTlsContext {
+            alpn_protocols: alpn.iter().map(|p| p.to_string()).collect(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    TransportSocket {
+        name: "envoy.transport_sockets.tls".into(),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(super::any(&tls))),
+    }
+}
+
+/// Explicit HTTP/2 to the upstream (protocols `h2` and `h2c`).
+fn http2_protocol_options()
+-> std::collections::HashMap<String, envoy_types::pb::google::protobuf::Any> {
+    let options = HttpProtocolOptions {
+        upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(
+            ExplicitHttpConfig {
+                protocol_config: Some(ProtocolConfig::Http2ProtocolOptions(
+                    Http2ProtocolOptions::default(),
+                )),
+            },
+        )),
+        ..Default::default()
+    };
+    [(
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions".to_string(),
+        super::any(&options),
+    )]
+    .into_iter()
+    .collect()
 }
 
 fn health_check(hc: &HealthCheck, protocol: &str) -> EnvoyHealthCheck {

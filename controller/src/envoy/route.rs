@@ -79,8 +79,10 @@ fn route_in(r: &Route, vhost: &str) -> EnvoyRoute {
         )),
         PathMatch::Prefix { prefix, .. } => Some(PathSpecifier::Prefix(prefix.clone())),
         PathMatch::Exact(p) => Some(PathSpecifier::Path(p.clone())),
+        // Anchored as upstream does: the match is on the whole path anyway,
+        // and the anchor keeps Envoy's regex programs small.
         PathMatch::Regex(re) => Some(PathSpecifier::SafeRegex(RegexMatcher {
-            regex: re.clone(),
+            regex: format!("^{re}"),
             ..Default::default()
         })),
     };
@@ -294,7 +296,8 @@ fn forward(r: &Route, clusters: &[crate::dag::WeightedCluster]) -> EnvoyRouteAct
         retry_policy: r.retry.as_ref().map(|p| {
             envoy_types::pb::envoy::config::route::v3::RetryPolicy {
                 retry_on: p.retry_on.clone(),
-                num_retries: Some(UInt32Value {
+                // Zero retries leave Envoy's field unset, as upstream does.
+                num_retries: (p.num_retries > 0).then_some(UInt32Value {
                     value: p.num_retries,
                 }),
                 per_try_timeout: p.per_try_timeout.map(super::duration),
