@@ -8,7 +8,7 @@ use contour_crds::HTTPProxy;
 use contour_crds::httpproxy::{MatchCondition, Route as ProxyRoute};
 
 use super::builder::{BuilderConfig, parse_duration};
-use super::common::{RouteError, resolve_service, resolve_tls_secret, sort_routes};
+use super::common::{RouteError, add_routes, resolve_service, resolve_tls_secret, sort_routes};
 use super::status::{Current, ObjectKind, ObjectRef, ObjectStatus};
 use super::{
     Dag, HTTP_LISTENER, HTTPS_LISTENER, HeaderMatch, HeaderMatchKind, HealthCheck, PathMatch,
@@ -204,17 +204,21 @@ fn process_root(
             r
         })
         .collect();
+    // IngressRoutes are processed first (as upstream v1.0.1 did): an
+    // IngressRoute root with the same fqdn shares the virtual host, and a
+    // route of this proxy replaces one of theirs with the same match.
     if let Some(l) = dag.listeners.get_mut(HTTP_LISTENER) {
-        l.virtual_hosts.insert(
-            fqdn.clone(),
-            VirtualHost {
+        let vhost = l
+            .virtual_hosts
+            .entry(fqdn.clone())
+            .or_insert_with(|| VirtualHost {
                 name: fqdn.clone(),
-                routes: insecure,
-            },
-        );
+                routes: vec![],
+            });
+        add_routes(vhost, insecure);
     }
-    if let Some(mut s) = secure {
-        s.virtual_host.routes = routes
+    if let Some(s) = secure {
+        let routes = routes
             .into_iter()
             .map(|r| Route {
                 https_redirect: false,
@@ -222,7 +226,13 @@ fn process_root(
             })
             .collect();
         if let Some(l) = dag.listeners.get_mut(HTTPS_LISTENER) {
-            l.secure_virtual_hosts.insert(fqdn, s);
+            let svh = l.secure_virtual_hosts.entry(fqdn).or_default();
+            // This proxy's certificate and versions win over earlier ones.
+            svh.virtual_host.name = s.virtual_host.name;
+            svh.secret = s.secret;
+            svh.min_tls_version = s.min_tls_version;
+            svh.max_tls_version = s.max_tls_version;
+            add_routes(&mut svh.virtual_host, routes);
         }
     }
 }
