@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{Dag, HTTP_LISTENER, HTTPS_LISTENER, Listener, httpproxy};
+use super::common::sort_routes;
+use super::{Dag, HTTP_LISTENER, HTTPS_LISTENER, Listener, httpproxy, ingressroute};
 use crate::cache::Cache;
 
 /// Settings of the builder (from flags and the Contour configuration).
@@ -55,14 +56,25 @@ pub fn build(cache: &Cache, config: &BuilderConfig) -> Dag {
             },
         );
     }
+    // Upstream v1.0.1 order: IngressRoutes, then HTTPProxies. Both share the
+    // virtual hosts; when they claim the same fqdn their routes merge and an
+    // HTTPProxy route replaces an IngressRoute route with the same match.
+    ingressroute::process(cache, config, &mut dag);
     httpproxy::process(cache, config, &mut dag);
     prune(&mut dag);
     dag
 }
 
-/// Drops virtual hosts that cannot serve: no routes, or TLS without a certificate.
+/// Drops virtual hosts that cannot serve (no routes, or TLS without a
+/// certificate) and puts the routes of the others in match order.
 fn prune(dag: &mut Dag) {
     for listener in dag.listeners.values_mut() {
+        for v in listener.virtual_hosts.values_mut() {
+            sort_routes(&mut v.routes);
+        }
+        for v in listener.secure_virtual_hosts.values_mut() {
+            sort_routes(&mut v.virtual_host.routes);
+        }
         listener.virtual_hosts.retain(|_, v| !v.routes.is_empty());
         listener
             .secure_virtual_hosts

@@ -6,6 +6,7 @@
 pub mod builder;
 pub mod common;
 pub mod httpproxy;
+pub mod ingressroute;
 pub mod status;
 
 use std::collections::BTreeMap;
