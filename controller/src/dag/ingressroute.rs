@@ -253,14 +253,14 @@ impl Processor<'_> {
             fqdn: vh.fqdn.to_ascii_lowercase(),
             tls: certificate.is_some(),
         };
-        if let Some((secret, min)) = certificate {
-            if let Some(l) = self.dag.listeners.get_mut(HTTPS_LISTENER) {
-                let svh = l.secure_virtual_hosts.entry(host.fqdn.clone()).or_default();
-                svh.virtual_host.name = host.fqdn.clone();
-                svh.secret = Some(secret);
-                svh.min_tls_version = min;
-                svh.max_tls_version = TlsVersion::V1_3;
-            }
+        if let Some((secret, min)) = certificate
+            && let Some(l) = self.dag.listeners.get_mut(HTTPS_LISTENER)
+        {
+            let svh = l.secure_virtual_hosts.entry(host.fqdn.clone()).or_default();
+            svh.virtual_host.name = host.fqdn.clone();
+            svh.secret = Some(secret);
+            svh.min_tls_version = min;
+            svh.max_tls_version = TlsVersion::V1_3;
         }
         let mut visited = vec![key.clone()];
         self.routes(key, ir, "", &mut visited, &host)
@@ -365,10 +365,7 @@ impl Processor<'_> {
 
     fn build_route(&self, namespace: &str, route: &IrRoute, tls: bool) -> Result<Route, Invalid> {
         let m = route.r#match.as_str();
-        if route
-            .prefix_rewrite
-            .contains(|c| matches!(c, '\0' | '\r' | '\n'))
-        {
+        if route.prefix_rewrite.contains(['\0', '\r', '\n']) {
             return Err(invalid(
                 "RouteError",
                 "PrefixRewriteNotValid",
@@ -450,15 +447,15 @@ impl Processor<'_> {
     /// has a certificate, to its TLS one (where it never redirects). A route
     /// with the same prefix as an earlier one replaces it.
     fn add_route(&mut self, host: &Host, route: Route) {
-        if host.tls {
-            if let Some(l) = self.dag.listeners.get_mut(HTTPS_LISTENER) {
-                let svh = l.secure_virtual_hosts.entry(host.fqdn.clone()).or_default();
-                let secure = Route {
-                    https_redirect: false,
-                    ..route.clone()
-                };
-                add_routes(&mut svh.virtual_host, vec![secure]);
-            }
+        if host.tls
+            && let Some(l) = self.dag.listeners.get_mut(HTTPS_LISTENER)
+        {
+            let svh = l.secure_virtual_hosts.entry(host.fqdn.clone()).or_default();
+            let secure = Route {
+                https_redirect: false,
+                ..route.clone()
+            };
+            add_routes(&mut svh.virtual_host, vec![secure]);
         }
         if let Some(l) = self.dag.listeners.get_mut(HTTP_LISTENER) {
             let vhost = l
