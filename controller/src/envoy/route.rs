@@ -7,8 +7,11 @@ use envoy_types::pb::envoy::config::route::v3::{
     DirectResponseAction, HeaderMatcher, RedirectAction, Route as EnvoyRoute,
     RouteAction as EnvoyRouteAction, RouteConfiguration, RouteMatch,
     VirtualHost as EnvoyVirtualHost, WeightedCluster as EnvoyWeighted,
-    header_matcher::HeaderMatchSpecifier, redirect_action, route, route_action::ClusterSpecifier,
-    route_match::PathSpecifier, weighted_cluster::ClusterWeight,
+    header_matcher::HeaderMatchSpecifier,
+    redirect_action, route,
+    route_action::{ClusterSpecifier, HashPolicy, hash_policy},
+    route_match::PathSpecifier,
+    weighted_cluster::ClusterWeight,
 };
 use envoy_types::pb::envoy::r#type::matcher::v3::{
     RegexMatcher, StringMatcher, string_matcher::MatchPattern,
@@ -179,8 +182,24 @@ fn forward(r: &Route, clusters: &[crate::dag::WeightedCluster]) -> EnvoyRouteAct
     } else {
         vec![]
     };
+    // A `Cookie` strategy hashes on upstream's session-affinity cookie
+    // (a session cookie for every path).
+    let hash_policy = if clusters.iter().any(|c| c.cluster.lb_policy == "Cookie") {
+        vec![HashPolicy {
+            policy_specifier: Some(hash_policy::PolicySpecifier::Cookie(hash_policy::Cookie {
+                name: "X-Contour-Session-Affinity".into(),
+                ttl: Some(super::duration(std::time::Duration::ZERO)),
+                path: "/".into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }]
+    } else {
+        vec![]
+    };
     EnvoyRouteAction {
         cluster_specifier: Some(cluster_specifier),
+        hash_policy,
         prefix_rewrite: r.prefix_rewrite.clone().unwrap_or_default(),
         timeout: r.timeout.map(super::duration),
         retry_policy: r.retry.as_ref().map(|p| {
