@@ -79,6 +79,25 @@ struct Host {
     tls: bool,
 }
 
+/// An IngressRoute being processed: its routes up to `next` are done.
+struct Frame<'c> {
+    key: Key,
+    ir: &'c IngressRoute,
+    /// The `match` of the route that delegated to it ("" for the root).
+    parent_prefix: &'c str,
+    next: usize,
+}
+
+/// What processing one route leads to.
+enum Step<'c> {
+    /// Go on with the next route.
+    Next,
+    /// Process this delegate first.
+    Delegate(Frame<'c>),
+    /// The IngressRoute is done: valid, or invalid and stopped.
+    Done(Result<(), Invalid>),
+}
+
 struct Processor<'a> {
     cache: &'a Cache,
     dag: &'a mut Dag,
@@ -262,105 +281,147 @@ impl Processor<'_> {
             svh.min_tls_version = min;
             svh.max_tls_version = TlsVersion::V1_3;
         }
-        let mut visited = vec![key.clone()];
-        self.routes(key, ir, "", &mut visited, &host)
+        self.routes(key, ir, &host)
     }
 
-    /// Adds the routes of `ir` (and of its delegates) to the host. `visited`
-    /// is the delegation chain from the root to `ir`, inclusive.
-    fn routes(
-        &mut self,
-        key: &Key,
-        ir: &IngressRoute,
-        parent_prefix: &str,
-        visited: &mut Vec<Key>,
-        host: &Host,
-    ) -> Result<(), Invalid> {
-        for route in &ir.spec.routes {
-            let m = route.r#match.as_str();
-            if !m.starts_with('/') {
-                return Err(invalid(
-                    "RouteError",
-                    "MatchNotValid",
-                    format!("route {}: match must start with \"/\"", go_quote(m)),
-                ));
-            }
-            if !route.services.is_empty() && route.delegate.is_some() {
-                return Err(invalid(
-                    "RouteError",
-                    "ServicesAndDelegate",
-                    format!(
-                        "route {}: cannot specify services and delegate in the same route",
-                        go_quote(m)
-                    ),
-                ));
-            }
-            if route.services.len() > 1 && route.enable_websockets {
-                return Err(invalid(
-                    "RouteError",
-                    "WebsocketsWithMultipleServices",
-                    format!(
-                        "route {}: cannot specify multiple services and enable websockets",
-                        go_quote(m)
-                    ),
-                ));
-            }
-            if !route.services.is_empty() {
-                if !matches_path_prefix(m, parent_prefix) {
-                    return Err(invalid(
-                        "RouteError",
-                        "PrefixNotUnderParent",
-                        format!(
-                            "the path prefix {} does not match the parent's path prefix {}",
-                            go_quote(m),
-                            go_quote(parent_prefix)
-                        ),
-                    ));
+    /// Adds the routes of the root `ir` and of the IngressRoutes it delegates
+    /// to, depth first in route order, committing each delegate's status when
+    /// its routes are done. Returns the root's own result. The delegation
+    /// chain is an explicit stack, so long chains cannot exhaust the thread's.
+    fn routes(&mut self, key: &Key, ir: &IngressRoute, host: &Host) -> Result<(), Invalid> {
+        let cache = self.cache;
+        let mut chain = vec![Frame {
+            key: key.clone(),
+            ir,
+            parent_prefix: "",
+            next: 0,
+        }];
+        loop {
+            let Some(top) = chain.last_mut() else {
+                return Ok(());
+            };
+            let step = match top.ir.spec.routes.get(top.next) {
+                Some(route) => {
+                    top.next += 1;
+                    let (namespace, parent_prefix) = (top.key.namespace.clone(), top.parent_prefix);
+                    self.route(cache, &namespace, route, parent_prefix, &chain, host)
                 }
-                let built = self.build_route(&key.namespace, route, host.tls)?;
-                self.add_route(host, built);
-                continue;
-            }
-            let Some(delegate) = &route.delegate else {
-                // Neither services nor a delegate: nothing to do.
-                continue;
+                None => Step::Done(Ok(())),
             };
-            let namespace = if delegate.namespace.is_empty() {
-                key.namespace.clone()
-            } else {
-                delegate.namespace.clone()
-            };
-            let target = Key::new(namespace, delegate.name.clone());
-            let cache = self.cache;
-            let Some(dest) = cache.ingressroutes.get(&target) else {
-                // Upstream ignores a delegation to a missing IngressRoute.
-                continue;
-            };
-            if dest.spec.virtual_host.is_some() {
-                return Err(invalid(
-                    "DelegationError",
-                    "RootDelegatesToRoot",
-                    "root ingressroute cannot delegate to another root ingressroute",
-                ));
+            match step {
+                Step::Next => {}
+                Step::Delegate(frame) => chain.push(frame),
+                Step::Done(result) => {
+                    let Some(done) = chain.pop() else {
+                        return result;
+                    };
+                    if chain.is_empty() {
+                        return result;
+                    }
+                    self.commit(&done.key, result);
+                }
             }
-            if visited.contains(&target) {
-                let path: Vec<String> = visited
-                    .iter()
-                    .chain([&target])
-                    .map(|k| format!("{}/{}", k.namespace, k.name))
-                    .collect();
-                return Err(invalid(
-                    "DelegationError",
-                    "DelegationCycle",
-                    format!("route creates a delegation cycle: {}", path.join(" -> ")),
-                ));
-            }
-            visited.push(target.clone());
-            let result = self.routes(&target, dest, m, visited, host);
-            visited.pop();
-            self.commit(&target, result);
         }
-        Ok(())
+    }
+
+    /// One route of the IngressRoute on top of `chain`.
+    fn route<'c>(
+        &mut self,
+        cache: &'c Cache,
+        namespace: &str,
+        route: &'c IrRoute,
+        parent_prefix: &str,
+        chain: &[Frame<'c>],
+        host: &Host,
+    ) -> Step<'c> {
+        let m = route.r#match.as_str();
+        if !m.starts_with('/') {
+            return Step::Done(Err(invalid(
+                "RouteError",
+                "MatchNotValid",
+                format!("route {}: match must start with \"/\"", go_quote(m)),
+            )));
+        }
+        if !route.services.is_empty() && route.delegate.is_some() {
+            return Step::Done(Err(invalid(
+                "RouteError",
+                "ServicesAndDelegate",
+                format!(
+                    "route {}: cannot specify services and delegate in the same route",
+                    go_quote(m)
+                ),
+            )));
+        }
+        if route.services.len() > 1 && route.enable_websockets {
+            return Step::Done(Err(invalid(
+                "RouteError",
+                "WebsocketsWithMultipleServices",
+                format!(
+                    "route {}: cannot specify multiple services and enable websockets",
+                    go_quote(m)
+                ),
+            )));
+        }
+        if !route.services.is_empty() {
+            if !matches_path_prefix(m, parent_prefix) {
+                return Step::Done(Err(invalid(
+                    "RouteError",
+                    "PrefixNotUnderParent",
+                    format!(
+                        "the path prefix {} does not match the parent's path prefix {}",
+                        go_quote(m),
+                        go_quote(parent_prefix)
+                    ),
+                )));
+            }
+            return match self.build_route(namespace, route, host.tls) {
+                Ok(built) => {
+                    self.add_route(host, built);
+                    Step::Next
+                }
+                Err(e) => Step::Done(Err(e)),
+            };
+        }
+        let Some(delegate) = &route.delegate else {
+            // Neither services nor a delegate: nothing to do.
+            return Step::Next;
+        };
+        let target_namespace = if delegate.namespace.is_empty() {
+            namespace
+        } else {
+            delegate.namespace.as_str()
+        };
+        let target = Key::new(target_namespace, delegate.name.clone());
+        let Some(dest) = cache.ingressroutes.get(&target) else {
+            // Upstream ignores a delegation to a missing IngressRoute.
+            return Step::Next;
+        };
+        if dest.spec.virtual_host.is_some() {
+            return Step::Done(Err(invalid(
+                "DelegationError",
+                "RootDelegatesToRoot",
+                "root ingressroute cannot delegate to another root ingressroute",
+            )));
+        }
+        if chain.iter().any(|f| f.key == target) {
+            let path: Vec<String> = chain
+                .iter()
+                .map(|f| &f.key)
+                .chain([&target])
+                .map(|k| format!("{}/{}", k.namespace, k.name))
+                .collect();
+            return Step::Done(Err(invalid(
+                "DelegationError",
+                "DelegationCycle",
+                format!("route creates a delegation cycle: {}", path.join(" -> ")),
+            )));
+        }
+        Step::Delegate(Frame {
+            key: target,
+            ir: dest,
+            parent_prefix: m,
+            next: 0,
+        })
     }
 
     fn build_route(&self, namespace: &str, route: &IrRoute, tls: bool) -> Result<Route, Invalid> {
@@ -622,6 +683,7 @@ fn go_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use contour_crds::ingressroute::{Delegate, IngressRouteSpec, VirtualHost as IrVirtualHost};
 
     #[test]
     fn path_prefixes_match_whole_segments() {
@@ -682,5 +744,53 @@ mod tests {
         assert_eq!(min_tls_version("1.2"), TlsVersion::V1_2);
         assert_eq!(min_tls_version("1.1"), TlsVersion::V1_2);
         assert_eq!(min_tls_version(""), TlsVersion::V1_2);
+    }
+
+    fn ir(name: &str, spec: IngressRouteSpec) -> IngressRoute {
+        let mut ir = IngressRoute::new(name, spec);
+        ir.metadata.namespace = Some("default".into());
+        ir
+    }
+
+    fn delegating(to: &str) -> IrRoute {
+        IrRoute {
+            r#match: "/".into(),
+            delegate: Some(Delegate {
+                name: to.into(),
+                namespace: String::new(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn long_delegation_chains_are_followed() {
+        const DEPTH: usize = 3000;
+        let mut cache = Cache::default();
+        let root = ir(
+            "root",
+            IngressRouteSpec {
+                virtual_host: Some(IrVirtualHost {
+                    fqdn: "chain.example.com".into(),
+                    tls: None,
+                }),
+                routes: vec![delegating("n0")],
+                tcp_proxy: None,
+            },
+        );
+        cache.insert(crate::cache::Object::IngressRoute(root));
+        for i in 0..DEPTH {
+            let spec = IngressRouteSpec {
+                routes: vec![delegating(&format!("n{}", i + 1))],
+                ..Default::default()
+            };
+            cache.insert(crate::cache::Object::IngressRoute(ir(
+                &format!("n{i}"),
+                spec,
+            )));
+        }
+        let dag = super::super::build(&cache, &BuilderConfig::default());
+        assert_eq!(dag.statuses.len(), DEPTH + 1);
+        assert!(dag.statuses.values().all(ObjectStatus::is_valid));
     }
 }
