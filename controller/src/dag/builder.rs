@@ -8,7 +8,7 @@ use contour_crds::HTTPProxy;
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::common::sort_routes;
-use super::{Dag, HTTP_LISTENER, HTTPS_LISTENER, Listener, httpproxy, ingress};
+use super::{Dag, HTTP_LISTENER, HTTPS_LISTENER, Listener, httpproxy, ingress, ingressroute};
 use crate::cache::Cache;
 
 /// Settings of the builder (from flags and the Contour configuration).
@@ -123,8 +123,12 @@ pub fn build(cache: &Cache, config: &BuilderConfig) -> Dag {
     }
     let filtered = visible(cache, config);
     let cache = filtered.as_ref().unwrap_or(cache);
-    // Ingress first: HTTPProxy routes with the same match replace its routes.
+    // Ingress first, then IngressRoutes (upstream v1.0.1's order), then
+    // HTTPProxies. They share virtual hosts; when several claim one fqdn
+    // their routes merge and a later route with the same match replaces an
+    // earlier one.
     ingress::process(cache, config, &mut dag);
+    ingressroute::process(cache, config, &mut dag);
     httpproxy::process(cache, config, &mut dag);
     prune(&mut dag);
     for listener in dag.listeners.values_mut() {
@@ -141,9 +145,16 @@ pub fn build(cache: &Cache, config: &BuilderConfig) -> Dag {
     dag
 }
 
-/// Drops virtual hosts that cannot serve: no routes, or TLS without a certificate.
+/// Drops virtual hosts that cannot serve (no routes, or TLS without a
+/// certificate) and puts the routes of the others in match order.
 fn prune(dag: &mut Dag) {
     for listener in dag.listeners.values_mut() {
+        for v in listener.virtual_hosts.values_mut() {
+            sort_routes(&mut v.routes);
+        }
+        for v in listener.secure_virtual_hosts.values_mut() {
+            sort_routes(&mut v.virtual_host.routes);
+        }
         listener.virtual_hosts.retain(|_, v| !v.routes.is_empty());
         listener
             .secure_virtual_hosts

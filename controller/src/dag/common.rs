@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ServicePort;
 
-use super::{CircuitBreakers, Cluster, HeaderMatch, HeaderMatchKind, PathMatch, Route, TlsSecret};
+use super::{
+    CircuitBreakers, Cluster, HeaderMatch, HeaderMatchKind, PathMatch, Route, TlsSecret,
+    VirtualHost,
+};
 use crate::cache::{Cache, Key};
 
 /// A user error found while building a route: condition type, reason, message.
@@ -191,28 +194,45 @@ pub fn resolve_tls_secret(
     namespace: &str,
     reference: &str,
 ) -> Result<Arc<TlsSecret>, String> {
-    let key = match reference.split_once('/') {
-        Some((ns, name)) => {
-            let delegated = cache.delegations.values().any(|d| {
-                d.metadata.namespace.as_deref() == Some(ns)
-                    && d.spec.delegations.iter().any(|del| {
-                        del.secret_name == name
-                            && del
-                                .target_namespaces
-                                .iter()
-                                .any(|t| t == "*" || t == namespace)
-                    })
-            });
-            if ns != namespace && !delegated {
-                return Err(format!(
-                    "certificate delegation not permitted for Secret {ns}/{name}"
-                ));
-            }
-            Key::new(ns, name)
-        }
+    let key = secret_key(namespace, reference);
+    if !delegation_permitted(cache, &key, namespace) {
+        return Err(format!(
+            "certificate delegation not permitted for Secret {}/{}",
+            key.namespace, key.name
+        ));
+    }
+    tls_secret(cache, &key)
+}
+
+/// The Secret a `secretName` names: `name` in `namespace`, or `ns/name`
+/// (an empty `ns` means `namespace`).
+pub fn secret_key(namespace: &str, reference: &str) -> Key {
+    match reference.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() => Key::new(ns, name),
+        Some((_, name)) => Key::new(namespace, name),
         None => Key::new(namespace, reference),
-    };
-    let data = cache.secrets.get(&key).ok_or("Secret not found")?;
+    }
+}
+
+/// Whether objects in `namespace` may use the Secret `secret`: it lives in
+/// the same namespace or a TLSCertificateDelegation allows it.
+pub fn delegation_permitted(cache: &Cache, secret: &Key, namespace: &str) -> bool {
+    secret.namespace == namespace
+        || cache.delegations.values().any(|d| {
+            d.metadata.namespace.as_deref() == Some(secret.namespace.as_str())
+                && d.spec.delegations.iter().any(|del| {
+                    del.secret_name == secret.name
+                        && del
+                            .target_namespaces
+                            .iter()
+                            .any(|t| t == "*" || t == namespace)
+                })
+        })
+}
+
+/// The certificate and key of the Secret `key`, if it holds PEM material.
+pub fn tls_secret(cache: &Cache, key: &Key) -> Result<Arc<TlsSecret>, String> {
+    let data = cache.secrets.get(key).ok_or("Secret not found")?;
     match (&data.cert_pem, &data.key_pem) {
         (Some(cert), Some(key_pem))
             if cert.contains("-----BEGIN") && key_pem.contains("-----BEGIN") =>
@@ -289,6 +309,21 @@ pub fn sort_routes(routes: &mut [Route]) {
         };
         path.then_with(|| by_headers(a, b))
     });
+}
+
+/// Adds `routes` to `vhost`. A route whose match (path and headers) equals
+/// that of a route already on the virtual host replaces it, as upstream keys
+/// a virtual host's routes by their match; routes in `routes` do not replace
+/// one another. Order is restored by the builder once every processor ran.
+pub fn add_routes(vhost: &mut VirtualHost, routes: Vec<Route>) {
+    vhost
+        .routes
+        .retain(|old| !routes.iter().any(|r| same_match(old, r)));
+    vhost.routes.extend(routes);
+}
+
+fn same_match(a: &Route, b: &Route) -> bool {
+    a.path == b.path && a.headers == b.headers && a.query_params == b.query_params
 }
 
 /// Upstream's order of header matches within a route.

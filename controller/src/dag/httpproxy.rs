@@ -8,7 +8,7 @@ use contour_crds::HTTPProxy;
 use contour_crds::httpproxy::{MatchCondition, Route as ProxyRoute};
 
 use super::builder::{BuilderConfig, parse_duration};
-use super::common::{RouteError, resolve_service, resolve_tls_secret, sort_routes};
+use super::common::{RouteError, add_routes, resolve_service, resolve_tls_secret, sort_routes};
 use super::policy;
 use super::status::{Current, ObjectKind, ObjectRef, ObjectStatus};
 use super::{
@@ -233,7 +233,9 @@ fn process_root(
             r
         })
         .collect();
-    // The host may already have Ingress routes: merge, same match replaces.
+    // Ingresses and IngressRoutes were processed first: a root with the same
+    // fqdn shares the virtual host, and a route of this proxy replaces one
+    // of theirs with the same match. The host policies are this proxy's.
     if let Some(l) = dag.listeners.get_mut(HTTP_LISTENER) {
         let vhost = l
             .virtual_hosts
@@ -243,30 +245,25 @@ fn process_root(
                 ..template.clone()
             });
         vhost.adopt_policies(&template);
-        insecure.into_iter().for_each(|r| vhost.add_route(r));
+        add_routes(vhost, insecure);
     }
-    if let Some(s) = secure
-        && let Some(l) = dag.listeners.get_mut(HTTPS_LISTENER)
-    {
-        let existing = l
-            .secure_virtual_hosts
-            .entry(fqdn)
-            .or_insert_with(|| SecureVirtualHost {
-                virtual_host: VirtualHost {
-                    routes: vec![],
-                    ..template.clone()
-                },
-                ..Default::default()
-            });
-        existing.virtual_host.adopt_policies(&template);
-        existing.secret = s.secret;
-        existing.min_tls_version = s.min_tls_version;
-        existing.max_tls_version = s.max_tls_version;
-        for r in routes {
-            existing.virtual_host.add_route(Route {
+    if let Some(s) = secure {
+        let routes = routes
+            .into_iter()
+            .map(|r| Route {
                 https_redirect: false,
                 ..r
-            });
+            })
+            .collect();
+        if let Some(l) = dag.listeners.get_mut(HTTPS_LISTENER) {
+            let svh = l.secure_virtual_hosts.entry(fqdn).or_default();
+            // This proxy's certificate and versions win over earlier ones.
+            svh.virtual_host.name = s.virtual_host.name;
+            svh.virtual_host.adopt_policies(&template);
+            svh.secret = s.secret;
+            svh.min_tls_version = s.min_tls_version;
+            svh.max_tls_version = s.max_tls_version;
+            add_routes(&mut svh.virtual_host, routes);
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod builder;
 pub mod common;
 pub mod httpproxy;
 pub mod ingress;
+pub mod ingressroute;
 pub mod policy;
 pub mod status;
 

@@ -284,7 +284,14 @@ fn forward(r: &Route, clusters: &[crate::dag::WeightedCluster]) -> EnvoyRouteAct
             ..Default::default()
         })
         .collect();
-    let hash_policy = r.hash_policies.iter().map(hash_policy).collect();
+    // A `Cookie` strategy (also IngressRoute's) hashes on upstream's
+    // session-affinity cookie.
+    let hash_policy =
+        if r.hash_policies.is_empty() && clusters.iter().any(|c| c.cluster.lb_policy == "Cookie") {
+            vec![hash_policy(&HashPolicy::Cookie)]
+        } else {
+            r.hash_policies.iter().map(hash_policy).collect()
+        };
     EnvoyRouteAction {
         cluster_specifier: Some(cluster_specifier),
         prefix_rewrite: r.prefix_rewrite.clone().unwrap_or_default(),
