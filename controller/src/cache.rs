@@ -107,6 +107,9 @@ pub struct Cache {
     pub secrets: BTreeMap<Key, Arc<SecretData>>,
     /// EndpointSlices by their own name.
     pub endpoint_slices: BTreeMap<Key, Arc<EndpointSlice>>,
+    /// How many routing objects name each Service (kept up to date by
+    /// `insert`/`remove`, so a Service event is judged in O(log n)).
+    service_refs: BTreeMap<Key, u32>,
 }
 
 /// Drops what never affects routing, so that status writes and no-op updates
@@ -142,17 +145,41 @@ impl Cache {
             Object::Ingress(mut o) => {
                 strip(&mut o.metadata);
                 o.status = None;
-                replace(&mut self.ingresses, Key::of(&o.metadata), o)
+                let key = Key::of(&o.metadata);
+                let old = self.ingresses.get(&key).map(|old| ingress_refs(old));
+                let new = ingress_refs(&o);
+                let changed = replace(&mut self.ingresses, key, o);
+                if changed {
+                    self.count_refs(old.unwrap_or_default(), new);
+                }
+                changed
             }
             Object::IngressRoute(mut o) => {
                 strip(&mut o.metadata);
                 o.status = None;
-                replace(&mut self.ingressroutes, Key::of(&o.metadata), o)
+                let key = Key::of(&o.metadata);
+                let old = self
+                    .ingressroutes
+                    .get(&key)
+                    .map(|old| ingressroute_refs(old));
+                let new = ingressroute_refs(&o);
+                let changed = replace(&mut self.ingressroutes, key, o);
+                if changed {
+                    self.count_refs(old.unwrap_or_default(), new);
+                }
+                changed
             }
             Object::HTTPProxy(mut o) => {
                 strip(&mut o.metadata);
                 o.status = None;
-                replace(&mut self.httpproxies, Key::of(&o.metadata), o)
+                let key = Key::of(&o.metadata);
+                let old = self.httpproxies.get(&key).map(|old| proxy_refs(old));
+                let new = proxy_refs(&o);
+                let changed = replace(&mut self.httpproxies, key, o);
+                if changed {
+                    self.count_refs(old.unwrap_or_default(), new);
+                }
+                changed
             }
             Object::Delegation(mut o) => {
                 strip(&mut o.metadata);
@@ -184,9 +211,27 @@ impl Cache {
     /// Removes an object; returns whether the output can change.
     pub fn remove(&mut self, kind: Kind, key: &Key) -> bool {
         match kind {
-            Kind::Ingress => self.ingresses.remove(key).is_some(),
-            Kind::IngressRoute => self.ingressroutes.remove(key).is_some(),
-            Kind::HTTPProxy => self.httpproxies.remove(key).is_some(),
+            Kind::Ingress => match self.ingresses.remove(key) {
+                Some(old) => {
+                    self.count_refs(ingress_refs(&old), vec![]);
+                    true
+                }
+                None => false,
+            },
+            Kind::IngressRoute => match self.ingressroutes.remove(key) {
+                Some(old) => {
+                    self.count_refs(ingressroute_refs(&old), vec![]);
+                    true
+                }
+                None => false,
+            },
+            Kind::HTTPProxy => match self.httpproxies.remove(key) {
+                Some(old) => {
+                    self.count_refs(proxy_refs(&old), vec![]);
+                    true
+                }
+                None => false,
+            },
             Kind::Delegation => self.delegations.remove(key).is_some(),
             Kind::Service => self.services.remove(key).is_some() && self.service_referenced(key),
             Kind::Secret => self.secrets.remove(key).is_some(),
@@ -196,53 +241,71 @@ impl Cache {
 
     /// Whether any routing object names this Service.
     pub fn service_referenced(&self, key: &Key) -> bool {
-        let same_ns = |ns: &Option<String>| ns.as_deref().unwrap_or_default() == key.namespace;
-        let in_proxy = self.httpproxies.values().any(|p| {
-            same_ns(&p.metadata.namespace)
-                && (p
-                    .spec
-                    .routes
-                    .iter()
-                    .flat_map(|r| &r.services)
-                    .any(|s| s.name == key.name)
-                    || p.spec
-                        .tcp_proxy
-                        .iter()
-                        .flat_map(|t| &t.services)
-                        .any(|s| s.name == key.name))
-        });
-        let in_route = self.ingressroutes.values().any(|r| {
-            same_ns(&r.metadata.namespace)
-                && (r
-                    .spec
-                    .routes
-                    .iter()
-                    .flat_map(|r| &r.services)
-                    .any(|s| s.name == key.name)
-                    || r.spec
-                        .tcp_proxy
-                        .iter()
-                        .flat_map(|t| &t.services)
-                        .any(|s| s.name == key.name))
-        });
-        let in_ingress = self.ingresses.values().any(|i| {
-            let Some(spec) = i.spec.as_ref().filter(|_| same_ns(&i.metadata.namespace)) else {
-                return false;
-            };
-            let named = |b: &k8s_openapi::api::networking::v1::IngressBackend| {
-                b.service.as_ref().is_some_and(|s| s.name == key.name)
-            };
-            spec.default_backend.as_ref().is_some_and(named)
-                || spec
-                    .rules
-                    .iter()
-                    .flatten()
-                    .filter_map(|r| r.http.as_ref())
-                    .flat_map(|h| &h.paths)
-                    .any(|p| named(&p.backend))
-        });
-        in_proxy || in_route || in_ingress
+        self.service_refs.get(key).is_some_and(|n| *n > 0)
     }
+
+    fn count_refs(&mut self, old: Vec<Key>, new: Vec<Key>) {
+        for k in old {
+            if let Some(n) = self.service_refs.get_mut(&k) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.service_refs.remove(&k);
+                }
+            }
+        }
+        for k in new {
+            *self.service_refs.entry(k).or_default() += 1;
+        }
+    }
+}
+
+/// Services an HTTPProxy names (in its own namespace), each once.
+fn proxy_refs(p: &HTTPProxy) -> Vec<Key> {
+    let ns = p.metadata.namespace.clone().unwrap_or_default();
+    let names = p
+        .spec
+        .routes
+        .iter()
+        .flat_map(|r| &r.services)
+        .chain(p.spec.tcp_proxy.iter().flat_map(|t| &t.services));
+    dedup(names.map(|s| Key::new(ns.clone(), s.name.clone())))
+}
+
+/// Services an IngressRoute names, each once.
+fn ingressroute_refs(r: &IngressRoute) -> Vec<Key> {
+    let ns = r.metadata.namespace.clone().unwrap_or_default();
+    let names = r
+        .spec
+        .routes
+        .iter()
+        .flat_map(|r| &r.services)
+        .chain(r.spec.tcp_proxy.iter().flat_map(|t| &t.services));
+    dedup(names.map(|s| Key::new(ns.clone(), s.name.clone())))
+}
+
+/// Services an Ingress names, each once.
+fn ingress_refs(i: &Ingress) -> Vec<Key> {
+    let ns = i.metadata.namespace.clone().unwrap_or_default();
+    let Some(spec) = i.spec.as_ref() else {
+        return vec![];
+    };
+    let backends = spec.default_backend.iter().chain(
+        spec.rules
+            .iter()
+            .flatten()
+            .filter_map(|r| r.http.as_ref())
+            .flat_map(|h| h.paths.iter().map(|p| &p.backend)),
+    );
+    dedup(
+        backends
+            .filter_map(|b| b.service.as_ref())
+            .map(|s| Key::new(ns.clone(), s.name.clone())),
+    )
+}
+
+fn dedup(keys: impl Iterator<Item = Key>) -> Vec<Key> {
+    let set: std::collections::BTreeSet<Key> = keys.collect();
+    set.into_iter().collect()
 }
 
 fn replace<T: PartialEq>(map: &mut BTreeMap<Key, Arc<T>>, key: Key, value: T) -> bool {
@@ -252,5 +315,109 @@ fn replace<T: PartialEq>(map: &mut BTreeMap<Key, Arc<T>>, key: Key, value: T) ->
             map.insert(key, Arc::new(value));
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn obj<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, serde_json::Error> {
+        serde_json::from_value(v)
+    }
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn proxy(service: &str) -> Result<Object, serde_json::Error> {
+        Ok(Object::HTTPProxy(obj(json!({
+            "apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
+            "metadata": {"name": "p", "namespace": "ns", "resourceVersion": "1"},
+            "spec": {"virtualhost": {"fqdn": "a.example.com"}, "routes": [{"services": [{"name": service, "port": 80}]}]}
+        }))?))
+    }
+
+    fn service(name: &str, version: &str) -> Result<Object, serde_json::Error> {
+        Ok(Object::Service(obj(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "ns", "resourceVersion": version},
+            "spec": {"ports": [{"port": 80}]}
+        }))?))
+    }
+
+    #[test]
+    fn only_referenced_services_trigger_rebuilds() -> TestResult {
+        let mut cache = Cache::default();
+        assert!(
+            !cache.insert(service("web", "1")?),
+            "no routing object names it yet"
+        );
+        assert!(cache.insert(proxy("web")?));
+        assert!(
+            !cache.insert(service("web", "2")?),
+            "a no-op update of a referenced Service changes nothing"
+        );
+        let changed = cache.insert(Object::Service(obj(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "ns", "resourceVersion": "3"},
+            "spec": {"ports": [{"port": 8080}]}
+        }))?));
+        assert!(
+            changed,
+            "a referenced Service that changes triggers a rebuild"
+        );
+        assert!(!cache.insert(service("other", "1")?));
+        // The proxy now names another Service: `web` is no longer referenced.
+        assert!(cache.insert(proxy("other")?));
+        assert!(!cache.service_referenced(&Key::new("ns", "web")));
+        assert!(cache.service_referenced(&Key::new("ns", "other")));
+        assert!(cache.remove(Kind::HTTPProxy, &Key::new("ns", "p")));
+        assert!(!cache.service_referenced(&Key::new("ns", "other")));
+        Ok(())
+    }
+
+    #[test]
+    fn no_op_updates_and_status_writes_change_nothing() -> TestResult {
+        let mut cache = Cache::default();
+        assert!(cache.insert(proxy("web")?));
+        let Object::HTTPProxy(mut again) = proxy("web")? else {
+            return Ok(());
+        };
+        again.metadata.resource_version = Some("2".into());
+        again.status = Some(Default::default());
+        assert!(!cache.insert(Object::HTTPProxy(again)));
+        Ok(())
+    }
+
+    #[test]
+    fn secrets_that_are_not_tls_material_are_neither_kept_nor_rebuild() -> TestResult {
+        let mut cache = Cache::default();
+        let helm: Secret = obj(json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+            "metadata": {"name": "sh.helm.release.v1.app.v1", "namespace": "ns"},
+            "data": {"release": "cmVsZWFzZQ=="}
+        }))?;
+        assert!(!cache.insert(Object::Secret(helm)));
+        assert!(cache.secrets.is_empty());
+        let tls: Secret = obj(json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": "tls", "namespace": "ns"},
+            "data": {"tls.crt": "Y2VydA==", "tls.key": "a2V5", "other": "eA=="}
+        }))?;
+        assert!(cache.insert(Object::Secret(tls)));
+        let kept = cache
+            .secrets
+            .get(&Key::new("ns", "tls"))
+            .map(|s| (**s).clone());
+        assert_eq!(
+            kept,
+            Some(SecretData {
+                cert_pem: Some("cert".into()),
+                key_pem: Some("key".into()),
+                ca_pem: None
+            })
+        );
+        Ok(())
     }
 }

@@ -10,6 +10,8 @@ use envoy_types::pb::envoy::config::endpoint::v3::{
     ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint::HostIdentifier,
 };
 
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
 use crate::cache::Cache;
 use crate::dag::Cluster;
 
@@ -21,52 +23,74 @@ pub fn load_assignments(
     clusters: &BTreeMap<String, Arc<Cluster>>,
     cache: &Cache,
 ) -> Vec<ClusterLoadAssignment> {
+    let index = SliceIndex::new(cache);
     let mut out: BTreeMap<String, ClusterLoadAssignment> = BTreeMap::new();
     for c in clusters.values().filter(|c| c.external_name.is_none()) {
         let name = c.eds_name();
         if out.contains_key(&name) {
             continue;
         }
-        let addrs = ready_addresses(c, cache);
+        let addrs = index.ready_addresses(c);
         out.insert(name.clone(), assignment(name, &addrs));
     }
     out.into_values().collect()
 }
 
-/// `(ip, port)` of every ready endpoint of the cluster's Service port.
-pub fn ready_addresses(c: &Cluster, cache: &Cache) -> BTreeSet<(String, u32)> {
-    let mut addrs = BTreeSet::new();
-    let slices = cache.endpoint_slices.iter().filter(|(k, s)| {
-        k.namespace == c.namespace
-            && s.metadata
+/// EndpointSlices grouped by `(namespace, service)`, built once per translation.
+pub struct SliceIndex<'a> {
+    by_service: BTreeMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
+}
+
+impl<'a> SliceIndex<'a> {
+    /// Groups the cache's slices by the Service they belong to.
+    pub fn new(cache: &'a Cache) -> Self {
+        let mut by_service: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
+        for (key, slice) in &cache.endpoint_slices {
+            let service = slice
+                .metadata
                 .labels
                 .as_ref()
-                .and_then(|l| l.get(SERVICE_NAME_LABEL))
-                .is_some_and(|n| *n == c.service)
-    });
-    for (_, slice) in slices {
-        let port = slice
-            .ports
-            .iter()
-            .flatten()
-            .find(|p| p.name.clone().unwrap_or_default() == c.port_name);
-        let Some(port) = port
-            .and_then(|p| p.port)
-            .and_then(|p| u32::try_from(p).ok())
-        else {
-            continue;
-        };
-        for ep in &slice.endpoints {
-            let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
-            if !ready {
-                continue;
-            }
-            for ip in &ep.addresses {
-                addrs.insert((ip.clone(), port));
+                .and_then(|l| l.get(SERVICE_NAME_LABEL));
+            if let Some(service) = service {
+                by_service
+                    .entry((key.namespace.as_str(), service.as_str()))
+                    .or_default()
+                    .push(slice);
             }
         }
+        Self { by_service }
     }
-    addrs
+
+    /// `(ip, port)` of every ready endpoint of the cluster's Service port.
+    pub fn ready_addresses(&self, c: &Cluster) -> BTreeSet<(String, u32)> {
+        let mut addrs = BTreeSet::new();
+        let slices = self
+            .by_service
+            .get(&(c.namespace.as_str(), c.service.as_str()));
+        for slice in slices.into_iter().flatten() {
+            let port = slice
+                .ports
+                .iter()
+                .flatten()
+                .find(|p| p.name.clone().unwrap_or_default() == c.port_name);
+            let Some(port) = port
+                .and_then(|p| p.port)
+                .and_then(|p| u32::try_from(p).ok())
+            else {
+                continue;
+            };
+            for ep in &slice.endpoints {
+                // Only an explicit `ready: false` excludes an endpoint, as upstream.
+                if ep.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
+                    continue;
+                }
+                for ip in &ep.addresses {
+                    addrs.insert((ip.clone(), port));
+                }
+            }
+        }
+        addrs
+    }
 }
 
 fn assignment(name: String, addrs: &BTreeSet<(String, u32)>) -> ClusterLoadAssignment {
