@@ -9,9 +9,6 @@ use contour::envoy;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde_json::json;
 
-const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBbench\n-----END CERTIFICATE-----\n";
-const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGbench\n-----END PRIVATE KEY-----\n";
-
 fn object(v: serde_json::Value) -> Option<Object> {
     let kind = v["kind"].as_str()?.to_string();
     Some(match kind.as_str() {
@@ -27,6 +24,17 @@ fn object(v: serde_json::Value) -> Option<Object> {
 /// TLS, every second including a child proxy under `/child`.
 pub fn cache_with(n: usize) -> Cache {
     let mut cache = Cache::default();
+    let key = rcgen::KeyPair::generate().ok();
+    let cert = key.as_ref().and_then(|k| {
+        rcgen::CertificateParams::new(vec!["example.com".to_string()])
+            .ok()?
+            .self_signed(k)
+            .ok()
+    });
+    let (cert_pem, key_pem) = (
+        cert.map(|c| c.pem()).unwrap_or_default(),
+        key.map(|k| k.serialize_pem()).unwrap_or_default(),
+    );
     let b64 = |s: &str| {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(s)
@@ -35,7 +43,7 @@ pub fn cache_with(n: usize) -> Cache {
     for ns in 0..100 {
         let ns = format!("ns{ns}");
         objects.push(json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-            "metadata": {"name": "tls", "namespace": ns}, "data": {"tls.crt": b64(CERT), "tls.key": b64(KEY)}}));
+            "metadata": {"name": "tls", "namespace": ns}, "data": {"tls.crt": b64(&cert_pem), "tls.key": b64(&key_pem)}}));
     }
     for i in 0..n {
         let ns = format!("ns{}", i % 100);
@@ -92,6 +100,27 @@ fn rebuild(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+    let mut group = c.benchmark_group("parts_5000");
+    group.sample_size(10);
+    let cache = cache_with(5_000);
+    let config = BuilderConfig::default();
+    group.bench_function("build", |b| {
+        b.iter(|| dag::build(black_box(&cache), &config))
+    });
+    let built = dag::build(&cache, &config);
+    group.bench_function("translate", |b| {
+        b.iter(|| envoy::translate(black_box(&built), &cache))
+    });
+    group.bench_function("listeners", |b| {
+        b.iter(|| envoy::listener::listeners(black_box(&built)))
+    });
+    group.bench_function("routes", |b| {
+        b.iter(|| envoy::route::route_configurations(black_box(&built)))
+    });
+    group.bench_function("clusters", |b| {
+        b.iter(|| envoy::cluster::clusters(black_box(&built)))
+    });
     group.finish();
 }
 

@@ -48,6 +48,9 @@ pub struct SecretData {
     pub key_pem: Option<String>,
     /// `ca.crt`, if present and UTF-8.
     pub ca_pem: Option<String>,
+    /// Why `tls.crt`/`tls.key` cannot serve, checked once when the Secret
+    /// arrives (upstream's words); `None` when they are a usable pair.
+    pub tls_error: Option<String>,
 }
 
 /// An object the cache understands. Short-lived (moved straight into the
@@ -129,11 +132,13 @@ fn secret_data(secret: &Secret) -> Option<SecretData> {
         data.get(k)
             .and_then(|b| String::from_utf8(b.0.clone()).ok())
     };
-    let out = SecretData {
+    let mut out = SecretData {
         cert_pem: text("tls.crt"),
         key_pem: text("tls.key"),
         ca_pem: text("ca.crt"),
+        tls_error: None,
     };
+    out.tls_error = crate::tls::check_pair(out.cert_pem.as_deref(), out.key_pem.as_deref()).err();
     let is_tls = secret.type_.as_deref() == Some("kubernetes.io/tls");
     (is_tls || out.ca_pem.is_some()).then_some(out)
 }
@@ -410,13 +415,11 @@ mod tests {
             .secrets
             .get(&Key::new("ns", "tls"))
             .map(|s| (**s).clone());
+        let kept = kept.map(|k| (k.cert_pem, k.key_pem, k.ca_pem, k.tls_error.is_some()));
         assert_eq!(
             kept,
-            Some(SecretData {
-                cert_pem: Some("cert".into()),
-                key_pem: Some("key".into()),
-                ca_pem: None
-            })
+            Some((Some("cert".into()), Some("key".into()), None, true)),
+            "kept, and known to be unusable"
         );
         Ok(())
     }

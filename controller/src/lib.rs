@@ -10,4 +10,5 @@ pub mod cache;
 pub mod dag;
 pub mod envoy;
 pub mod logging;
+pub mod tls;
 pub mod xds;

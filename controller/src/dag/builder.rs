@@ -156,9 +156,9 @@ fn prune(dag: &mut Dag) {
             sort_routes(&mut v.virtual_host.routes);
         }
         listener.virtual_hosts.retain(|_, v| !v.routes.is_empty());
-        listener
-            .secure_virtual_hosts
-            .retain(|_, v| !v.virtual_host.routes.is_empty() && v.secret.is_some());
+        listener.secure_virtual_hosts.retain(|_, v| {
+            (!v.virtual_host.routes.is_empty() && v.secret.is_some()) || v.tcp_proxy.is_some()
+        });
     }
     dag.listeners
         .retain(|_, l| !(l.virtual_hosts.is_empty() && l.secure_virtual_hosts.is_empty()));

@@ -233,18 +233,17 @@ pub fn delegation_permitted(cache: &Cache, secret: &Key, namespace: &str) -> boo
 /// The certificate and key of the Secret `key`, if it holds PEM material.
 pub fn tls_secret(cache: &Cache, key: &Key) -> Result<Arc<TlsSecret>, String> {
     let data = cache.secrets.get(key).ok_or("Secret not found")?;
+    if let Some(e) = &data.tls_error {
+        return Err(e.clone());
+    }
     match (&data.cert_pem, &data.key_pem) {
-        (Some(cert), Some(key_pem))
-            if cert.contains("-----BEGIN") && key_pem.contains("-----BEGIN") =>
-        {
-            Ok(Arc::new(TlsSecret {
-                namespace: key.namespace.clone(),
-                name: key.name.clone(),
-                cert_pem: cert.clone(),
-                key_pem: key_pem.clone(),
-            }))
-        }
-        _ => Err("missing or invalid TLS certificate or key".into()),
+        (Some(cert), Some(key_pem)) => Ok(Arc::new(TlsSecret {
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            cert_pem: cert.clone(),
+            key_pem: key_pem.clone(),
+        })),
+        _ => Err("missing TLS certificate".into()),
     }
 }
 

@@ -168,39 +168,87 @@ fn process_root(
     // TLS first: routes need to know whether to redirect plain HTTP.
     let mut secure: Option<SecureVirtualHost> = None;
     if let Some(tls) = &vh.tls {
-        match resolve_tls_secret(cache, &key.namespace, &tls.secret_name) {
-            Ok(secret) => {
-                let min = tls_version(&tls.minimum_protocol_version, TlsVersion::V1_2);
-                let max = tls_version(&tls.maximum_protocol_version, TlsVersion::V1_3);
-                match (min, max) {
-                    (Ok(min), Ok(max)) if min <= max => {
-                        secure = Some(SecureVirtualHost {
-                            virtual_host: template.clone(),
-                            secret: Some(secret),
-                            min_tls_version: min,
-                            max_tls_version: max,
-                        });
-                    }
-                    (Ok(_), Ok(_)) => root_status.error(
+        let version = |v: &str, default: TlsVersion, status: &mut ObjectStatus| match tls_version(v)
+        {
+            Some(v) => v,
+            None => {
+                if !v.is_empty() {
+                    // Upstream silently uses the default; we say so.
+                    status.warn(
                         "TLSError",
-                        "TLSConfigNotValid",
-                        "Spec.VirtualHost.TLS: the minimum protocol version is greater than the maximum",
-                    ),
-                    (Err(v), _) | (_, Err(v)) => root_status.error(
-                        "TLSError",
-                        "TLSConfigNotValid",
-                        format!("Spec.VirtualHost.TLS: invalid protocol version {v:?}"),
-                    ),
+                        "TLSVersionIgnored",
+                        format!("Spec.VirtualHost.TLS protocol version {v:?} is not supported; using the default"),
+                    );
                 }
+                default
             }
-            Err(message) => root_status.error(
+        };
+        let min = version(
+            &tls.minimum_protocol_version,
+            TlsVersion::V1_2,
+            &mut root_status,
+        );
+        let max = version(
+            &tls.maximum_protocol_version,
+            TlsVersion::V1_3,
+            &mut root_status,
+        );
+        let secret = match (tls.passthrough, tls.secret_name.is_empty()) {
+            (true, false) => Err((
+                "TLSConfigNotValid",
+                "Spec.VirtualHost.TLS: both Passthrough and SecretName were specified".to_string(),
+            )),
+            (false, true) => Err((
+                "TLSConfigNotValid",
+                "Spec.VirtualHost.TLS: neither Passthrough nor SecretName were specified"
+                    .to_string(),
+            )),
+            (true, true) if tls.client_validation.is_some() => Err((
+                "TLSIncompatibleFeatures",
+                "Spec.VirtualHost.TLS passthrough cannot be combined with tls.clientValidation"
+                    .to_string(),
+            )),
+            (true, true) => Ok(None),
+            (false, false) => resolve_tls_secret(cache, &key.namespace, &tls.secret_name)
+                .map(Some)
+                .map_err(|m| {
+                    (
+                        "SecretNotValid",
+                        format!(
+                            "Spec.VirtualHost.TLS Secret {:?} is invalid: {m}",
+                            tls.secret_name
+                        ),
+                    )
+                }),
+        };
+        match secret {
+            Err((reason, message)) => root_status.error("TLSError", reason, message),
+            Ok(_) if min > max => root_status.error(
                 "TLSError",
-                "SecretNotValid",
-                format!(
-                    "Spec.VirtualHost.TLS Secret {:?} is invalid: {message}",
-                    tls.secret_name
-                ),
+                "TLSConfigNotValid",
+                "Spec.Virtualhost.TLS the minimum protocol version is greater than the maximum protocol version",
             ),
+            Ok(secret) => {
+                secure = Some(SecureVirtualHost {
+                    virtual_host: template.clone(),
+                    secret,
+                    min_tls_version: min,
+                    max_tls_version: max,
+                    tcp_proxy: None,
+                });
+            }
+        }
+    }
+    if let Some(tcp) = &proxy.spec.tcp_proxy {
+        match (&mut secure, tcp_proxy(cache, &key.namespace, tcp)) {
+            (None, _) if vh.tls.is_none() => root_status.error(
+                "TCPProxyError",
+                "TLSMustBeConfigured",
+                "Spec.TCPProxy requires that either Spec.TLS.Passthrough or Spec.TLS.SecretName be set",
+            ),
+            (None, _) => {} // the TLS error is already recorded
+            (Some(_), Err((reason, message))) => root_status.error("TCPProxyError", reason, message),
+            (Some(svh), Ok(clusters)) => svh.tcp_proxy = Some(clusters),
         }
     }
     let tls_enabled = secure.is_some();
@@ -263,7 +311,13 @@ fn process_root(
             svh.secret = s.secret;
             svh.min_tls_version = s.min_tls_version;
             svh.max_tls_version = s.max_tls_version;
-            add_routes(&mut svh.virtual_host, routes);
+            svh.tcp_proxy = s.tcp_proxy;
+            // A TCP proxy serves the whole TLS connection: no HTTP routes there.
+            if svh.tcp_proxy.is_none() {
+                add_routes(&mut svh.virtual_host, routes);
+            } else {
+                svh.virtual_host.routes.clear();
+            }
         }
     }
 }
@@ -666,11 +720,72 @@ fn header_match(h: &contour_crds::httpproxy::HeaderMatchCondition) -> Result<Hea
     })
 }
 
-fn tls_version(s: &str, default: TlsVersion) -> Result<TlsVersion, String> {
+fn tls_version(s: &str) -> Option<TlsVersion> {
     match s {
-        "" => Ok(default),
-        "1.2" => Ok(TlsVersion::V1_2),
-        "1.3" => Ok(TlsVersion::V1_3),
-        other => Err(other.to_string()),
+        "1.2" => Some(TlsVersion::V1_2),
+        "1.3" => Some(TlsVersion::V1_3),
+        _ => None,
     }
+}
+
+/// The clusters of `spec.tcpproxy` (services only; an include of another
+/// proxy's tcpproxy is not supported yet and says so).
+fn tcp_proxy(
+    cache: &Cache,
+    namespace: &str,
+    tcp: &contour_crds::httpproxy::TCPProxy,
+) -> Result<Vec<WeightedCluster>, (&'static str, String)> {
+    let include = tcp.include.as_ref().or(tcp.includes_deprecated.as_ref());
+    match (tcp.services.is_empty(), include) {
+        (false, Some(_)) => {
+            return Err((
+                "NoServicesAndInclude",
+                "cannot specify services and include in the same httpproxy".into(),
+            ));
+        }
+        (true, None) => {
+            return Err((
+                "NothingDefined",
+                "either services or inclusion must be specified".into(),
+            ));
+        }
+        (true, Some(i)) => {
+            return Err((
+                "IncludeNotSupported",
+                format!(
+                    "Spec.TCPProxy include of {}/{} is not supported yet",
+                    if i.namespace.is_empty() {
+                        namespace
+                    } else {
+                        &i.namespace
+                    },
+                    i.name
+                ),
+            ));
+        }
+        (false, None) => {}
+    }
+    let mut clusters = Vec::new();
+    for s in &tcp.services {
+        let cluster = resolve_service(
+            cache,
+            namespace,
+            &s.name,
+            s.port,
+            s.protocol.clone().unwrap_or_default(),
+        )
+        .map_err(|(_, _, m)| {
+            let m = m.trim_start_matches("Spec.Routes unresolved service reference: ");
+            (
+                "ServiceUnresolvedReference",
+                format!("Spec.TCPProxy unresolved service reference: {m}"),
+            )
+        })?;
+        let weight = u32::try_from(s.weight.unwrap_or(0).max(0)).unwrap_or(u32::MAX);
+        clusters.push(WeightedCluster {
+            cluster: Arc::new(cluster),
+            weight,
+        });
+    }
+    Ok(clusters)
 }

@@ -159,6 +159,9 @@ pub struct SecureVirtualHost {
     pub min_tls_version: TlsVersion,
     /// Maximum TLS version.
     pub max_tls_version: TlsVersion,
+    /// Forward the TLS connection (terminated, or passed through when
+    /// `secret` is `None`) to these clusters instead of serving HTTP routes.
+    pub tcp_proxy: Option<Vec<WeightedCluster>>,
 }
 
 /// TLS protocol versions Contour allows.

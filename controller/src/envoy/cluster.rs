@@ -123,6 +123,15 @@ fn truncate(limit: usize, s: &str, suffix: &str) -> String {
 pub fn dag_clusters(dag: &Dag) -> BTreeMap<String, Arc<Cluster>> {
     let mut out = BTreeMap::new();
     for l in dag.listeners.values() {
+        for wc in l
+            .secure_virtual_hosts
+            .values()
+            .filter_map(|s| s.tcp_proxy.as_ref())
+            .flatten()
+        {
+            out.entry(cluster_name(&wc.cluster))
+                .or_insert_with(|| Arc::clone(&wc.cluster));
+        }
         let vhosts = l
             .virtual_hosts
             .values()

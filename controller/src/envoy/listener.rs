@@ -25,7 +25,8 @@ use envoy_types::pb::google::protobuf::Any;
 use envoy_types::pb::google::protobuf::BoolValue;
 
 use super::{ads_config_source, any};
-use crate::dag::{Dag, Listener, SecureVirtualHost, TlsVersion};
+use crate::dag::{Dag, Listener, SecureVirtualHost, TlsVersion, WeightedCluster};
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
 
 /// Listeners of the DAG, sorted by name.
 pub fn listeners(dag: &Dag) -> Vec<EnvoyListener> {
@@ -60,43 +61,83 @@ fn listener(l: &Listener) -> EnvoyListener {
 }
 
 fn secure_chain(listener: &str, fqdn: &str, svh: &SecureVirtualHost) -> FilterChain {
-    let secret = svh
-        .secret
-        .as_ref()
-        .map(|s| super::secret::secret_name(s))
-        .unwrap_or_default();
     let version = |v: TlsVersion| match v {
         TlsVersion::V1_2 => TlsProtocol::TlSv12 as i32,
         TlsVersion::V1_3 => TlsProtocol::TlSv13 as i32,
     };
-    let tls = DownstreamTlsContext {
-        common_tls_context: Some(CommonTlsContext {
-            tls_params: Some(TlsParameters {
-                tls_minimum_protocol_version: version(svh.min_tls_version),
-                tls_maximum_protocol_version: version(svh.max_tls_version),
+    // Passthrough (a TCP proxy without a certificate) leaves TLS to the backend.
+    let transport_socket = svh.secret.as_ref().map(|s| {
+        let tls = DownstreamTlsContext {
+            common_tls_context: Some(CommonTlsContext {
+                tls_params: Some(TlsParameters {
+                    tls_minimum_protocol_version: version(svh.min_tls_version),
+                    tls_maximum_protocol_version: version(svh.max_tls_version),
+                    ..Default::default()
+                }),
+                tls_certificate_sds_secret_configs: vec![SdsSecretConfig {
+                    name: super::secret::secret_name(s),
+                    sds_config: Some(ads_config_source()),
+                }],
+                alpn_protocols: if svh.tcp_proxy.is_some() {
+                    vec![]
+                } else {
+                    vec!["h2".into(), "http/1.1".into()]
+                },
+                validation_context_type: None::<common_tls_context::ValidationContextType>,
                 ..Default::default()
             }),
-            tls_certificate_sds_secret_configs: vec![SdsSecretConfig {
-                name: secret,
-                sds_config: Some(ads_config_source()),
-            }],
-            alpn_protocols: vec!["h2".into(), "http/1.1".into()],
-            validation_context_type: None::<common_tls_context::ValidationContextType>,
             ..Default::default()
-        }),
-        ..Default::default()
+        };
+        TransportSocket {
+            name: "envoy.transport_sockets.tls".into(),
+            config_type: Some(transport_socket::ConfigType::TypedConfig(any(&tls))),
+        }
+    });
+    let filter = match &svh.tcp_proxy {
+        Some(clusters) => tcp_proxy_filter(listener, clusters),
+        None => http_connection_manager(listener, &format!("https/{fqdn}")),
     };
     FilterChain {
         filter_chain_match: Some(FilterChainMatch {
             server_names: vec![fqdn.to_string()],
             ..Default::default()
         }),
-        filters: vec![http_connection_manager(listener, &format!("https/{fqdn}"))],
-        transport_socket: Some(TransportSocket {
-            name: "envoy.transport_sockets.tls".into(),
-            config_type: Some(transport_socket::ConfigType::TypedConfig(any(&tls))),
-        }),
+        filters: vec![filter],
+        transport_socket,
         ..Default::default()
+    }
+}
+
+/// `envoy.filters.network.tcp_proxy` to one cluster or weighted clusters
+/// (zero weights dropped unless all are zero, as upstream).
+fn tcp_proxy_filter(stat_prefix: &str, clusters: &[WeightedCluster]) -> Filter {
+    let all_zero = clusters.iter().all(|c| c.weight == 0);
+    let live: Vec<&WeightedCluster> = clusters
+        .iter()
+        .filter(|c| all_zero || c.weight > 0)
+        .collect();
+    let specifier = match live.as_slice() {
+        [one] => tcp_proxy::ClusterSpecifier::Cluster(super::cluster::cluster_name(&one.cluster)),
+        many => tcp_proxy::ClusterSpecifier::WeightedClusters(tcp_proxy::WeightedCluster {
+            clusters: many
+                .iter()
+                .map(|c| tcp_proxy::weighted_cluster::ClusterWeight {
+                    name: super::cluster::cluster_name(&c.cluster),
+                    weight: c.weight.max(1),
+                    ..Default::default()
+                })
+                .collect(),
+        }),
+    };
+    let tcp = TcpProxy {
+        stat_prefix: stat_prefix.to_string(),
+        cluster_specifier: Some(specifier),
+        idle_timeout: Some(super::duration(std::time::Duration::from_secs(9001))),
+        ..Default::default()
+    };
+    Filter {
+        name: "envoy.filters.network.tcp_proxy".into(),
+        config_type: Some(filter::ConfigType::TypedConfig(any(&tcp))),
     }
 }
 

@@ -41,7 +41,11 @@ pub fn route_configurations(dag: &Dag) -> Vec<RouteConfiguration> {
         });
     }
     for l in dag.listeners.values() {
-        for (fqdn, svh) in &l.secure_virtual_hosts {
+        for (fqdn, svh) in l
+            .secure_virtual_hosts
+            .iter()
+            .filter(|(_, s)| s.tcp_proxy.is_none())
+        {
             out.push(RouteConfiguration {
                 name: format!("https/{fqdn}"),
                 virtual_hosts: vec![virtual_host(&svh.virtual_host)],
