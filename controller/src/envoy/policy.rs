@@ -3,9 +3,7 @@
 
 use std::collections::HashMap;
 
-use envoy_types::pb::envoy::config::core::v3::{
-    CidrRange, HeaderValue, HeaderValueOption, RuntimeFractionalPercent, header_value_option,
-};
+use envoy_types::pb::envoy::config::core::v3::{CidrRange, RuntimeFractionalPercent};
 use envoy_types::pb::envoy::config::rbac::v3::{
     Permission, Policy, Principal, Rbac, permission, principal, rbac::Action,
 };
@@ -107,20 +105,7 @@ fn local_rate_limit(r: &LocalRateLimit, stat_prefix: &str) -> EnvoyLocalRateLimi
         }),
         filter_enabled: Some(hundred()),
         filter_enforced: Some(hundred()),
-        response_headers_to_add: r
-            .response_headers
-            .iter()
-            .map(|(k, v)| HeaderValueOption {
-                header: Some(HeaderValue {
-                    key: k.clone(),
-                    value: v.clone(),
-                    ..Default::default()
-                }),
-                append_action: header_value_option::HeaderAppendAction::OverwriteIfExistsOrAdd
-                    as i32,
-                ..Default::default()
-            })
-            .collect(),
+        response_headers_to_add: super::route::set_headers(&r.response_headers),
         ..Default::default()
     }
 }

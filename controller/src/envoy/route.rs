@@ -191,8 +191,14 @@ fn route_in(r: &Route, vhost: &str) -> EnvoyRoute {
 }
 
 fn headers_to_add(p: &crate::dag::HeadersPolicy) -> Vec<HeaderValueOption> {
-    p.set
-        .iter()
+    set_headers(&p.set)
+}
+
+/// `headers_to_add` entries that replace any existing value.
+pub(crate) fn set_headers(
+    set: &std::collections::BTreeMap<String, String>,
+) -> Vec<HeaderValueOption> {
+    set.iter()
         .map(|(k, v)| HeaderValueOption {
             header: Some(HeaderValue {
                 key: k.clone(),
