@@ -8,17 +8,10 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 };
 
 use super::snapshot::{Snapshot, TypeSnapshot};
-use super::sotw::Event;
-use super::type_url;
+use super::{Event, type_url};
 
 /// Responses to send and events to report after one input.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    /// Send these, in order.
-    pub responses: Vec<DeltaDiscoveryResponse>,
-    /// Report these.
-    pub events: Vec<Event>,
-}
+pub type Outcome = super::Outcome<DeltaDiscoveryResponse>;
 
 #[derive(Debug, Default)]
 struct TypeState {

@@ -8,6 +8,45 @@ pub mod sotw;
 
 pub use snapshot::{Snapshot, TypeSnapshot, VersionedResource};
 
+/// What a stream observed besides responses to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The client accepted a version.
+    Ack {
+        /// Resource type.
+        type_url: String,
+        /// The version accepted.
+        version: String,
+    },
+    /// The client refused a version.
+    Nack {
+        /// Resource type.
+        type_url: String,
+        /// The version refused.
+        version: String,
+        /// The client's reason.
+        message: String,
+    },
+}
+
+/// Responses (of the stream's kind) to send and events to report after one input.
+#[derive(Debug)]
+pub struct Outcome<R> {
+    /// Send these, in order.
+    pub responses: Vec<R>,
+    /// Report these.
+    pub events: Vec<Event>,
+}
+
+impl<R> Default for Outcome<R> {
+    fn default() -> Self {
+        Self {
+            responses: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
 /// Type URLs of the resources Contour serves.
 pub mod type_url {
     /// Listeners (LDS).

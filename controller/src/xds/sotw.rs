@@ -16,37 +16,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 
 use super::snapshot::{Snapshot, TypeSnapshot};
-use super::type_url;
-
-/// What a stream observed besides responses to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// The client accepted a version.
-    Ack {
-        /// Resource type.
-        type_url: String,
-        /// The version accepted.
-        version: String,
-    },
-    /// The client refused a version.
-    Nack {
-        /// Resource type.
-        type_url: String,
-        /// The version refused.
-        version: String,
-        /// The client's reason.
-        message: String,
-    },
-}
+use super::{Event, type_url};
 
 /// Responses to send and events to report after one input.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    /// Send these, in order.
-    pub responses: Vec<DiscoveryResponse>,
-    /// Report these.
-    pub events: Vec<Event>,
-}
+pub type Outcome = super::Outcome<DiscoveryResponse>;
 
 #[derive(Debug, Default)]
 struct TypeState {
