@@ -1,6 +1,6 @@
 //! Golden fixtures: `tests/fixtures/<case>/input.yaml` (Kubernetes objects,
 //! optional `config.yaml` for the builder: `rootNamespaces`,
-//! `ingressClassName`) → the expected Envoy resources and statuses, one YAML
+//! `ingressClassName`, `enableExternalNameService`) → the expected Envoy resources and statuses, one YAML
 //! file per kind. `UPDATE_GOLDEN=1` rewrites them.
 
 use std::path::{Path, PathBuf};
@@ -50,6 +50,9 @@ pub fn load(case: &Path) -> Result<(Cache, BuilderConfig), String> {
         }
         if let Some(class) = v["ingressClassName"].as_str() {
             config.ingress_class_name = Some(class.to_string());
+        }
+        if let Some(enable) = v["enableExternalNameService"].as_bool() {
+            config.enable_external_name_service = enable;
         }
     }
     Ok((cache, config))

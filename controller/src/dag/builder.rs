@@ -25,6 +25,9 @@ pub struct BuilderConfig {
     /// Ingress class(es) this Contour serves (`--ingress-class-name`, comma
     /// separated). `None`: objects without a class or with class `contour`.
     pub ingress_class_name: Option<String>,
+    /// Follow ExternalName Services (`enableExternalNameService`; off by
+    /// default, as upstream, since they can point anywhere).
+    pub enable_external_name_service: bool,
 }
 
 impl Default for BuilderConfig {
@@ -35,6 +38,7 @@ impl Default for BuilderConfig {
             http_port: 8080,
             https_port: 8443,
             ingress_class_name: None,
+            enable_external_name_service: false,
         }
     }
 }

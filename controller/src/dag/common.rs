@@ -19,6 +19,7 @@ pub type RouteError = (&'static str, &'static str, String);
 /// `protocol` is given by the route) and the circuit breaker thresholds.
 pub fn resolve_service(
     cache: &Cache,
+    config: &super::BuilderConfig,
     namespace: &str,
     name: &str,
     port: i32,
@@ -52,6 +53,22 @@ pub fn resolve_service(
     check_tcp(sp).map_err(unresolved)?;
     let external_name = (spec.type_.as_deref() == Some("ExternalName"))
         .then(|| spec.external_name.clone().unwrap_or_default());
+    if let Some(host) = &external_name {
+        // As upstream: off unless enabled, and never towards this host.
+        if !config.enable_external_name_service {
+            return Err(unresolved(format!(
+                "{namespace}/{name} is an ExternalName service, these are not currently enabled. See the config.enableExternalNameService config file setting"
+            )));
+        }
+        if matches!(
+            host.to_ascii_lowercase().trim_end_matches('.'),
+            "localhost" | "localhost.localdomain" | "local.projectcontour.io"
+        ) {
+            return Err(unresolved(format!(
+                "{namespace}/{name} is an ExternalName service that points to localhost, this is not allowed"
+            )));
+        }
+    }
     let annotations = svc.metadata.annotations.clone().unwrap_or_default();
     let protocol = if protocol.is_empty() {
         upstream_protocol(&annotations, sp)

@@ -100,7 +100,7 @@ pub fn process(cache: &Cache, config: &BuilderConfig, dag: &mut Dag) {
         if !statuses.get(key).is_some_and(ObjectStatus::is_valid) {
             continue;
         }
-        process_root(cache, key, proxy, dag, &mut statuses, &mut reached);
+        process_root(cache, config, key, proxy, dag, &mut statuses, &mut reached);
     }
 
     // Non-root proxies no valid root reached are orphaned.
@@ -123,6 +123,7 @@ pub fn process(cache: &Cache, config: &BuilderConfig, dag: &mut Dag) {
 
 fn process_root(
     cache: &Cache,
+    config: &BuilderConfig,
     key: &Key,
     proxy: &HTTPProxy,
     dag: &mut Dag,
@@ -240,7 +241,7 @@ fn process_root(
         }
     }
     if let Some(tcp) = &proxy.spec.tcp_proxy {
-        match (&mut secure, tcp_proxy(cache, &key.namespace, tcp)) {
+        match (&mut secure, tcp_proxy(cache, config, &key.namespace, tcp)) {
             (None, _) if vh.tls.is_none() => root_status.error(
                 "TCPProxyError",
                 "TLSMustBeConfigured",
@@ -258,6 +259,7 @@ fn process_root(
     statuses.insert(key.clone(), root_status);
     collect_routes(
         cache,
+        config,
         key,
         proxy,
         &Inherited::default(),
@@ -326,6 +328,7 @@ fn process_root(
 #[allow(clippy::too_many_arguments)]
 fn collect_routes(
     cache: &Cache,
+    config: &BuilderConfig,
     key: &Key,
     proxy: &HTTPProxy,
     inherited: &Inherited,
@@ -352,7 +355,7 @@ fn collect_routes(
     }
 
     for (i, route) in proxy.spec.routes.iter().enumerate() {
-        match build_route(cache, &key.namespace, route, inherited, tls_enabled) {
+        match build_route(cache, config, &key.namespace, route, inherited, tls_enabled) {
             Ok(r) => own.push(r),
             Err((r#type, reason, message)) => {
                 status.error(r#type, reason, format!("route {i}: {message}"))
@@ -421,6 +424,7 @@ fn collect_routes(
         visiting.push(target.clone());
         collect_routes(
             cache,
+            config,
             &target,
             &child,
             &merged,
@@ -437,6 +441,7 @@ fn collect_routes(
 
 fn build_route(
     cache: &Cache,
+    config: &BuilderConfig,
     namespace: &str,
     route: &ProxyRoute,
     inherited: &Inherited,
@@ -499,6 +504,7 @@ fn build_route(
         for s in forwarded {
             let mut cluster = resolve_service(
                 cache,
+                config,
                 namespace,
                 &s.name,
                 s.port,
@@ -576,6 +582,7 @@ fn build_route(
         Some(s) => Some(WeightedCluster {
             cluster: Arc::new(resolve_service(
                 cache,
+                config,
                 namespace,
                 &s.name,
                 s.port,
@@ -732,6 +739,7 @@ fn tls_version(s: &str) -> Option<TlsVersion> {
 /// proxy's tcpproxy is not supported yet and says so).
 fn tcp_proxy(
     cache: &Cache,
+    config: &BuilderConfig,
     namespace: &str,
     tcp: &contour_crds::httpproxy::TCPProxy,
 ) -> Result<Vec<WeightedCluster>, (&'static str, String)> {
@@ -769,6 +777,7 @@ fn tcp_proxy(
     for s in &tcp.services {
         let cluster = resolve_service(
             cache,
+            config,
             namespace,
             &s.name,
             s.port,

@@ -27,7 +27,7 @@ const SINGLE_LABEL_REGEX: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const OPTIONAL_PORT_REGEX: &str = "(:[0-9]+)?";
 
 /// Processes every Ingress of the (class-filtered) cache into `dag`.
-pub fn process(cache: &Cache, _config: &BuilderConfig, dag: &mut Dag) {
+pub fn process(cache: &Cache, config: &BuilderConfig, dag: &mut Dag) {
     // TLS first, so that the set of secure hosts is known to every rule.
     secure_virtual_hosts(cache, dag);
     for (key, ingress) in &cache.ingresses {
@@ -45,7 +45,7 @@ pub fn process(cache: &Cache, _config: &BuilderConfig, dag: &mut Dag) {
             }),
         });
         for rule in default_rule.iter().chain(spec.rules.iter().flatten()) {
-            process_rule(cache, key, ingress, rule, dag);
+            process_rule(cache, config, key, ingress, rule, dag);
         }
     }
 }
@@ -142,7 +142,14 @@ fn secure_virtual_hosts(cache: &Cache, dag: &mut Dag) {
     }
 }
 
-fn process_rule(cache: &Cache, key: &Key, ingress: &Ingress, rule: &IngressRule, dag: &mut Dag) {
+fn process_rule(
+    cache: &Cache,
+    config: &BuilderConfig,
+    key: &Key,
+    ingress: &Ingress,
+    rule: &IngressRule,
+    dag: &mut Dag,
+) {
     let host = match rule.host.as_deref() {
         None | Some("") => "*",
         Some(h) => h,
@@ -185,17 +192,23 @@ fn process_rule(cache: &Cache, key: &Key, ingress: &Ingress, rule: &IngressRule,
                 }
             }
         }
-        let cluster =
-            match resolve_service(cache, &key.namespace, &backend.name, port, String::new()) {
-                Ok(c) => c,
-                Err((_, _, error)) => {
-                    tracing::error!(
-                        name = %key.name, namespace = %key.namespace, service = %backend.name,
-                        %error, "unresolved service reference"
-                    );
-                    continue;
-                }
-            };
+        let cluster = match resolve_service(
+            cache,
+            config,
+            &key.namespace,
+            &backend.name,
+            port,
+            String::new(),
+        ) {
+            Ok(c) => c,
+            Err((_, _, error)) => {
+                tracing::error!(
+                    name = %key.name, namespace = %key.namespace, service = %backend.name,
+                    %error, "unresolved service reference"
+                );
+                continue;
+            }
+        };
 
         let Some(path_match) = path_match(path, &http_path.path_type) else {
             // Upstream gives up on the rest of this rule.

@@ -100,6 +100,7 @@ enum Step<'c> {
 
 struct Processor<'a> {
     cache: &'a Cache,
+    config: &'a BuilderConfig,
     dag: &'a mut Dag,
     statuses: BTreeMap<Key, ObjectStatus>,
 }
@@ -109,6 +110,7 @@ struct Processor<'a> {
 pub fn process(cache: &Cache, config: &BuilderConfig, dag: &mut Dag) {
     let mut p = Processor {
         cache,
+        config,
         dag,
         statuses: BTreeMap::new(),
     };
@@ -449,16 +451,21 @@ impl Processor<'_> {
                     ),
                 ));
             }
-            let mut cluster =
-                resolve_service(self.cache, namespace, &s.name, s.port, String::new()).map_err(
-                    |_| {
-                        invalid(
-                            "ServiceError",
-                            "ServiceUnresolvedReference",
-                            format!("Service [{}:{}] is invalid or missing", s.name, s.port),
-                        )
-                    },
-                )?;
+            let mut cluster = resolve_service(
+                self.cache,
+                self.config,
+                namespace,
+                &s.name,
+                s.port,
+                String::new(),
+            )
+            .map_err(|_| {
+                invalid(
+                    "ServiceError",
+                    "ServiceUnresolvedReference",
+                    format!("Service [{}:{}] is invalid or missing", s.name, s.port),
+                )
+            })?;
             cluster.lb_policy = lb_policy(&s.strategy);
             cluster.health_check = health_check(m, s)?;
             clusters.push(WeightedCluster {
