@@ -25,13 +25,8 @@ pub fn resolve_service(
     port: i32,
     protocol: String,
 ) -> Result<Cluster, RouteError> {
-    let unresolved = |detail: String| {
-        (
-            "ServiceError",
-            "ServiceUnresolvedReference",
-            format!("Spec.Routes unresolved service reference: {detail}"),
-        )
-    };
+    // The bare reason; each processor words it its own way.
+    let unresolved = |detail: String| ("ServiceError", "ServiceUnresolvedReference", detail);
     let key = Key::new(namespace, name);
     let svc = cache
         .services

@@ -502,20 +502,12 @@ fn build_route(
         });
         let mut clusters = Vec::new();
         for s in forwarded {
-            let mut cluster = resolve_service(
-                cache,
-                config,
-                namespace,
-                &s.name,
-                s.port,
-                s.protocol.clone().unwrap_or_default(),
-            )?;
+            let mut cluster = service_cluster(cache, config, namespace, s, "Spec.Routes")?;
             cluster.lb_policy = lb_policy.clone();
             cluster.health_check = health_check.clone();
-            let weight = u32::try_from(s.weight.unwrap_or(0).max(0)).unwrap_or(u32::MAX);
             clusters.push(WeightedCluster {
                 cluster: Arc::new(cluster),
-                weight,
+                weight: weight(s),
             });
         }
         if clusters.iter().all(|c| c.weight == 0) {
@@ -580,14 +572,7 @@ fn build_route(
     }
     let mirror = match mirrors.first() {
         Some(s) => Some(WeightedCluster {
-            cluster: Arc::new(resolve_service(
-                cache,
-                config,
-                namespace,
-                &s.name,
-                s.port,
-                s.protocol.clone().unwrap_or_default(),
-            )?),
+            cluster: Arc::new(service_cluster(cache, config, namespace, s, "Spec.Routes")?),
             // Upstream mirrors everything unless a weight (percent) is given.
             weight: match s.weight.unwrap_or(0) {
                 w if w <= 0 => 100,
@@ -775,26 +760,37 @@ fn tcp_proxy(
     }
     let mut clusters = Vec::new();
     for s in &tcp.services {
-        let cluster = resolve_service(
-            cache,
-            config,
-            namespace,
-            &s.name,
-            s.port,
-            s.protocol.clone().unwrap_or_default(),
-        )
-        .map_err(|(_, _, m)| {
-            let m = m.trim_start_matches("Spec.Routes unresolved service reference: ");
-            (
-                "ServiceUnresolvedReference",
-                format!("Spec.TCPProxy unresolved service reference: {m}"),
-            )
-        })?;
-        let weight = u32::try_from(s.weight.unwrap_or(0).max(0)).unwrap_or(u32::MAX);
+        let cluster = service_cluster(cache, config, namespace, s, "Spec.TCPProxy")
+            .map_err(|(_, reason, m)| (reason, m))?;
         clusters.push(WeightedCluster {
             cluster: Arc::new(cluster),
-            weight,
+            weight: weight(s),
         });
     }
     Ok(clusters)
+}
+
+/// The cluster of a service entry (name, port, protocol of the spec); a
+/// lookup failure reads "`<field>` unresolved service reference: …".
+fn service_cluster(
+    cache: &Cache,
+    config: &BuilderConfig,
+    namespace: &str,
+    s: &contour_crds::httpproxy::Service,
+    field: &str,
+) -> Result<super::Cluster, RouteError> {
+    resolve_service(
+        cache,
+        config,
+        namespace,
+        &s.name,
+        s.port,
+        s.protocol.clone().unwrap_or_default(),
+    )
+    .map_err(|(t, r, m)| (t, r, format!("{field} unresolved service reference: {m}")))
+}
+
+/// A service entry's weight; negative counts as zero.
+fn weight(s: &contour_crds::httpproxy::Service) -> u32 {
+    u32::try_from(s.weight.unwrap_or(0).max(0)).unwrap_or(u32::MAX)
 }
