@@ -31,7 +31,8 @@ impl Key {
         }
     }
 
-    fn of(meta: &ObjectMeta) -> Self {
+    /// The key of an object from its metadata.
+    pub fn of(meta: &ObjectMeta) -> Self {
         Self::new(
             meta.namespace.clone().unwrap_or_default(),
             meta.name.clone().unwrap_or_default(),
@@ -75,7 +76,7 @@ pub enum Object {
 }
 
 /// The kinds of [`Object`], for removal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     /// Ingress.
     Ingress,
@@ -241,6 +242,23 @@ impl Cache {
             Kind::Service => self.services.remove(key).is_some() && self.service_referenced(key),
             Kind::Secret => self.secrets.remove(key).is_some(),
             Kind::EndpointSlice => self.endpoint_slices.remove(key).is_some(),
+        }
+    }
+
+    /// The keys of every object of a kind (to forget objects that vanished
+    /// while a watch was restarting).
+    pub fn keys(&self, kind: Kind) -> Vec<Key> {
+        fn k<V>(m: &BTreeMap<Key, V>) -> Vec<Key> {
+            m.keys().cloned().collect()
+        }
+        match kind {
+            Kind::Ingress => k(&self.ingresses),
+            Kind::IngressRoute => k(&self.ingressroutes),
+            Kind::HTTPProxy => k(&self.httpproxies),
+            Kind::Delegation => k(&self.delegations),
+            Kind::Service => k(&self.services),
+            Kind::Secret => k(&self.secrets),
+            Kind::EndpointSlice => k(&self.endpoint_slices),
         }
     }
 

@@ -7,8 +7,11 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+pub mod cli;
 pub mod dag;
 pub mod envoy;
 pub mod logging;
+pub mod metrics;
+pub mod serve;
 pub mod tls;
 pub mod xds;

@@ -25,15 +25,21 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Watch Kubernetes and serve xDS to Envoy.
-    Serve,
+    Serve(Box<contour::serve::ServeArgs>),
     /// Write Envoy's bootstrap configuration.
     Bootstrap,
     /// Generate the mTLS CA and certificates.
     Certgen,
-    /// Query a running Contour over xDS (lds, rds, cds, eds, sds).
-    Cli,
+    /// Stream resources from a running Contour over xDS (lds, rds, cds, eds, sds).
+    Cli(contour::cli::CliArgs),
     /// Print the version.
     Version,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, std::io::Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 fn main() -> ExitCode {
@@ -43,6 +49,33 @@ fn main() -> ExitCode {
         Command::Version => {
             println!("contour {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
+        }
+        Command::Serve(args) => {
+            let result = runtime().map_err(|e| e.to_string()).and_then(|rt| {
+                rt.block_on(contour::serve::run(*args))
+                    .map_err(|e| e.to_string())
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "contour serve failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Cli(args) => {
+            let mut stdout = std::io::stdout();
+            let result = runtime().map_err(|e| e.to_string()).and_then(|rt| {
+                rt.block_on(contour::cli::run(args, &mut stdout))
+                    .map_err(|e| e.to_string())
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("contour cli: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         other => {
             tracing::error!(command = ?other, "this subcommand is not available in this build yet");

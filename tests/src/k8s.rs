@@ -61,3 +61,87 @@ async fn wait_established(crds: &Api<CustomResourceDefinition>, name: &str) -> R
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The API resource of a manifest's `apiVersion`/`kind` (the kinds the tests use).
+pub fn resource_of(manifest: &serde_json::Value) -> Result<kube::api::ApiResource> {
+    use kube::api::ApiResource;
+    let api_version = manifest["apiVersion"].as_str().unwrap_or_default();
+    let kind = manifest["kind"].as_str().unwrap_or_default();
+    let plural = match kind {
+        "HTTPProxy" => "httpproxies".to_string(),
+        "IngressRoute" => "ingressroutes".to_string(),
+        "TLSCertificateDelegation" => "tlscertificatedelegations".to_string(),
+        "EndpointSlice" => "endpointslices".to_string(),
+        "Ingress" => "ingresses".to_string(),
+        "Lease" => "leases".to_string(),
+        other => format!("{}s", other.to_ascii_lowercase()),
+    };
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), api_version.to_string()),
+    };
+    if kind.is_empty() || version.is_empty() {
+        return Err(HarnessError::Command {
+            command: "apply".into(),
+            stderr: format!("manifest without apiVersion/kind: {manifest}"),
+        });
+    }
+    Ok(ApiResource {
+        group,
+        version,
+        api_version: api_version.to_string(),
+        kind: kind.to_string(),
+        plural,
+    })
+}
+
+/// Server-side applies a namespaced manifest (JSON) in `namespace`.
+pub async fn apply(client: &Client, namespace: &str, manifest: &serde_json::Value) -> Result<()> {
+    use kube::api::DynamicObject;
+    let ar = resource_of(manifest)?;
+    let name = manifest["metadata"]["name"].as_str().unwrap_or_default();
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(manifest),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes a namespaced object named like `manifest` (missing is fine).
+pub async fn delete(client: &Client, namespace: &str, manifest: &serde_json::Value) -> Result<()> {
+    use kube::api::{DeleteParams, DynamicObject};
+    let ar = resource_of(manifest)?;
+    let name = manifest["metadata"]["name"].as_str().unwrap_or_default();
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A Service named `name` on port 80 (`http`) for a backend, and the
+/// EndpointSlice a kubelet-less cluster needs for it.
+pub fn service_for(name: &str, backends: &[std::net::SocketAddr]) -> Vec<serde_json::Value> {
+    let port = backends.first().map(|b| b.port()).unwrap_or(80);
+    vec![
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {"ports": [{"name": "http", "port": 80, "targetPort": port}]}
+        }),
+        serde_json::json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": format!("{name}-1"), "labels": {"kubernetes.io/service-name": name}},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
+            "endpoints": backends.iter().map(|b| serde_json::json!({
+                "addresses": [b.ip().to_string()],
+                "conditions": {"ready": true}
+            })).collect::<Vec<_>>()
+        }),
+    ]
+}

@@ -14,6 +14,7 @@
 
 pub mod apiserver;
 pub mod backend;
+pub mod contour;
 pub mod envoy;
 mod error;
 pub mod fixtures;
@@ -24,6 +25,7 @@ pub mod tools;
 
 pub use apiserver::ApiServer;
 pub use backend::{Backend, TestNet};
+pub use contour::{ContourServe, XdsPki};
 pub use envoy::Envoy;
 pub use error::HarnessError;
 

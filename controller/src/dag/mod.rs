@@ -5,6 +5,7 @@
 
 pub mod builder;
 pub mod common;
+pub mod dot;
 pub mod httpproxy;
 pub mod ingress;
 pub mod ingressroute;

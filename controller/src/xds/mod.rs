@@ -3,8 +3,10 @@
 //! (`on_request` / `on_snapshot` return what to send). A gRPC adapter drives them.
 
 pub mod delta;
+pub mod server;
 pub mod snapshot;
 pub mod sotw;
+pub mod transport;
 
 pub use snapshot::{Snapshot, TypeSnapshot, VersionedResource};
 

@@ -1,0 +1,546 @@
+//! `contour serve`: watch Kubernetes, rebuild on change after a short
+//! hold-off, publish versioned snapshots to every xDS stream, and (leader
+//! only) write status. I/O lives here; the rebuild itself is the pure
+//! `dag::build` → `envoy::translate` → `Snapshot::build`.
+
+pub mod http;
+pub mod leader;
+pub mod status;
+pub mod watch;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::{mpsc, watch as tokio_watch};
+
+use crate::cache::{Cache, Key, Kind, Object};
+use crate::dag::{BuilderConfig, Dag, ObjectKind, ObjectRef, Statuses};
+use crate::metrics::Metrics;
+use crate::xds::Snapshot;
+use crate::xds::server::{Published, XdsServer};
+use crate::xds::transport::{self, ReloadingTls, TlsFiles};
+use watch::Update;
+
+/// Errors that stop `contour serve`.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Bad flags.
+    #[error("{0}")]
+    Flags(String),
+    /// No Kubernetes client.
+    #[error("kubernetes client: {0}")]
+    Kube(String),
+    /// A listener could not bind.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The xDS transport failed.
+    #[error(transparent)]
+    Transport(#[from] transport::TransportError),
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    crate::dag::builder::parse_duration(s)?
+        .ok_or_else(|| format!("{s:?} is not a positive duration"))
+}
+
+/// Flags of `contour serve` (upstream's names where they overlap).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Path to a kubeconfig (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Use the in-cluster service account.
+    #[arg(long)]
+    pub incluster: bool,
+    /// Address the xDS gRPC server binds.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub xds_address: String,
+    /// Port of the xDS gRPC server.
+    #[arg(long, default_value_t = 8001)]
+    pub xds_port: u16,
+    /// CA bundle that Envoy client certificates must chain to.
+    #[arg(long)]
+    pub contour_cafile: Option<PathBuf>,
+    /// Contour's serving certificate.
+    #[arg(long)]
+    pub contour_cert_file: Option<PathBuf>,
+    /// Contour's serving key.
+    #[arg(long)]
+    pub contour_key_file: Option<PathBuf>,
+    /// Serve xDS without TLS. Anyone who can reach the port gets every secret.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Address of the metrics/debug endpoint.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub http_address: String,
+    /// Port of the metrics/debug endpoint.
+    #[arg(long, default_value_t = 8000)]
+    pub http_port: u16,
+    /// Namespaces where root HTTPProxies/IngressRoutes may live (comma separated; default all).
+    #[arg(long, value_delimiter = ',')]
+    pub root_namespaces: Vec<String>,
+    /// Ingress class(es) to serve (comma separated).
+    #[arg(long)]
+    pub ingress_class_name: Option<String>,
+    /// Follow ExternalName Services.
+    #[arg(long)]
+    pub enable_external_name_service: bool,
+    /// Address Envoy's listeners bind.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub envoy_service_http_address: String,
+    /// Port of Envoy's HTTP listener.
+    #[arg(long, default_value_t = 8080)]
+    pub envoy_service_http_port: u32,
+    /// Port of Envoy's HTTPS listener.
+    #[arg(long, default_value_t = 8443)]
+    pub envoy_service_https_port: u32,
+    /// Every replica writes status (no Lease).
+    #[arg(long)]
+    pub disable_leader_election: bool,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "leader-elect")]
+    pub leader_election_resource_name: String,
+    /// Namespace of the leader Lease.
+    #[arg(long, env = "CONTOUR_NAMESPACE", default_value = "projectcontour")]
+    pub leader_election_resource_namespace: String,
+    /// How long a leader lease lasts.
+    #[arg(long, value_parser = duration, default_value = "15s")]
+    pub leader_election_lease_duration: Duration,
+    /// How long a leader tries to renew before stepping down.
+    #[arg(long, value_parser = duration, default_value = "10s")]
+    pub leader_election_renew_deadline: Duration,
+    /// Time between lease attempts.
+    #[arg(long, value_parser = duration, default_value = "2s")]
+    pub leader_election_retry_period: Duration,
+    /// Quiet time after a change before rebuilding.
+    #[arg(long, value_parser = duration, default_value = "10ms")]
+    pub holdoff_delay: Duration,
+    /// Longest a change waits for a rebuild while changes keep coming.
+    #[arg(long, value_parser = duration, default_value = "100ms")]
+    pub holdoff_max_delay: Duration,
+}
+
+impl ServeArgs {
+    fn builder_config(&self) -> BuilderConfig {
+        BuilderConfig {
+            root_namespaces: self.root_namespaces.clone(),
+            address: self.envoy_service_http_address.clone(),
+            http_port: self.envoy_service_http_port,
+            https_port: self.envoy_service_https_port,
+            ingress_class_name: self.ingress_class_name.clone(),
+            enable_external_name_service: self.enable_external_name_service,
+        }
+    }
+
+    fn tls_files(&self) -> Result<Option<TlsFiles>, ServeError> {
+        match (
+            &self.contour_cafile,
+            &self.contour_cert_file,
+            &self.contour_key_file,
+        ) {
+            (Some(ca), Some(cert), Some(key)) => Ok(Some(TlsFiles {
+                ca: ca.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+            })),
+            (None, None, None) if self.insecure => Ok(None),
+            _ if self.insecure => Err(ServeError::Flags(
+                "--insecure cannot be combined with --contour-cafile/--contour-cert-file/--contour-key-file".into(),
+            )),
+            _ => Err(ServeError::Flags(
+                "xDS is served over mutual TLS: give --contour-cafile, --contour-cert-file and --contour-key-file (or --insecure for local use)".into(),
+            )),
+        }
+    }
+}
+
+async fn client(args: &ServeArgs) -> Result<kube::Client, ServeError> {
+    let err = |e: &dyn std::fmt::Display| ServeError::Kube(e.to_string());
+    let config = if args.incluster {
+        kube::Config::incluster().map_err(|e| err(&e))?
+    } else if let Some(path) = &args.kubeconfig {
+        let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| err(&e))?;
+        kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .map_err(|e| err(&e))?
+    } else {
+        kube::Config::infer().await.map_err(|e| err(&e))?
+    };
+    kube::Client::try_from(config).map_err(|e| err(&e))
+}
+
+async fn bind(addr: &str, port: u16) -> Result<tokio::net::TcpListener, ServeError> {
+    let text = if addr.contains(':') {
+        format!("[{addr}]:{port}")
+    } else {
+        format!("{addr}:{port}")
+    };
+    let parsed: SocketAddr = text.parse().map_err(|_| ServeError::Bind {
+        addr: text.clone(),
+        source: std::io::Error::other("not an IP address"),
+    })?;
+    tokio::net::TcpListener::bind(parsed)
+        .await
+        .map_err(|source| ServeError::Bind { addr: text, source })
+}
+
+fn identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "contour".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+/// Runs `contour serve` until SIGTERM/SIGINT.
+pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
+    let tls = match args.tls_files()? {
+        Some(files) => Some(Arc::new(ReloadingTls::new(files)?)),
+        None => {
+            tracing::warn!(
+                "xDS is served WITHOUT TLS (--insecure): any client that reaches the port gets every route and secret; use only for local testing"
+            );
+            None
+        }
+    };
+    let client = client(&args).await?;
+    let metrics = Metrics::new();
+    let (stop_tx, stop_rx) = tokio_watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+
+    let (snap_tx, snap_rx) = tokio_watch::channel(Published::default());
+    let xds = XdsServer::new(snap_rx, metrics.clone());
+    let xds_listener = bind(&args.xds_address, args.xds_port).await?;
+    tracing::info!(address = %args.xds_address, port = args.xds_port, tls = tls.is_some(), "serving xDS");
+    let xds_task = tokio::spawn(transport::serve(xds.routes(), xds_listener, tls, stopped()));
+
+    let dag_slot: Arc<RwLock<Option<Arc<Dag>>>> = Arc::default();
+    let http_listener = bind(&args.http_address, args.http_port).await?;
+    let http_state = http::HttpState {
+        metrics: metrics.clone(),
+        dag: dag_slot.clone(),
+    };
+    tokio::spawn(http::serve(http_listener, http_state, stopped()));
+
+    let (leader_tx, leader_rx) = tokio_watch::channel(args.disable_leader_election);
+    metrics.leader.set(i64::from(args.disable_leader_election));
+    let leader_task = (!args.disable_leader_election).then(|| {
+        let config = leader::LeaderConfig {
+            namespace: args.leader_election_resource_namespace.clone(),
+            name: args.leader_election_resource_name.clone(),
+            identity: identity(),
+            lease_duration: args.leader_election_lease_duration,
+            renew_deadline: args.leader_election_renew_deadline,
+            retry: args.leader_election_retry_period,
+        };
+        tokio::spawn(leader::run(
+            client.clone(),
+            config,
+            leader_tx,
+            stop_tx.subscribe(),
+        ))
+    });
+    {
+        let metrics = metrics.clone();
+        let mut rx = leader_rx.clone();
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                metrics.leader.set(i64::from(*rx.borrow_and_update()));
+            }
+        });
+    }
+
+    let (status_tx, status_rx) = tokio_watch::channel(Arc::new(Statuses::new()));
+    let live: status::LiveStatuses = Arc::default();
+    tokio::spawn(status::run(
+        client.clone(),
+        status_rx,
+        live.clone(),
+        leader_rx,
+        metrics.clone(),
+    ));
+
+    let (tx, rx) = mpsc::channel(4096);
+    for (kind, resource) in watch::kinds() {
+        tokio::spawn(watch::run(client.clone(), kind, resource, tx.clone()));
+    }
+    drop(tx);
+
+    let mut event_loop = EventLoop {
+        cache: Cache::default(),
+        config: args.builder_config(),
+        relisting: BTreeMap::new(),
+        synced: BTreeSet::new(),
+        dirty_since: None,
+        last_event: Instant::now(),
+        live,
+        metrics: metrics.clone(),
+        outputs: Outputs {
+            snapshots: snap_tx,
+            statuses: status_tx,
+            dag: dag_slot,
+        },
+        holdoff: args.holdoff_delay,
+        max_holdoff: args.holdoff_max_delay,
+    };
+    tokio::select! {
+        _ = event_loop.run(rx) => tracing::warn!("all watches ended"),
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+    }
+    let _ = stop_tx.send(true);
+    if let Some(t) = leader_task {
+        let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
+    }
+    if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(3), xds_task).await {
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+struct Outputs {
+    snapshots: tokio_watch::Sender<Published>,
+    statuses: tokio_watch::Sender<Arc<Statuses>>,
+    dag: Arc<RwLock<Option<Arc<Dag>>>>,
+}
+
+struct EventLoop {
+    cache: Cache,
+    config: BuilderConfig,
+    /// Keys seen since a kind's (re)list began.
+    relisting: BTreeMap<Kind, BTreeSet<Key>>,
+    synced: BTreeSet<Kind>,
+    dirty_since: Option<Instant>,
+    last_event: Instant,
+    live: status::LiveStatuses,
+    metrics: Arc<Metrics>,
+    outputs: Outputs,
+    holdoff: Duration,
+    max_holdoff: Duration,
+}
+
+/// The status an object carries, as JSON (for no-op detection).
+fn live_status(object: &Object) -> Option<(ObjectRef, Value)> {
+    let (kind, meta, status) = match object {
+        Object::HTTPProxy(p) => (
+            ObjectKind::HTTPProxy,
+            &p.metadata,
+            serde_json::to_value(&p.status).ok()?,
+        ),
+        Object::IngressRoute(r) => (
+            ObjectKind::IngressRoute,
+            &r.metadata,
+            serde_json::to_value(&r.status).ok()?,
+        ),
+        _ => return None,
+    };
+    let key = Key::of(meta);
+    Some((
+        ObjectRef {
+            kind,
+            namespace: key.namespace,
+            name: key.name,
+        },
+        status,
+    ))
+}
+
+fn object_kind(kind: Kind) -> Option<ObjectKind> {
+    match kind {
+        Kind::HTTPProxy => Some(ObjectKind::HTTPProxy),
+        Kind::IngressRoute => Some(ObjectKind::IngressRoute),
+        _ => None,
+    }
+}
+
+fn kind_of(o: &Object) -> (Kind, Key) {
+    match o {
+        Object::Ingress(x) => (Kind::Ingress, Key::of(&x.metadata)),
+        Object::IngressRoute(x) => (Kind::IngressRoute, Key::of(&x.metadata)),
+        Object::HTTPProxy(x) => (Kind::HTTPProxy, Key::of(&x.metadata)),
+        Object::Delegation(x) => (Kind::Delegation, Key::of(&x.metadata)),
+        Object::Service(x) => (Kind::Service, Key::of(&x.metadata)),
+        Object::Secret(x) => (Kind::Secret, Key::of(&x.metadata)),
+        Object::EndpointSlice(x) => (Kind::EndpointSlice, Key::of(&x.metadata)),
+    }
+}
+
+impl EventLoop {
+    fn with_live(&self, f: impl FnOnce(&mut BTreeMap<ObjectRef, Value>)) {
+        match self.live.lock() {
+            Ok(mut l) => f(&mut l),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    fn remove(&mut self, kind: Kind, key: &Key) -> bool {
+        if let Some(k) = object_kind(kind) {
+            let r = ObjectRef {
+                kind: k,
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+            };
+            self.with_live(|l| {
+                l.remove(&r);
+            });
+        }
+        self.cache.remove(kind, key)
+    }
+
+    /// Applies one update; returns whether a rebuild is needed.
+    fn apply(&mut self, update: Update) -> bool {
+        let label =
+            |op: &str, kind: Kind| vec![("op", op.to_string()), ("kind", format!("{kind:?}"))];
+        match update {
+            Update::Apply(object) => {
+                let (kind, key) = kind_of(&object);
+                self.metrics
+                    .events
+                    .get_or_create(&label("apply", kind))
+                    .inc();
+                if let Some(seen) = self.relisting.get_mut(&kind) {
+                    seen.insert(key);
+                }
+                if let Some((r, v)) = live_status(&object) {
+                    self.with_live(|l| {
+                        l.insert(r, v);
+                    });
+                }
+                self.cache.insert(*object)
+            }
+            Update::Delete(kind, key) => {
+                self.metrics
+                    .events
+                    .get_or_create(&label("delete", kind))
+                    .inc();
+                self.remove(kind, &key)
+            }
+            Update::ListStart(kind) => {
+                self.relisting.insert(kind, BTreeSet::new());
+                false
+            }
+            Update::ListDone(kind) => {
+                let seen = self.relisting.remove(&kind).unwrap_or_default();
+                let mut changed = false;
+                for key in self.cache.keys(kind) {
+                    if !seen.contains(&key) {
+                        changed |= self.remove(kind, &key);
+                    }
+                }
+                let first = self.synced.insert(kind);
+                if first {
+                    tracing::info!(kind = ?kind, "initial list done");
+                }
+                // The first build happens once every kind has synced.
+                changed || first
+            }
+        }
+    }
+
+    fn ready(&self) -> bool {
+        self.synced.len() == watch::kinds().len()
+    }
+
+    fn rebuild(&mut self) {
+        let started = Instant::now();
+        let mut dag = crate::dag::build(&self.cache, &self.config);
+        let built = started.elapsed();
+        self.metrics.dag_rebuilds.inc();
+        self.metrics
+            .dag_rebuild_seconds
+            .observe(built.as_secs_f64());
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default();
+        self.metrics.dag_rebuild_timestamp.set(unix);
+        self.metrics.ingressroute_dag_rebuild_timestamp.set(unix);
+        let resources = crate::envoy::translate(&dag, &self.cache);
+        match Snapshot::build(&resources) {
+            Ok(snapshot) => {
+                let _ = self.outputs.snapshots.send(Published {
+                    snapshot: Arc::new(snapshot),
+                    at: Some(Instant::now()),
+                });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the new configuration could not be versioned; Envoy keeps the previous one");
+            }
+        }
+        self.metrics
+            .xds_cache_seconds
+            .observe((started.elapsed() - built).as_secs_f64());
+        let statuses = std::mem::take(&mut dag.statuses);
+        self.metrics.record_statuses(&statuses, &self.cache);
+        self.metrics.record_cache(&self.cache);
+        let _ = self.outputs.statuses.send(Arc::new(statuses));
+        match self.outputs.dag.write() {
+            Ok(mut slot) => *slot = Some(Arc::new(dag)),
+            Err(p) => *p.into_inner() = Some(Arc::new(dag)),
+        }
+        tracing::info!(
+            build_ms = built.as_secs_f64() * 1e3,
+            total_ms = started.elapsed().as_secs_f64() * 1e3,
+            "configuration rebuilt"
+        );
+    }
+
+    async fn run(&mut self, mut rx: mpsc::Receiver<Update>) {
+        loop {
+            let deadline = self
+                .dirty_since
+                .filter(|_| self.ready())
+                .map(|since| (self.last_event + self.holdoff).min(since + self.max_holdoff));
+            let update = match deadline {
+                Some(d) => {
+                    tokio::select! {
+                        u = rx.recv() => u,
+                        _ = tokio::time::sleep_until(d.into()) => {
+                            self.dirty_since = None;
+                            tokio::task::block_in_place(|| self.rebuild());
+                            continue;
+                        }
+                    }
+                }
+                None => rx.recv().await,
+            };
+            let Some(update) = update else {
+                return;
+            };
+            let now = Instant::now();
+            self.last_event = now;
+            if self.apply(update) && self.dirty_since.is_none() {
+                self.dirty_since = Some(now);
+            }
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! The status writer: while this replica leads, writes each routing object's
+//! status when it differs from what the object carries (no-ops are skipped),
+//! as merge patches of the status subresource, several at a time.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::Api;
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::dag::status::Current;
+use crate::dag::{ObjectKind, ObjectRef, ObjectStatus, Statuses};
+use crate::metrics::Metrics;
+
+/// Upstream truncates condition messages to this many bytes.
+const LONG_MESSAGE: usize = 32760;
+
+/// The status each object carries now, as last seen by the watches.
+pub type LiveStatuses = Arc<Mutex<BTreeMap<ObjectRef, Value>>>;
+
+fn truncate(s: &str) -> String {
+    if s.len() <= LONG_MESSAGE {
+        return s.to_string();
+    }
+    let mut end = LONG_MESSAGE;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+/// The `status` an object should carry. `previous` is its current status: the
+/// `Valid` condition keeps its `lastTransitionTime` while its truth holds.
+pub fn desired(kind: ObjectKind, s: &ObjectStatus, previous: Option<&Value>, now: &str) -> Value {
+    match kind {
+        ObjectKind::IngressRoute => json!({
+            "currentStatus": s.current.as_str(),
+            "description": s.description,
+        }),
+        ObjectKind::HTTPProxy => {
+            let valid = s.current == Current::Valid;
+            let truth = if valid { "True" } else { "False" };
+            let previous_valid = previous
+                .and_then(|p| p.get("conditions"))
+                .and_then(Value::as_array)
+                .and_then(|cs| cs.iter().find(|c| c["type"] == "Valid"));
+            let since = match previous_valid {
+                Some(c) if c["status"] == truth => c["lastTransitionTime"].clone(),
+                _ => Value::String(now.to_string()),
+            };
+            let problems = |ps: &[crate::dag::status::Problem]| -> Vec<Value> {
+                ps.iter()
+                    .map(|p| {
+                        json!({"type": p.r#type, "status": "True", "reason": p.reason,
+                               "message": truncate(&p.message)})
+                    })
+                    .collect()
+            };
+            let mut condition = json!({
+                "type": "Valid",
+                "status": truth,
+                "observedGeneration": s.generation,
+                "lastTransitionTime": since,
+                "reason": if valid { "Valid" } else { "ErrorPresent" },
+                "message": if valid { "Valid HTTPProxy" } else { "At least one error present, see Errors for details" },
+            });
+            if !s.errors.is_empty() {
+                condition["errors"] = Value::Array(problems(&s.errors));
+            }
+            if !s.warnings.is_empty() {
+                condition["warnings"] = Value::Array(problems(&s.warnings));
+            }
+            json!({
+                "currentStatus": s.current.as_str(),
+                "description": s.description,
+                "conditions": [condition],
+            })
+        }
+    }
+}
+
+/// Whether `live` already says what `want` says (fields we do not write, such
+/// as `loadBalancer`, are ignored).
+pub fn same(want: &Value, live: Option<&Value>) -> bool {
+    let Some(live) = live else {
+        return false;
+    };
+    match (want, live) {
+        (Value::Object(w), Value::Object(l)) => w.iter().all(|(k, v)| same(v, l.get(k))),
+        (Value::Array(w), Value::Array(l)) => {
+            w.len() == l.len() && w.iter().zip(l).all(|(a, b)| same(a, Some(b)))
+        }
+        _ => want == live,
+    }
+}
+
+fn resource(kind: ObjectKind) -> ApiResource {
+    match kind {
+        ObjectKind::HTTPProxy => ApiResource::erase::<contour_crds::HTTPProxy>(&()),
+        ObjectKind::IngressRoute => ApiResource::erase::<contour_crds::IngressRoute>(&()),
+    }
+}
+
+fn kind_label(kind: ObjectKind) -> Vec<(&'static str, String)> {
+    vec![("kind", format!("{kind:?}"))]
+}
+
+async fn write(
+    client: kube::Client,
+    r: ObjectRef,
+    status: Value,
+    metrics: Arc<Metrics>,
+) -> Option<(ObjectRef, Value)> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client, &r.namespace, &resource(r.kind));
+    let labels = kind_label(r.kind);
+    metrics.status_updates.get_or_create(&labels).inc();
+    let patch = json!({"status": status});
+    let mut attempt = 0u32;
+    loop {
+        match api
+            .patch_status(&r.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                metrics.status_success.get_or_create(&labels).inc();
+                return Some((r, status));
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => return None,
+            Err(kube::Error::Api(e)) if e.code == 409 && attempt < 5 => {
+                metrics.status_conflict.get_or_create(&labels).inc();
+            }
+            Err(e) if attempt < 5 => {
+                tracing::debug!(namespace = %r.namespace, name = %r.name, error = %e, "status write failed; retrying");
+            }
+            Err(e) => {
+                metrics.status_failed.get_or_create(&labels).inc();
+                tracing::warn!(kind = ?r.kind, namespace = %r.namespace, name = %r.name, error = %e, "status write failed");
+                return None;
+            }
+        }
+        attempt += 1;
+        tokio::time::sleep(Duration::from_millis(50 << attempt.min(5))).await;
+    }
+}
+
+/// Writes statuses while `leader` is true, each time `statuses` changes.
+pub async fn run(
+    client: kube::Client,
+    mut statuses: watch::Receiver<Arc<Statuses>>,
+    live: LiveStatuses,
+    mut leader: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+) {
+    loop {
+        if *leader.borrow_and_update() {
+            let current = statuses.borrow_and_update().clone();
+            let now = k8s_openapi::jiff::Timestamp::now()
+                .round(k8s_openapi::jiff::Unit::Second)
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            let jobs: Vec<(ObjectRef, Value)> = {
+                let live = match live.lock() {
+                    Ok(l) => l,
+                    Err(p) => p.into_inner(),
+                };
+                current
+                    .iter()
+                    .filter_map(|(r, s)| {
+                        let have = live.get(r);
+                        let want = desired(r.kind, s, have, &now);
+                        if same(&want, have) {
+                            metrics.status_noop.get_or_create(&kind_label(r.kind)).inc();
+                            None
+                        } else {
+                            Some((r.clone(), want))
+                        }
+                    })
+                    .collect()
+            };
+            if !jobs.is_empty() {
+                tracing::debug!(count = jobs.len(), "writing statuses");
+            }
+            let written: Vec<_> = futures::stream::iter(jobs)
+                .map(|(r, v)| write(client.clone(), r, v, metrics.clone()))
+                .buffer_unordered(16)
+                .collect()
+                .await;
+            // Remember what was written until the watch reports it back.
+            let mut live = match live.lock() {
+                Ok(l) => l,
+                Err(p) => p.into_inner(),
+            };
+            for (r, v) in written.into_iter().flatten() {
+                live.insert(r, v);
+            }
+        }
+        tokio::select! {
+            changed = statuses.changed() => if changed.is_err() { return },
+            changed = leader.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn httpproxy_status_matches_upstream_and_keeps_transition_time() {
+        let mut s = ObjectStatus::valid("Valid HTTPProxy", 3);
+        let v = desired(ObjectKind::HTTPProxy, &s, None, "2026-01-01T00:00:00Z");
+        assert_eq!(v["currentStatus"], "valid");
+        assert_eq!(v["conditions"][0]["reason"], "Valid");
+        assert_eq!(v["conditions"][0]["observedGeneration"], 3);
+        let later = desired(ObjectKind::HTTPProxy, &s, Some(&v), "2026-02-02T00:00:00Z");
+        assert_eq!(
+            later["conditions"][0]["lastTransitionTime"],
+            "2026-01-01T00:00:00Z"
+        );
+        assert!(same(&later, Some(&v)), "an unchanged status is a no-op");
+
+        s.error("TLSError", "SecretNotValid", "x".repeat(40000));
+        let bad = desired(ObjectKind::HTTPProxy, &s, Some(&v), "2026-02-02T00:00:00Z");
+        assert_eq!(bad["conditions"][0]["status"], "False");
+        assert_eq!(bad["conditions"][0]["reason"], "ErrorPresent");
+        assert_eq!(
+            bad["conditions"][0]["lastTransitionTime"],
+            "2026-02-02T00:00:00Z"
+        );
+        assert_eq!(
+            bad["conditions"][0]["errors"][0]["message"]
+                .as_str()
+                .map(str::len),
+            Some(LONG_MESSAGE)
+        );
+        assert!(!same(&bad, Some(&v)));
+    }
+
+    #[test]
+    fn fields_we_do_not_write_do_not_count() {
+        let want = json!({"currentStatus": "valid", "description": "d"});
+        let live = json!({"currentStatus": "valid", "description": "d", "loadBalancer": {}});
+        assert!(same(&want, Some(&live)));
+        assert!(!same(&want, None));
+    }
+}

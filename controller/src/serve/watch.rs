@@ -1,0 +1,140 @@
+//! Kubernetes watches feeding the event loop. Objects are watched untyped and
+//! converted one by one, so a single object that does not parse is logged and
+//! skipped instead of stalling the watch of its whole kind.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::watcher::{self, Event};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use crate::cache::{Key, Kind, Object};
+
+/// What a watch tells the event loop.
+#[derive(Debug)]
+pub enum Update {
+    /// An object was added or changed.
+    Apply(Box<Object>),
+    /// An object was deleted (or no longer parses).
+    Delete(Kind, Key),
+    /// A (re)list of a kind starts.
+    ListStart(Kind),
+    /// A (re)list of a kind finished: every object of it has been applied
+    /// since the matching `ListStart`; others are gone.
+    ListDone(Kind),
+}
+
+/// The kinds watched, with their API resource.
+pub fn kinds() -> Vec<(Kind, ApiResource)> {
+    use k8s_openapi::api::core::v1::{Secret, Service};
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use k8s_openapi::api::networking::v1::Ingress;
+    vec![
+        (Kind::Ingress, ApiResource::erase::<Ingress>(&())),
+        (
+            Kind::IngressRoute,
+            ApiResource::erase::<contour_crds::IngressRoute>(&()),
+        ),
+        (
+            Kind::HTTPProxy,
+            ApiResource::erase::<contour_crds::HTTPProxy>(&()),
+        ),
+        (
+            Kind::Delegation,
+            ApiResource::erase::<contour_crds::TLSCertificateDelegation>(&()),
+        ),
+        (Kind::Service, ApiResource::erase::<Service>(&())),
+        (Kind::Secret, ApiResource::erase::<Secret>(&())),
+        (
+            Kind::EndpointSlice,
+            ApiResource::erase::<EndpointSlice>(&()),
+        ),
+    ]
+}
+
+fn typed<T: DeserializeOwned>(obj: DynamicObject) -> Result<T, serde_json::Error> {
+    serde_json::to_value(obj).and_then(serde_json::from_value)
+}
+
+/// Converts a watched object into a cache object of `kind`.
+pub fn convert(kind: Kind, obj: DynamicObject) -> Result<Object, serde_json::Error> {
+    Ok(match kind {
+        Kind::Ingress => Object::Ingress(typed(obj)?),
+        Kind::IngressRoute => Object::IngressRoute(typed(obj)?),
+        Kind::HTTPProxy => Object::HTTPProxy(typed(obj)?),
+        Kind::Delegation => Object::Delegation(typed(obj)?),
+        Kind::Service => Object::Service(typed(obj)?),
+        Kind::Secret => Object::Secret(typed(obj)?),
+        Kind::EndpointSlice => Object::EndpointSlice(typed(obj)?),
+    })
+}
+
+fn apply(kind: Kind, obj: DynamicObject) -> Update {
+    let key = Key::of(&obj.metadata);
+    match convert(kind, obj) {
+        Ok(o) => Update::Apply(Box::new(o)),
+        Err(e) => {
+            tracing::warn!(kind = ?kind, namespace = %key.namespace, name = %key.name, error = %e,
+                "object does not parse; ignoring it until it is fixed");
+            Update::Delete(kind, key)
+        }
+    }
+}
+
+/// Watches one kind cluster-wide until the receiver is gone. Watch errors
+/// (a missing CRD, a dropped connection) are logged and retried with backoff.
+pub async fn run(
+    client: kube::Client,
+    kind: Kind,
+    resource: ApiResource,
+    tx: mpsc::Sender<Update>,
+) {
+    let api: Api<DynamicObject> = Api::all_with(client, &resource);
+    let mut stream = watcher::watcher(api, watcher::Config::default()).boxed();
+    let mut failures = 0u32;
+    loop {
+        let update = match stream.next().await {
+            None => return,
+            Some(Err(e)) => {
+                failures = failures.saturating_add(1);
+                tracing::warn!(kind = ?kind, error = %e, failures, "watch failed; retrying");
+                let wait = Duration::from_millis(200u64.saturating_mul(1 << failures.min(6)));
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            Some(Ok(event)) => {
+                failures = 0;
+                match event {
+                    Event::Init => Update::ListStart(kind),
+                    Event::InitApply(o) | Event::Apply(o) => apply(kind, o),
+                    Event::InitDone => Update::ListDone(kind),
+                    Event::Delete(o) => Update::Delete(kind, Key::of(&o.metadata)),
+                }
+            }
+        };
+        if tx.send(update).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_object_is_refused_alone() {
+        let ar = ApiResource::erase::<contour_crds::HTTPProxy>(&());
+        let mut bad = DynamicObject::new("bad", &ar).within("default");
+        bad.data = serde_json::json!({"spec": {"routes": "not a list"}});
+        assert!(matches!(
+            apply(Kind::HTTPProxy, bad),
+            Update::Delete(Kind::HTTPProxy, k) if k.name == "bad"
+        ));
+        let mut good = DynamicObject::new("good", &ar).within("default");
+        good.data = serde_json::json!({"spec": {"virtualhost": {"fqdn": "a.example.com"}}});
+        assert!(matches!(apply(Kind::HTTPProxy, good), Update::Apply(_)));
+    }
+}

@@ -1,0 +1,440 @@
+//! The gRPC adapter: drives the state-of-the-world and delta state machines
+//! over tonic streams, for ADS and for the per-type services (LDS, RDS, CDS,
+//! EDS, SDS). Each stream owns one state machine and follows the published
+//! snapshot; everything it learns (ACKs, NACKs, pushes) goes to an
+//! [`Observer`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::envoy::service::cluster::v3::cluster_discovery_service_server::{
+    ClusterDiscoveryService, ClusterDiscoveryServiceServer,
+};
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
+    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
+};
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
+};
+use envoy_types::pb::envoy::service::endpoint::v3::endpoint_discovery_service_server::{
+    EndpointDiscoveryService, EndpointDiscoveryServiceServer,
+};
+use envoy_types::pb::envoy::service::listener::v3::listener_discovery_service_server::{
+    ListenerDiscoveryService, ListenerDiscoveryServiceServer,
+};
+use envoy_types::pb::envoy::service::route::v3::route_discovery_service_server::{
+    RouteDiscoveryService, RouteDiscoveryServiceServer,
+};
+use envoy_types::pb::envoy::service::secret::v3::secret_discovery_service_server::{
+    SecretDiscoveryService, SecretDiscoveryServiceServer,
+};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::delta::DeltaStream;
+use super::sotw::SotwStream;
+use super::{Event, Snapshot, type_url};
+
+/// The stream type every streaming method returns.
+pub type ResponseStream<R> = ReceiverStream<Result<R, Status>>;
+
+/// A snapshot as published, with the moment it was published (for push
+/// latency).
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    /// The resources.
+    pub snapshot: Arc<Snapshot>,
+    /// When it was published; `None` for the empty initial value.
+    pub at: Option<Instant>,
+}
+
+/// Receives what the streams learn.
+pub trait Observer: Send + Sync + 'static {
+    /// A client ACKed or NACKed a version. `node` is the client's node id.
+    fn event(&self, node: &str, event: &Event);
+    /// A response was sent for a new snapshot; `latency` is publish → send.
+    fn pushed(&self, type_url: &str, resources: usize, latency: Option<Duration>);
+    /// A stream opened (`+1`) or closed (`-1`).
+    fn stream(&self, delta: i64);
+}
+
+/// An observer that only logs.
+#[derive(Debug, Default)]
+pub struct LogObserver;
+
+impl Observer for LogObserver {
+    fn event(&self, node: &str, event: &Event) {
+        log_event(node, event);
+    }
+    fn pushed(&self, _: &str, _: usize, _: Option<Duration>) {}
+    fn stream(&self, _: i64) {}
+}
+
+/// Logs an ACK (debug) or a NACK (warning, with the client's reason).
+pub fn log_event(node: &str, event: &Event) {
+    match event {
+        Event::Ack { type_url, version } => {
+            tracing::debug!(node, type_url, version, "xDS ACK");
+        }
+        Event::Nack {
+            type_url,
+            version,
+            message,
+        } => {
+            tracing::warn!(node, type_url, version, error = %message, "Envoy rejected configuration (NACK); it keeps its last accepted version");
+        }
+    }
+}
+
+/// Serves the published snapshots. Cheap to clone.
+#[derive(Clone)]
+pub struct XdsServer {
+    snapshots: watch::Receiver<Published>,
+    observer: Arc<dyn Observer>,
+}
+
+impl XdsServer {
+    /// A server following `snapshots`.
+    pub fn new(snapshots: watch::Receiver<Published>, observer: Arc<dyn Observer>) -> Self {
+        Self {
+            snapshots,
+            observer,
+        }
+    }
+
+    /// Every service (ADS + per type) as tonic routes.
+    pub fn routes(&self) -> tonic::service::Routes {
+        let mut routes = tonic::service::RoutesBuilder::default();
+        routes
+            .add_service(AggregatedDiscoveryServiceServer::new(self.clone()))
+            .add_service(ListenerDiscoveryServiceServer::new(self.clone()))
+            .add_service(RouteDiscoveryServiceServer::new(self.clone()))
+            .add_service(ClusterDiscoveryServiceServer::new(self.clone()))
+            .add_service(EndpointDiscoveryServiceServer::new(self.clone()))
+            .add_service(SecretDiscoveryServiceServer::new(self.clone()));
+        routes.routes()
+    }
+
+    fn sotw(
+        &self,
+        req: Request<Streaming<DiscoveryRequest>>,
+        fixed: Option<&'static str>,
+    ) -> Response<ResponseStream<DiscoveryResponse>> {
+        let (tx, rx) = mpsc::channel(16);
+        let driver = SotwDriver {
+            requests: req.into_inner(),
+            snapshots: self.snapshots.clone(),
+            observer: self.observer.clone(),
+            fixed,
+            tx,
+        };
+        tokio::spawn(driver.run());
+        Response::new(ReceiverStream::new(rx))
+    }
+
+    fn delta(
+        &self,
+        req: Request<Streaming<DeltaDiscoveryRequest>>,
+        fixed: Option<&'static str>,
+    ) -> Response<ResponseStream<DeltaDiscoveryResponse>> {
+        let (tx, rx) = mpsc::channel(16);
+        let driver = DeltaDriver {
+            requests: req.into_inner(),
+            snapshots: self.snapshots.clone(),
+            observer: self.observer.clone(),
+            fixed,
+            tx,
+        };
+        tokio::spawn(driver.run());
+        Response::new(ReceiverStream::new(rx))
+    }
+
+    /// A unary fetch: what a new subscription would get.
+    fn fetch(
+        &self,
+        mut req: DiscoveryRequest,
+        fixed: &'static str,
+    ) -> Result<Response<DiscoveryResponse>, Status> {
+        check_type(&mut req.type_url, Some(fixed))?;
+        req.response_nonce.clear();
+        let snapshot = self.snapshots.borrow().snapshot.clone();
+        let mut stream = SotwStream::new();
+        let out = stream.on_request(&req, &snapshot);
+        out.responses
+            .into_iter()
+            .next()
+            .map(Response::new)
+            .ok_or_else(|| Status::unavailable("no resources yet"))
+    }
+}
+
+/// Fills in the type of a per-type stream's request and refuses another type.
+fn check_type(type_url: &mut String, fixed: Option<&'static str>) -> Result<(), Status> {
+    match fixed {
+        Some(t) if type_url.is_empty() => {
+            *type_url = t.to_string();
+            Ok(())
+        }
+        Some(t) if type_url != t => Err(Status::invalid_argument(format!(
+            "this service serves {t}, not {type_url}"
+        ))),
+        _ if type_url.is_empty() => Err(Status::invalid_argument("request without type_url")),
+        _ => Ok(()),
+    }
+}
+
+fn node_id(node: Option<&Node>) -> String {
+    node.map(|n| n.id.clone()).unwrap_or_default()
+}
+
+struct SotwDriver {
+    requests: Streaming<DiscoveryRequest>,
+    snapshots: watch::Receiver<Published>,
+    observer: Arc<dyn Observer>,
+    fixed: Option<&'static str>,
+    tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+}
+
+impl SotwDriver {
+    async fn run(mut self) {
+        self.observer.stream(1);
+        let mut state = SotwStream::new();
+        let mut node = String::new();
+        loop {
+            tokio::select! {
+                msg = self.requests.message() => {
+                    let mut req = match msg {
+                        Ok(Some(req)) => req,
+                        Ok(None) => break,
+                        Err(status) => {
+                            tracing::debug!(node, error = %status, "xDS stream ended");
+                            break;
+                        }
+                    };
+                    if node.is_empty() {
+                        node = node_id(req.node.as_ref());
+                    }
+                    if let Err(status) = check_type(&mut req.type_url, self.fixed) {
+                        let _ = self.tx.send(Err(status)).await;
+                        break;
+                    }
+                    let snapshot = self.snapshots.borrow().snapshot.clone();
+                    let out = state.on_request(&req, &snapshot);
+                    for event in &out.events {
+                        self.observer.event(&node, event);
+                    }
+                    if !self.send(out.responses, None).await {
+                        break;
+                    }
+                }
+                changed = self.snapshots.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let published = self.snapshots.borrow_and_update().clone();
+                    let responses = state.on_snapshot(&published.snapshot);
+                    if !self.send(responses, published.at).await {
+                        break;
+                    }
+                }
+            }
+        }
+        self.observer.stream(-1);
+    }
+
+    async fn send(&self, responses: Vec<DiscoveryResponse>, at: Option<Instant>) -> bool {
+        for r in responses {
+            let (t, n) = (r.type_url.clone(), r.resources.len());
+            if self.tx.send(Ok(r)).await.is_err() {
+                return false;
+            }
+            self.observer.pushed(&t, n, at.map(|a| a.elapsed()));
+        }
+        true
+    }
+}
+
+struct DeltaDriver {
+    requests: Streaming<DeltaDiscoveryRequest>,
+    snapshots: watch::Receiver<Published>,
+    observer: Arc<dyn Observer>,
+    fixed: Option<&'static str>,
+    tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
+}
+
+impl DeltaDriver {
+    async fn run(mut self) {
+        self.observer.stream(1);
+        let mut state = DeltaStream::new();
+        let mut node = String::new();
+        loop {
+            tokio::select! {
+                msg = self.requests.message() => {
+                    let mut req = match msg {
+                        Ok(Some(req)) => req,
+                        Ok(None) => break,
+                        Err(status) => {
+                            tracing::debug!(node, error = %status, "delta xDS stream ended");
+                            break;
+                        }
+                    };
+                    if node.is_empty() {
+                        node = node_id(req.node.as_ref());
+                    }
+                    if let Err(status) = check_type(&mut req.type_url, self.fixed) {
+                        let _ = self.tx.send(Err(status)).await;
+                        break;
+                    }
+                    let snapshot = self.snapshots.borrow().snapshot.clone();
+                    let out = state.on_request(&req, &snapshot);
+                    for event in &out.events {
+                        self.observer.event(&node, event);
+                    }
+                    if !self.send(out.responses, None).await {
+                        break;
+                    }
+                }
+                changed = self.snapshots.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let published = self.snapshots.borrow_and_update().clone();
+                    let responses = state.on_snapshot(&published.snapshot);
+                    if !self.send(responses, published.at).await {
+                        break;
+                    }
+                }
+            }
+        }
+        self.observer.stream(-1);
+    }
+
+    async fn send(&self, responses: Vec<DeltaDiscoveryResponse>, at: Option<Instant>) -> bool {
+        for r in responses {
+            let (t, n) = (r.type_url.clone(), r.resources.len());
+            if self.tx.send(Ok(r)).await.is_err() {
+                return false;
+            }
+            self.observer.pushed(&t, n, at.map(|a| a.elapsed()));
+        }
+        true
+    }
+}
+
+#[tonic::async_trait]
+impl AggregatedDiscoveryService for XdsServer {
+    type StreamAggregatedResourcesStream = ResponseStream<DiscoveryResponse>;
+    type DeltaAggregatedResourcesStream = ResponseStream<DeltaDiscoveryResponse>;
+
+    async fn stream_aggregated_resources(
+        &self,
+        req: Request<Streaming<DiscoveryRequest>>,
+    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
+        Ok(self.sotw(req, None))
+    }
+
+    async fn delta_aggregated_resources(
+        &self,
+        req: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
+        Ok(self.delta(req, None))
+    }
+}
+
+/// Implements one per-type service (stream, delta and fetch) for `XdsServer`.
+macro_rules! per_type_service {
+    ($trait:ident, $type_url:expr, $stream:ident, $stream_ty:ident, $delta:ident, $delta_ty:ident, $fetch:ident) => {
+        #[tonic::async_trait]
+        impl $trait for XdsServer {
+            type $stream_ty = ResponseStream<DiscoveryResponse>;
+            type $delta_ty = ResponseStream<DeltaDiscoveryResponse>;
+
+            async fn $stream(
+                &self,
+                req: Request<Streaming<DiscoveryRequest>>,
+            ) -> Result<Response<Self::$stream_ty>, Status> {
+                Ok(self.sotw(req, Some($type_url)))
+            }
+
+            async fn $delta(
+                &self,
+                req: Request<Streaming<DeltaDiscoveryRequest>>,
+            ) -> Result<Response<Self::$delta_ty>, Status> {
+                Ok(self.delta(req, Some($type_url)))
+            }
+
+            async fn $fetch(
+                &self,
+                req: Request<DiscoveryRequest>,
+            ) -> Result<Response<DiscoveryResponse>, Status> {
+                self.fetch(req.into_inner(), $type_url)
+            }
+        }
+    };
+}
+
+per_type_service!(
+    ListenerDiscoveryService,
+    type_url::LISTENER,
+    stream_listeners,
+    StreamListenersStream,
+    delta_listeners,
+    DeltaListenersStream,
+    fetch_listeners
+);
+per_type_service!(
+    RouteDiscoveryService,
+    type_url::ROUTE,
+    stream_routes,
+    StreamRoutesStream,
+    delta_routes,
+    DeltaRoutesStream,
+    fetch_routes
+);
+per_type_service!(
+    ClusterDiscoveryService,
+    type_url::CLUSTER,
+    stream_clusters,
+    StreamClustersStream,
+    delta_clusters,
+    DeltaClustersStream,
+    fetch_clusters
+);
+per_type_service!(
+    EndpointDiscoveryService,
+    type_url::ENDPOINT,
+    stream_endpoints,
+    StreamEndpointsStream,
+    delta_endpoints,
+    DeltaEndpointsStream,
+    fetch_endpoints
+);
+per_type_service!(
+    SecretDiscoveryService,
+    type_url::SECRET,
+    stream_secrets,
+    StreamSecretsStream,
+    delta_secrets,
+    DeltaSecretsStream,
+    fetch_secrets
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_type_streams_take_their_own_type_only() {
+        let mut empty = String::new();
+        assert!(check_type(&mut empty, Some(type_url::CLUSTER)).is_ok());
+        assert_eq!(empty, type_url::CLUSTER);
+        let mut other = type_url::LISTENER.to_string();
+        assert!(check_type(&mut other, Some(type_url::CLUSTER)).is_err());
+        let mut none = String::new();
+        assert!(check_type(&mut none, None).is_err());
+        let mut ads = type_url::ROUTE.to_string();
+        assert!(check_type(&mut ads, None).is_ok());
+    }
+}

@@ -1,0 +1,219 @@
+//! End to end: `contour serve` (a real process) watches the real API server
+//! and a real Envoy follows it over ADS with mutual TLS; requests go through
+//! Envoy to backends in the test network namespace.
+
+use std::time::{Duration, Instant};
+
+use contour_tests::contour::ads_bootstrap;
+use contour_tests::k8s::{apply, delete, install_crds, service_for};
+use contour_tests::{ApiServer, ContourServe, Envoy, TestNet, XdsPki, free_port};
+use serde_json::{Value, json};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// GET through Envoy with a Host header: (status, backend name or "").
+async fn get(port: u16, host: &str, path: &str) -> (u16, String) {
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let client = reqwest::Client::new();
+    match client.get(&url).header("Host", host).send().await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            (
+                status,
+                body["backend"].as_str().unwrap_or_default().to_string(),
+            )
+        }
+        Err(_) => (0, String::new()),
+    }
+}
+
+/// Polls until `get` returns `want`, for up to 15 s.
+async fn eventually(port: u16, host: &str, path: &str, want: (u16, &str)) -> Result<(), String> {
+    let start = Instant::now();
+    let mut last = (0, String::new());
+    while start.elapsed() < Duration::from_secs(15) {
+        last = get(port, host, path).await;
+        if last.0 == want.0 && last.1 == want.1 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!(
+        "{host}{path}: wanted {want:?}, last got {last:?} after 15 s"
+    ))
+}
+
+struct Ground {
+    client: kube::Client,
+    ns: String,
+    contour: ContourServe,
+    envoy: Envoy,
+    listen: u16,
+}
+
+async fn ground(name: &str, extra: &[&str]) -> Result<Ground, Box<dyn std::error::Error>> {
+    contour_tests::init_crypto();
+    let api = ApiServer::shared()?;
+    let client = api.admin_client().await?;
+    install_crds(&client).await?;
+    let ns = api.namespace(name).await?;
+    let pki = XdsPki::new(&ns)?;
+    let listen = free_port()?;
+    let mut flags = vec![
+        format!("--envoy-service-http-port={listen}"),
+        format!("--leader-election-resource-namespace={ns}"),
+    ];
+    flags.extend(extra.iter().map(|s| s.to_string()));
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let contour = ContourServe::start(api, Some(&pki), &flags).await?;
+    let envoy = Envoy::start(&ads_bootstrap(contour.xds_port, Some(&pki))).await?;
+    Ok(Ground {
+        client,
+        ns,
+        contour,
+        envoy,
+        listen,
+    })
+}
+
+impl Ground {
+    async fn apply(&self, manifest: &Value) -> TestResult {
+        apply(&self.client, &self.ns, manifest).await?;
+        Ok(())
+    }
+
+    async fn expect(&self, host: &str, path: &str, want: (u16, &str)) -> TestResult {
+        eventually(self.listen, host, path, want)
+            .await
+            .map_err(|e| {
+                format!(
+                    "{e}\n--- contour log (tail) ---\n{}\n--- envoy log (tail) ---\n{}",
+                    tail(&self.contour.log(), 40),
+                    tail(&self.envoy.log(), 40)
+                )
+            })?;
+        Ok(())
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn httpproxy_ingress_and_ingressroute_route_live_through_envoy() -> TestResult {
+    let net = TestNet::shared()?;
+    let (a, b) = (net.backend("alpha")?, net.backend("beta")?);
+    let g = ground("e2e-routing", &[]).await?;
+    for m in service_for("alpha", &[a.addr])
+        .iter()
+        .chain(service_for("beta", &[b.addr]).iter())
+    {
+        g.apply(m).await?;
+    }
+    let host = format!("proxy.{}.example.com", g.ns);
+    let proxy = |default: &str| {
+        json!({
+            "apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
+            "metadata": {"name": "web"},
+            "spec": {
+                "virtualhost": {"fqdn": host},
+                "routes": [
+                    {"conditions": [{"prefix": "/"}], "services": [{"name": default, "port": 80}]},
+                    {"conditions": [{"prefix": "/b"}], "services": [{"name": "beta", "port": 80}]},
+                    {"conditions": [{"prefix": "/h"}, {"header": {"name": "x-team", "exact": "beta"}}],
+                     "services": [{"name": "beta", "port": 80}]}
+                ]
+            }
+        })
+    };
+    g.apply(&proxy("alpha")).await?;
+    g.expect(&host, "/", (200, "alpha")).await?;
+    g.expect(&host, "/b/x", (200, "beta")).await?;
+    g.expect(&host, "/h", (200, "alpha")).await?;
+    let with_header = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/h", g.listen))
+        .header("Host", &host)
+        .header("x-team", "beta")
+        .send()
+        .await?
+        .json::<Value>()
+        .await?;
+    assert_eq!(with_header["backend"], "beta");
+
+    // A change is served without restarting Envoy; a delete gives 404.
+    g.apply(&proxy("beta")).await?;
+    g.expect(&host, "/", (200, "beta")).await?;
+
+    // The seed's kuard examples: an Ingress and an IngressRoute.
+    let ingress_host = format!("ingress.{}.example.com", g.ns);
+    g.apply(&json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "kuard"},
+        "spec": {"rules": [{"host": ingress_host, "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "alpha", "port": {"number": 80}}}}
+        ]}}]}
+    }))
+    .await?;
+    let ir_host = format!("ir.{}.example.com", g.ns);
+    g.apply(&json!({
+        "apiVersion": "contour.heptio.com/v1beta1", "kind": "IngressRoute",
+        "metadata": {"name": "kuard"},
+        "spec": {"virtualhost": {"fqdn": ir_host}, "routes": [
+            {"match": "/", "services": [{"name": "beta", "port": 80}]}
+        ]}
+    }))
+    .await?;
+    g.expect(&ingress_host, "/", (200, "alpha")).await?;
+    g.expect(&ir_host, "/", (200, "beta")).await?;
+
+    // With other hosts still served (upstream drops the listener when no
+    // host is left), a deleted proxy's host gets Envoy's 404.
+    delete(&g.client, &g.ns, &proxy("beta")).await?;
+    g.expect(&host, "/", (404, "")).await?;
+    g.expect(&ingress_host, "/", (200, "alpha")).await?;
+
+    // Status and metrics.
+    let ns_label = format!("{{namespace=\"{}\"}}", g.ns);
+    let start = Instant::now();
+    loop {
+        let total = g
+            .contour
+            .metric(&format!("contour_ingressroute_total{ns_label}"))
+            .await?;
+        if total == Some(1.0) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "contour_ingressroute_total{ns_label} = {total:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ir: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        g.client.clone(),
+        &g.ns,
+        &contour_tests::k8s::resource_of(
+            &json!({"apiVersion": "contour.heptio.com/v1beta1", "kind": "IngressRoute"}),
+        )?,
+    );
+    let start = Instant::now();
+    loop {
+        let o = ir.get("kuard").await?;
+        if o.data["status"]["currentStatus"] == "valid" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "IngressRoute status: {}",
+            o.data["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, dot) = g.contour.get("/debug/dag").await?;
+    assert_eq!(code, 200);
+    assert!(dot.contains(&ir_host), "{dot}");
+    Ok(())
+}
