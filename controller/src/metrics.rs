@@ -136,40 +136,36 @@ impl Metrics {
                     format!("{prefix}_{part}{suffix}")
                 }
             };
-            registry.register(
-                name(""),
-                format!("Total number of {what}."),
-                g.total.clone(),
-            );
+            registry.register(name(""), format!("Total number of {what}"), g.total.clone());
             registry.register(
                 name("root"),
-                format!("Total number of root {what}."),
+                format!("Total number of root {what}"),
                 g.root.clone(),
             );
             registry.register(
                 name("orphaned"),
-                format!("Total number of orphaned {what} which have no root delegating to them."),
+                format!("Total number of orphaned {what} which have no root delegating to them"),
                 g.orphaned.clone(),
             );
             registry.register(
                 name("valid"),
-                format!("Total number of valid {what}."),
+                format!("Total number of valid {what}"),
                 g.valid.clone(),
             );
             registry.register(
                 name("invalid"),
-                format!("Total number of invalid {what}."),
+                format!("Total number of invalid {what}"),
                 g.invalid.clone(),
             );
         }
         registry.register(
             "contour_ingressroute_dagrebuild_timestamp",
-            "Timestamp of the last DAG rebuild (the seed's name).",
+            "Timestamp of the last DAG rebuild (the seed's name)",
             m.ingressroute_dag_rebuild_timestamp.clone(),
         );
         registry.register(
             "contour_dagrebuild_timestamp",
-            "Timestamp of the last DAG rebuild.",
+            "Timestamp of the last DAG rebuild",
             m.dag_rebuild_timestamp.clone(),
         );
         registry.register(
@@ -184,58 +180,58 @@ impl Metrics {
         );
         registry.register(
             "contour_cachehandler_onupdate_duration_seconds",
-            "Histogram for the runtime of xDS cache regeneration.",
+            "Histogram for the runtime of xDS cache regeneration",
             m.xds_cache_seconds.clone(),
         );
         registry.register(
             "contour_dag_cache_object",
-            "Total number of items that are currently in the DAG cache.",
+            "Total number of items that are currently in the DAG cache",
             m.cache_objects.clone(),
         );
         registry.register(
             "contour_eventhandler_operation",
-            "Total number of Kubernetes object changes Contour has received by operation and object kind.",
+            "Total number of Kubernetes object changes Contour has received by operation and object kind",
             m.events.clone(),
         );
         for (name, help, family) in [
             (
                 "contour_status_update",
-                "Total number of status updates by object kind.",
+                "Total number of status updates by object kind",
                 &m.status_updates,
             ),
             (
                 "contour_status_update_success",
-                "Number of status updates that succeeded by object kind.",
+                "Number of status updates that succeeded by object kind",
                 &m.status_success,
             ),
             (
                 "contour_status_update_failed",
-                "Number of status updates that failed by object kind.",
+                "Number of status updates that failed by object kind",
                 &m.status_failed,
             ),
             (
                 "contour_status_update_conflict",
-                "Number of status update conflicts encountered by object kind.",
+                "Number of status update conflicts encountered by object kind",
                 &m.status_conflict,
             ),
             (
                 "contour_status_update_noop",
-                "Number of status updates that are no-ops by object kind. This is a subset of successful status updates.",
+                "Number of status updates that are no-ops by object kind. This is a subset of successful status updates",
                 &m.status_noop,
             ),
             (
                 "contour_xds_responses",
-                "xDS responses sent, by resource type.",
+                "xDS responses sent, by resource type",
                 &m.xds_responses,
             ),
             (
                 "contour_xds_ack",
-                "xDS versions accepted by Envoy, by resource type.",
+                "xDS versions accepted by Envoy, by resource type",
                 &m.xds_acks,
             ),
             (
                 "contour_xds_nack",
-                "xDS versions rejected by Envoy (NACK), by resource type.",
+                "xDS versions rejected by Envoy (NACK), by resource type",
                 &m.xds_nacks,
             ),
         ] {
@@ -243,17 +239,17 @@ impl Metrics {
         }
         registry.register(
             "contour_xds_push_latency_seconds",
-            "Time from a snapshot's publication to its push on a stream, by resource type.",
+            "Time from a snapshot's publication to its push on a stream, by resource type",
             m.xds_push_latency.clone(),
         );
         registry.register(
             "contour_xds_streams",
-            "Open xDS streams.",
+            "Open xDS streams",
             m.xds_streams.clone(),
         );
         registry.register(
             "contour_leader",
-            "1 while this replica holds the leader lease and writes status.",
+            "1 while this replica holds the leader lease and writes status",
             m.leader.clone(),
         );
         Arc::new(Metrics { registry, ..m })
@@ -385,17 +381,38 @@ mod tests {
             },
             ObjectStatus::valid("valid IngressRoute", 1),
         );
+        let mut orphan = ObjectStatus::valid("valid IngressRoute", 1);
+        orphan
+            .orphan("this IngressRoute is not part of a delegation chain from a root IngressRoute");
+        statuses.insert(
+            ObjectRef {
+                kind: ObjectKind::IngressRoute,
+                namespace: "default".into(),
+                name: "child".into(),
+            },
+            orphan,
+        );
+        let mut bad = ObjectStatus::valid("Valid HTTPProxy", 1);
+        bad.error("TLSError", "SecretNotValid", "no secret");
+        statuses.insert(
+            ObjectRef {
+                kind: ObjectKind::HTTPProxy,
+                namespace: "apps".into(),
+                name: "web".into(),
+            },
+            bad,
+        );
         m.record_statuses(&statuses, &Cache::default());
         m.dag_rebuilds.inc();
         let text = m.render();
         for name in [
-            "contour_ingressroute_total{namespace=\"default\"} 1",
+            "contour_ingressroute_total{namespace=\"default\"} 2",
+            "contour_ingressroute_orphaned_total{namespace=\"default\"} 1",
+            "contour_httpproxy_invalid{namespace=\"apps\",vhost=\"\"} 1",
+            "contour_httpproxy{namespace=\"apps\"} 1",
+            "# HELP contour_dagrebuild Total number of times DAG has been rebuilt since startup.\n",
             "contour_ingressroute_valid_total{namespace=\"default\",vhost=\"\"} 1",
-            "# TYPE contour_ingressroute_orphaned_total gauge",
-            "# TYPE contour_ingressroute_root_total gauge",
-            "# TYPE contour_ingressroute_invalid_total gauge",
             "contour_ingressroute_dagrebuild_timestamp",
-            "# TYPE contour_httpproxy gauge",
             "contour_dagrebuild_total 1",
             "contour_dagrebuild_seconds_bucket",
         ] {
