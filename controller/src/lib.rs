@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod cmd;
 pub mod dag;
 pub mod envoy;
 pub mod logging;

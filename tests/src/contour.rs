@@ -4,44 +4,34 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::pki::Ca;
-use crate::{ApiServer, HarnessError, Result, free_port, process, tools};
+use crate::{ApiServer, HarnessError, Result, free_port, process};
 
-static BUILT: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
 static SERVERS: AtomicU32 = AtomicU32::new(0);
 
-/// The `contour` binary, built (debug) if needed.
+/// The `contour` binary under test: this crate's `contour-under-test`, which
+/// cargo builds (with the same features as the tests) before running them.
 pub fn binary() -> Result<PathBuf> {
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let out = Command::new(cargo)
-                .args(["build", "-q", "-p", "contour", "--bin", "contour"])
-                .current_dir(tools::repo_root())
-                .output()
-                .map_err(|e| e.to_string())?;
-            if !out.status.success() {
-                return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-            }
-            // The test binary lives in <target>/debug/deps/.
-            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-            let dir = exe
-                .parent()
-                .and_then(Path::parent)
-                .ok_or("no target directory")?;
-            Ok(dir.join("contour"))
+    // The test binary lives in <target>/<profile>/deps/.
+    let exe = std::env::current_exe()?;
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("contour-under-test"))
+        .unwrap_or_default();
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(HarnessError::MissingTool {
+            component: "contour-under-test",
+            path,
         })
-        .clone()
-        .map_err(|stderr| HarnessError::Command {
-            command: "cargo build -p contour".into(),
-            stderr,
-        })
+    }
 }
 
 /// Files of a throw-away xDS PKI: one CA, Contour's serving pair (`contour`),

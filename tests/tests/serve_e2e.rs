@@ -53,6 +53,14 @@ struct Ground {
 }
 
 async fn ground(name: &str, extra: &[&str]) -> Result<Ground, Box<dyn std::error::Error>> {
+    ground_with(name, extra, None).await
+}
+
+async fn ground_with(
+    name: &str,
+    extra: &[&str],
+    https_port: Option<u16>,
+) -> Result<Ground, Box<dyn std::error::Error>> {
     contour_tests::init_crypto();
     let api = ApiServer::shared()?;
     let client = api.admin_client().await?;
@@ -64,6 +72,9 @@ async fn ground(name: &str, extra: &[&str]) -> Result<Ground, Box<dyn std::error
         format!("--envoy-service-http-port={listen}"),
         format!("--leader-election-resource-namespace={ns}"),
     ];
+    if let Some(p) = https_port {
+        flags.push(format!("--envoy-service-https-port={p}"));
+    }
     flags.extend(extra.iter().map(|s| s.to_string()));
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let contour = ContourServe::start(api, Some(&pki), &flags).await?;
@@ -215,5 +226,226 @@ async fn httpproxy_ingress_and_ingressroute_route_live_through_envoy() -> TestRe
     let (code, dot) = g.contour.get("/debug/dag").await?;
     assert_eq!(code, 200);
     assert!(dot.contains(&ir_host), "{dot}");
+    Ok(())
+}
+
+/// Sends `n` requests and counts the answers per backend.
+async fn spread(port: u16, host: &str, n: usize) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for _ in 0..n {
+        let (_, backend) = get(port, host, "/").await;
+        *counts.entry(backend).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_includes_redirects_and_rewrites_behave() -> TestResult {
+    let net = TestNet::shared()?;
+    let (a, b) = (net.backend("alpha")?, net.backend("beta")?);
+    let team = net.backend("team")?;
+    let g = ground("e2e-features", &[]).await?;
+    let api = ApiServer::shared()?;
+    let other = api.namespace("e2e-features-team").await?;
+    for m in service_for("alpha", &[a.addr])
+        .iter()
+        .chain(service_for("beta", &[b.addr]).iter())
+    {
+        g.apply(m).await?;
+    }
+    for m in service_for("team", &[team.addr]) {
+        apply(&g.client, &other, &m).await?;
+    }
+    let host = format!("features.{}.example.com", g.ns);
+    g.apply(&json!({
+        "apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
+        "metadata": {"name": "root"},
+        "spec": {
+            "virtualhost": {"fqdn": host},
+            "includes": [{"name": "child", "namespace": other, "conditions": [{"prefix": "/team"}]}],
+            "routes": [
+                {"conditions": [{"prefix": "/"}], "services": [
+                    {"name": "alpha", "port": 80, "weight": 80},
+                    {"name": "beta", "port": 80, "weight": 20}
+                ]},
+                {"conditions": [{"prefix": "/old"}], "requestRedirectPolicy": {
+                    "scheme": "https", "hostname": "new.example.com", "statusCode": 301, "path": "/new"
+                }},
+                {"conditions": [{"prefix": "/v1/api"}], "pathRewritePolicy": {
+                    "replacePrefix": [{"replacement": "/api"}]
+                }, "services": [{"name": "beta", "port": 80}]}
+            ]
+        }
+    }))
+    .await?;
+    apply(
+        &g.client,
+        &other,
+        &json!({
+            "apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
+            "metadata": {"name": "child"},
+            "spec": {"routes": [{"services": [{"name": "team", "port": 80}]}]}
+        }),
+    )
+    .await?;
+
+    g.expect(&host, "/team/x", (200, "team")).await?;
+
+    // 80/20 split within tolerance over 300 requests.
+    let counts = spread(g.listen, &host, 300).await;
+    let alpha = counts.get("alpha").copied().unwrap_or(0) as f64 / 300.0;
+    assert!(
+        (0.68..=0.92).contains(&alpha),
+        "alpha share {alpha:.2} outside 0.68..0.92: {counts:?}"
+    );
+    assert_eq!(
+        counts.get("alpha").copied().unwrap_or(0) + counts.get("beta").copied().unwrap_or(0),
+        300,
+        "every request answered by a weighted backend: {counts:?}"
+    );
+
+    // Redirect: 301 to the new location, no backend involved.
+    let no_follow = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let resp = no_follow
+        .get(format!("http://127.0.0.1:{}/old/page", g.listen))
+        .header("Host", &host)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 301);
+    assert_eq!(
+        resp.headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://new.example.com/new")
+    );
+
+    // Prefix rewrite: the backend sees /api/... for /v1/api/...
+    let body: Value = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/v1/api/users", g.listen))
+        .header("Host", &host)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(body["backend"], "beta");
+    assert_eq!(body["path"], "/api/users");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_termination_and_endpoint_changes_are_followed() -> TestResult {
+    let net = TestNet::shared()?;
+    let (one, two) = (net.backend("one")?, net.backend("two")?);
+    let https = free_port()?;
+    let g = ground_with("e2e-tls", &[], Some(https)).await?;
+    let host = format!("secure.{}.example.com", g.ns);
+
+    // A Service whose endpoints are spread over two EndpointSlices.
+    let mut objects = service_for("app", &[one.addr]);
+    let second = json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "app-2", "labels": {"kubernetes.io/service-name": "app"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": two.addr.port(), "protocol": "TCP"}],
+        "endpoints": [{"addresses": [two.addr.ip().to_string()], "conditions": {"ready": false}}]
+    });
+    objects.push(second.clone());
+    let ca = contour_tests::pki::Ca::new("tls-test-ca")?;
+    let serving = ca.server(&host, &[host.as_str()])?;
+    objects.push(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "web-tls"},
+        "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": serving.cert_pem, "tls.key": serving.key_pem}
+    }));
+    objects.push(json!({
+        "apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
+        "metadata": {"name": "secure"},
+        "spec": {
+            "virtualhost": {"fqdn": host, "tls": {"secretName": "web-tls"}},
+            "routes": [{"services": [{"name": "app", "port": 80}]}]
+        }
+    }));
+    for o in &objects {
+        g.apply(o).await?;
+    }
+
+    // HTTPS with SNI, verified against the test CA.
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{https}").parse()?;
+    let tls_client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem().as_bytes())?)
+        .resolve(&host, addr)
+        .build()?;
+    let url = format!("https://{host}:{https}/secure");
+    let start = Instant::now();
+    let body: Value = loop {
+        match tls_client.get(&url).send().await {
+            Ok(r) if r.status() == 200 => break r.json().await?,
+            other => {
+                if start.elapsed() > Duration::from_secs(15) {
+                    return Err(format!(
+                        "HTTPS never answered 200: {other:?}\n{}",
+                        tail(&g.envoy.log(), 30)
+                    )
+                    .into());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(body["backend"], "one");
+    // Plain HTTP on the same host is redirected to HTTPS (upstream behaviour).
+    let no_follow = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let plain = no_follow
+        .get(format!("http://127.0.0.1:{}/", g.listen))
+        .header("Host", &host)
+        .send()
+        .await?;
+    assert_eq!(plain.status(), 301);
+
+    // Endpoint changes: mark the second endpoint ready → both serve; remove
+    // the first slice → only the second serves.
+    let mut ready = second.clone();
+    ready["endpoints"][0]["conditions"]["ready"] = json!(true);
+    g.apply(&ready).await?;
+    let start = Instant::now();
+    loop {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            if let Ok(r) = tls_client.get(&url).send().await {
+                let v: Value = r.json().await.unwrap_or(Value::Null);
+                seen.insert(v["backend"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        if seen.contains("one") && seen.contains("two") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "both endpoints never served: {seen:?}"
+        );
+    }
+    delete(&g.client, &g.ns, &objects[1]).await?;
+    let start = Instant::now();
+    loop {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            if let Ok(r) = tls_client.get(&url).send().await {
+                let v: Value = r.json().await.unwrap_or(Value::Null);
+                seen.insert(v["backend"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        if seen.len() == 1 && seen.contains("two") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "traffic never left the removed endpoint: {seen:?}"
+        );
+    }
     Ok(())
 }
