@@ -471,6 +471,7 @@ impl Processor<'_> {
             clusters.push(WeightedCluster {
                 cluster: Arc::new(cluster),
                 weight: s.weight.unwrap_or(0),
+                ..Default::default()
             });
         }
         let total: u64 = clusters.iter().map(|c| u64::from(c.weight)).sum();
