@@ -204,16 +204,19 @@ fn tcp_proxy_filter(stat_prefix: &str, clusters: &[WeightedCluster]) -> Filter {
         .collect();
     let specifier = match live.as_slice() {
         [one] => tcp_proxy::ClusterSpecifier::Cluster(super::cluster::cluster_name(&one.cluster)),
-        many => tcp_proxy::ClusterSpecifier::WeightedClusters(tcp_proxy::WeightedCluster {
-            clusters: many
+        many => {
+            let mut clusters: Vec<_> = many
                 .iter()
                 .map(|c| tcp_proxy::weighted_cluster::ClusterWeight {
                     name: super::cluster::cluster_name(&c.cluster),
                     weight: c.weight.max(1),
                     ..Default::default()
                 })
-                .collect(),
-        }),
+                .collect();
+            // Upstream sorts by name, then weight.
+            clusters.sort_by(|a, b| a.name.cmp(&b.name).then(a.weight.cmp(&b.weight)));
+            tcp_proxy::ClusterSpecifier::WeightedClusters(tcp_proxy::WeightedCluster { clusters })
+        }
     };
     let tcp = TcpProxy {
         stat_prefix: stat_prefix.to_string(),
