@@ -49,6 +49,11 @@ pub struct SecretData {
     pub key_pem: Option<String>,
     /// `ca.crt`, if present and UTF-8.
     pub ca_pem: Option<String>,
+    /// `crl.pem`, if present and UTF-8.
+    pub crl_pem: Option<String>,
+    /// Whether the Secret's type is `kubernetes.io/tls` or `Opaque` (the
+    /// types upstream accepts for CA and CRL material).
+    pub tls_or_opaque: bool,
     /// Why `tls.crt`/`tls.key` cannot serve, checked once when the Secret
     /// arrives (upstream's words); `None` when they are a usable pair.
     pub tls_error: Option<String>,
@@ -126,7 +131,7 @@ fn strip(meta: &mut ObjectMeta) {
     }
 }
 
-/// Only key material of TLS and CA secrets is kept.
+/// Only key material of TLS, CA and CRL secrets is kept.
 fn secret_data(secret: &Secret) -> Option<SecretData> {
     let data = secret.data.as_ref()?;
     let text = |k: &str| {
@@ -137,11 +142,18 @@ fn secret_data(secret: &Secret) -> Option<SecretData> {
         cert_pem: text("tls.crt"),
         key_pem: text("tls.key"),
         ca_pem: text("ca.crt"),
+        crl_pem: text("crl.pem"),
+        tls_or_opaque: matches!(
+            secret.type_.as_deref(),
+            None | Some("") | Some("kubernetes.io/tls") | Some("Opaque")
+        ),
         tls_error: None,
     };
     out.tls_error = crate::tls::check_pair(out.cert_pem.as_deref(), out.key_pem.as_deref()).err();
     let is_tls = secret.type_.as_deref() == Some("kubernetes.io/tls");
-    (is_tls || out.ca_pem.is_some()).then_some(out)
+    // CA bundles (client and upstream validation) and revocation lists are
+    // referenced by HTTPProxies too, so they are kept like TLS Secrets.
+    (is_tls || out.ca_pem.is_some() || out.crl_pem.is_some()).then_some(out)
 }
 
 impl Cache {

@@ -63,6 +63,40 @@ pub fn check_private_key(pem_text: &str) -> Result<(), String> {
     }
 }
 
+/// Whether `ca.crt` is a usable CA bundle: at least one block, every block
+/// a certificate. Upstream only checks the block types; we also parse each
+/// certificate, so that a garbled bundle makes its object invalid instead of
+/// reaching Envoy.
+pub fn check_ca_bundle(pem_text: &str) -> Result<(), String> {
+    let blocks = pem::parse_many(pem_text).map_err(|_| "failed to parse PEM block".to_string())?;
+    if blocks.is_empty() {
+        return Err("failed to locate certificate".into());
+    }
+    for block in &blocks {
+        if block.tag() != "CERTIFICATE" {
+            return Err(format!("unexpected block type '{}'", block.tag()));
+        }
+        x509_parser::parse_x509_certificate(block.contents())
+            .map_err(|e| format!("failed to parse certificate: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Whether `crl.pem` holds a certificate revocation list (upstream: at least
+/// one `X509 CRL` block; we also parse the lists).
+pub fn check_crl(pem_text: &str) -> Result<(), String> {
+    let blocks = pem::parse_many(pem_text).map_err(|_| "failed to parse PEM block".to_string())?;
+    let crls: Vec<_> = blocks.iter().filter(|b| b.tag() == "X509 CRL").collect();
+    if crls.is_empty() {
+        return Err("failed to locate CRL".into());
+    }
+    for block in crls {
+        x509_parser::parse_x509_crl(block.contents())
+            .map_err(|e| format!("failed to parse CRL: {e}"))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! Golden fixtures: `tests/fixtures/<case>/input.yaml` (Kubernetes objects,
 //! optional `config.yaml` for the builder: `rootNamespaces`,
-//! `ingressClassName`, `enableExternalNameService`) → the expected Envoy resources and statuses, one YAML
+//! `ingressClassName`, `enableExternalNameService`, `fallbackCertificate`) → the expected Envoy resources and statuses, one YAML
 //! file per kind. `UPDATE_GOLDEN=1` rewrites them.
 
 use std::path::{Path, PathBuf};
@@ -53,6 +53,13 @@ pub fn load(case: &Path) -> Result<(Cache, BuilderConfig), String> {
         }
         if let Some(enable) = v["enableExternalNameService"].as_bool() {
             config.enable_external_name_service = enable;
+        }
+        // `fallbackCertificate: {namespace: ..., name: ...}`, as upstream's
+        // `tls.fallback-certificate`.
+        let fallback = &v["fallbackCertificate"];
+        if let (Some(ns), Some(name)) = (fallback["namespace"].as_str(), fallback["name"].as_str())
+        {
+            config.fallback_certificate = Some((ns.to_string(), name.to_string()));
         }
     }
     Ok((cache, config))

@@ -28,6 +28,10 @@ pub struct BuilderConfig {
     /// Follow ExternalName Services (`enableExternalNameService`; off by
     /// default, as upstream, since they can point anywhere).
     pub enable_external_name_service: bool,
+    /// The fallback certificate `(namespace, name)` served to TLS clients
+    /// that send no SNI, for HTTPProxies with `enableFallbackCertificate`
+    /// (upstream's `tls.fallback-certificate`).
+    pub fallback_certificate: Option<(String, String)>,
 }
 
 impl Default for BuilderConfig {
@@ -39,6 +43,7 @@ impl Default for BuilderConfig {
             https_port: 8443,
             ingress_class_name: None,
             enable_external_name_service: false,
+            fallback_certificate: None,
         }
     }
 }

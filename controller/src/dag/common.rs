@@ -6,7 +6,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::ServicePort;
 
 use super::{
-    CircuitBreakers, Cluster, HeaderMatch, HeaderMatchKind, PathMatch, Route, TlsSecret,
+    CaBundle, CircuitBreakers, Cluster, HeaderMatch, HeaderMatchKind, PathMatch, Route, TlsSecret,
     VirtualHost,
 };
 use crate::cache::{Cache, Key};
@@ -240,6 +240,77 @@ pub fn delegation_permitted(cache: &Cache, secret: &Key, namespace: &str) -> boo
                             .any(|t| t == "*" || t == namespace)
                 })
         })
+}
+
+/// Why a referenced Secret cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretError {
+    /// It lives in another namespace and no TLSCertificateDelegation allows it.
+    NotDelegated,
+    /// Missing or unusable, in upstream's words (`Secret not found`, …).
+    Invalid(String),
+}
+
+/// The serving certificate `key` for an object in `namespace`.
+pub fn lookup_tls_secret(
+    cache: &Cache,
+    key: &Key,
+    namespace: &str,
+) -> Result<Arc<TlsSecret>, SecretError> {
+    if !delegation_permitted(cache, key, namespace) {
+        return Err(SecretError::NotDelegated);
+    }
+    tls_secret(cache, key).map_err(SecretError::Invalid)
+}
+
+/// The kept material of a CA or CRL Secret, after upstream's type check.
+fn validation_secret(
+    cache: &Cache,
+    key: &Key,
+    namespace: &str,
+) -> Result<Arc<crate::cache::SecretData>, SecretError> {
+    if !delegation_permitted(cache, key, namespace) {
+        return Err(SecretError::NotDelegated);
+    }
+    let data = cache
+        .secrets
+        .get(key)
+        .ok_or_else(|| SecretError::Invalid("Secret not found".into()))?;
+    if !data.tls_or_opaque {
+        return Err(SecretError::Invalid(
+            "secret type is not \"kubernetes.io/tls\" or \"Opaque\"".into(),
+        ));
+    }
+    Ok(Arc::clone(data))
+}
+
+/// The CA bundle (`ca.crt`) of the Secret `key` for an object in `namespace`.
+pub fn lookup_ca(cache: &Cache, key: &Key, namespace: &str) -> Result<Arc<CaBundle>, SecretError> {
+    let data = validation_secret(cache, key, namespace)?;
+    let pem = data
+        .ca_pem
+        .clone()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| SecretError::Invalid("empty \"ca.crt\" key".into()))?;
+    crate::tls::check_ca_bundle(&pem)
+        .map_err(|e| SecretError::Invalid(format!("invalid CA certificate bundle: {e}")))?;
+    Ok(Arc::new(CaBundle {
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+        pem,
+    }))
+}
+
+/// The revocation list (`crl.pem`) of the Secret `key` for an object in `namespace`.
+pub fn lookup_crl(cache: &Cache, key: &Key, namespace: &str) -> Result<String, SecretError> {
+    let data = validation_secret(cache, key, namespace)?;
+    let pem = data
+        .crl_pem
+        .clone()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| SecretError::Invalid("empty \"crl.pem\" key".into()))?;
+    crate::tls::check_crl(&pem).map_err(SecretError::Invalid)?;
+    Ok(pem)
 }
 
 /// The certificate and key of the Secret `key`, if it holds PEM material.

@@ -235,6 +235,7 @@ fn process_rule(
             action: RouteAction::Forward(vec![WeightedCluster {
                 cluster: Arc::new(cluster),
                 weight: 1,
+                ..Default::default()
             }]),
             https_redirect: force_ssl,
             websocket: websocket_routes.contains(&path),

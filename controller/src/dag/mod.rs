@@ -163,6 +163,63 @@ pub struct SecureVirtualHost {
     /// Forward the TLS connection (terminated, or passed through when
     /// `secret` is `None`) to these clusters instead of serving HTTP routes.
     pub tcp_proxy: Option<Vec<WeightedCluster>>,
+    /// Client certificate validation (`tls.clientValidation`).
+    pub downstream_validation: Option<DownstreamValidation>,
+    /// The configured fallback certificate, served (with this host's routes)
+    /// to clients that send no SNI (`tls.enableFallbackCertificate`).
+    pub fallback_certificate: Option<Arc<TlsSecret>>,
+}
+
+/// CA certificates (a Secret's `ca.crt`) a peer's certificate must chain to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CaBundle {
+    /// Namespace of the Secret.
+    pub namespace: String,
+    /// Name of the Secret.
+    pub name: String,
+    /// The PEM bundle.
+    pub pem: String,
+}
+
+/// How a TLS virtual host validates client certificates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DownstreamValidation {
+    /// Trusted CAs; `None` only with `skip_verify`.
+    pub ca: Option<Arc<CaBundle>>,
+    /// Accept certificates that do not chain to the CA.
+    pub skip_verify: bool,
+    /// Accept connections without a client certificate.
+    pub optional: bool,
+    /// Revocation list (`crl.pem`).
+    pub crl: Option<String>,
+    /// Check only the leaf certificate against the revocation list.
+    pub only_verify_leaf_crl: bool,
+    /// Forward details of the client certificate in `X-Forwarded-Client-Cert`.
+    pub forward_client_certificate: Option<ClientCertificateDetails>,
+}
+
+/// Which parts of the client certificate go into `X-Forwarded-Client-Cert`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientCertificateDetails {
+    /// The subject.
+    pub subject: bool,
+    /// The whole certificate (URL encoded PEM).
+    pub cert: bool,
+    /// The whole chain (URL encoded PEM).
+    pub chain: bool,
+    /// The DNS subject alternative names.
+    pub dns: bool,
+    /// The URI subject alternative name.
+    pub uri: bool,
+}
+
+/// How Envoy validates an upstream's certificate (`services[].validation`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UpstreamValidation {
+    /// Trusted CAs.
+    pub ca: Arc<CaBundle>,
+    /// Accepted DNS subject alternative names.
+    pub subject_names: Vec<String>,
 }
 
 /// TLS protocol versions Contour allows.
@@ -354,13 +411,30 @@ impl Default for RouteAction {
     }
 }
 
-/// A cluster and its share of the traffic.
-#[derive(Debug, Clone, PartialEq)]
+/// A cluster and its share of the traffic. Build one with
+/// `WeightedCluster { cluster, weight, ..Default::default() }`.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct WeightedCluster {
     /// The upstream.
     pub cluster: Arc<Cluster>,
     /// Relative weight.
     pub weight: u32,
+    /// Request header changes of this service (HTTPProxy `services[]`).
+    pub request_headers: HeadersPolicy,
+    /// Response header changes of this service.
+    pub response_headers: HeadersPolicy,
+    /// Host header rewrite of this service (a literal value).
+    pub host_rewrite: Option<String>,
+}
+
+impl WeightedCluster {
+    /// Whether this service changes headers (then upstream always routes
+    /// through weighted clusters, which carry the changes).
+    pub fn has_header_policy(&self) -> bool {
+        !self.request_headers.is_empty()
+            || !self.response_headers.is_empty()
+            || self.host_rewrite.is_some()
+    }
 }
 
 /// A redirect response.
@@ -415,6 +489,11 @@ pub struct Cluster {
     pub health_check: Option<HealthCheck>,
     /// Circuit breaker thresholds from the Service's annotations.
     pub circuit_breakers: Option<CircuitBreakers>,
+    /// SNI sent to a TLS upstream (Host rewrite of the service or route,
+    /// else the ExternalName); part of the cluster's identity upstream.
+    pub sni: String,
+    /// Validation of the upstream's certificate.
+    pub upstream_validation: Option<UpstreamValidation>,
 }
 
 /// Circuit breaker thresholds of a cluster (`projectcontour.io/max-*`

@@ -47,7 +47,16 @@ pub fn cluster_name(c: &Cluster) -> String {
         }
         buf.push_str(&hc.path);
     }
+    if let Some(uv) = &c.upstream_validation {
+        // Upstream hashes the CA Secret's name (not its namespace) and the
+        // first subject name.
+        buf.push_str(&uv.ca.name);
+        if let Some(first) = uv.subject_names.first() {
+            buf.push_str(first);
+        }
+    }
     buf.push_str(&c.protocol);
+    buf.push_str(&c.sni);
     let digest = Sha1::digest(buf.as_bytes());
     let hash: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
     hashname(60, &[&c.namespace, &c.service, &c.port.to_string(), &hash])
@@ -177,9 +186,9 @@ fn envoy_cluster(name: String, c: &Cluster) -> EnvoyCluster {
         out.circuit_breakers = Some(circuit_breakers(&cb));
     }
     match c.protocol.as_str() {
-        "tls" => out.transport_socket = Some(upstream_tls(&[])),
+        "tls" => out.transport_socket = Some(upstream_tls(c, &[])),
         "h2" => {
-            out.transport_socket = Some(upstream_tls(&["h2"]));
+            out.transport_socket = Some(upstream_tls(c, &["h2"]));
             out.typed_extension_protocol_options = http2_protocol_options();
         }
         "h2c" => out.typed_extension_protocol_options = http2_protocol_options(),
@@ -222,14 +231,29 @@ fn circuit_breakers(cb: &CircuitBreakers) -> EnvoyCircuitBreakers {
     }
 }
 
-/// Upstream TLS (protocol `tls`, and `h2` with ALPN `h2`); no SNI and no
-/// peer validation, as upstream does for Services without either.
-fn upstream_tls(alpn: &[&str]) -> TransportSocket {
+/// Upstream TLS (protocol `tls`, and `h2` with ALPN `h2`) with the
+/// cluster's SNI; the peer is validated (inline CA, DNS names) only when
+/// the service asks for it.
+fn upstream_tls(c: &Cluster, alpn: &[&str]) -> TransportSocket {
     let tls = UpstreamTlsContext {
         common_tls_context: Some(CommonTlsContext {
             alpn_protocols: alpn.iter().map(|p| p.to_string()).collect(),
+            validation_context_type: c
+                .upstream_validation
+                .as_ref()
+                .filter(|uv| !uv.subject_names.is_empty())
+                .map(|uv| {
+                    super::tls::validation_context(
+                        Some(&uv.ca.pem),
+                        &uv.subject_names,
+                        false,
+                        None,
+                        false,
+                    )
+                }),
             ..Default::default()
         }),
+        sni: c.sni.clone(),
         ..Default::default()
     };
     TransportSocket {

@@ -15,17 +15,24 @@ use envoy_types::pb::envoy::extensions::filters::http::rbac::v3::Rbac;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    HttpConnectionManager, HttpFilter, Rds, http_connection_manager::RouteSpecifier, http_filter,
+    HttpConnectionManager, HttpFilter, Rds,
+    http_connection_manager::{
+        ForwardClientCertDetails, RouteSpecifier, SetCurrentClientCertDetails,
+    },
+    http_filter,
 };
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
-    CommonTlsContext, DownstreamTlsContext, SdsSecretConfig, TlsParameters, common_tls_context,
+    CommonTlsContext, DownstreamTlsContext, SdsSecretConfig, TlsParameters,
     tls_parameters::TlsProtocol,
 };
 use envoy_types::pb::google::protobuf::Any;
 use envoy_types::pb::google::protobuf::BoolValue;
 
 use super::{ads_config_source, any};
-use crate::dag::{Dag, Listener, SecureVirtualHost, TlsVersion, WeightedCluster};
+use crate::dag::{
+    ClientCertificateDetails, Dag, DownstreamValidation, Listener, SecureVirtualHost, TlsSecret,
+    TlsVersion, WeightedCluster,
+};
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
 
 /// Listeners of the DAG, sorted by name.
@@ -41,7 +48,7 @@ fn listener(l: &Listener) -> EnvoyListener {
     };
     if !l.virtual_hosts.is_empty() {
         out.filter_chains.push(FilterChain {
-            filters: vec![http_connection_manager(&l.name, &l.name)],
+            filters: vec![http_connection_manager(&l.name, &l.name, None)],
             ..Default::default()
         });
     }
@@ -56,46 +63,33 @@ fn listener(l: &Listener) -> EnvoyListener {
         for (fqdn, svh) in &l.secure_virtual_hosts {
             out.filter_chains.push(secure_chain(&l.name, fqdn, svh));
         }
+        // Upstream sorts chains without server names last.
+        out.filter_chains.extend(fallback_chain(&l.name, l));
     }
     out
 }
 
+/// Name of the route configuration of the fallback certificate's chain.
+pub const FALLBACK_ROUTE_CONFIG: &str = "ingress_fallbackcert";
+
 fn secure_chain(listener: &str, fqdn: &str, svh: &SecureVirtualHost) -> FilterChain {
-    let version = |v: TlsVersion| match v {
-        TlsVersion::V1_2 => TlsProtocol::TlSv12 as i32,
-        TlsVersion::V1_3 => TlsProtocol::TlSv13 as i32,
-    };
     // Passthrough (a TCP proxy without a certificate) leaves TLS to the backend.
     let transport_socket = svh.secret.as_ref().map(|s| {
-        let tls = DownstreamTlsContext {
-            common_tls_context: Some(CommonTlsContext {
-                tls_params: Some(TlsParameters {
-                    tls_minimum_protocol_version: version(svh.min_tls_version),
-                    tls_maximum_protocol_version: version(svh.max_tls_version),
-                    ..Default::default()
-                }),
-                tls_certificate_sds_secret_configs: vec![SdsSecretConfig {
-                    name: super::secret::secret_name(s),
-                    sds_config: Some(ads_config_source()),
-                }],
-                alpn_protocols: if svh.tcp_proxy.is_some() {
-                    vec![]
-                } else {
-                    vec!["h2".into(), "http/1.1".into()]
-                },
-                validation_context_type: None::<common_tls_context::ValidationContextType>,
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        TransportSocket {
-            name: "envoy.transport_sockets.tls".into(),
-            config_type: Some(transport_socket::ConfigType::TypedConfig(any(&tls))),
-        }
+        downstream_tls(
+            s,
+            svh.min_tls_version,
+            svh.max_tls_version,
+            svh.downstream_validation.as_ref(),
+            alpn(svh),
+        )
     });
     let filter = match &svh.tcp_proxy {
         Some(clusters) => tcp_proxy_filter(listener, clusters),
-        None => http_connection_manager(listener, &format!("https/{fqdn}")),
+        None => http_connection_manager(
+            listener,
+            &format!("https/{fqdn}"),
+            forwarded_client_cert(svh),
+        ),
     };
     FilterChain {
         filter_chain_match: Some(FilterChainMatch {
@@ -105,6 +99,98 @@ fn secure_chain(listener: &str, fqdn: &str, svh: &SecureVirtualHost) -> FilterCh
         filters: vec![filter],
         transport_socket,
         ..Default::default()
+    }
+}
+
+/// The chain for TLS clients that send no (or an unknown) SNI, when a host
+/// enabled the fallback certificate: the first such host (by name) gives
+/// the certificate and client settings; the versions are the defaults. It
+/// routes by `ingress_fallbackcert`, which holds every such host.
+fn fallback_chain(listener: &str, l: &Listener) -> Option<FilterChain> {
+    let (svh, secret) = l
+        .secure_virtual_hosts
+        .values()
+        .find_map(|svh| svh.fallback_certificate.as_ref().map(|s| (svh, s)))?;
+    Some(FilterChain {
+        name: "fallback-certificate".into(),
+        filter_chain_match: Some(FilterChainMatch {
+            transport_protocol: "tls".into(),
+            ..Default::default()
+        }),
+        filters: vec![http_connection_manager(
+            listener,
+            FALLBACK_ROUTE_CONFIG,
+            forwarded_client_cert(svh),
+        )],
+        transport_socket: Some(downstream_tls(
+            secret,
+            TlsVersion::V1_2,
+            TlsVersion::V1_3,
+            svh.downstream_validation.as_ref(),
+            alpn(svh),
+        )),
+        ..Default::default()
+    })
+}
+
+/// ALPN offered: HTTP/2 and HTTP/1.1, none for TCP proxying (the backend
+/// answers in its ServerHello).
+fn alpn(svh: &SecureVirtualHost) -> Vec<String> {
+    if svh.tcp_proxy.is_some() {
+        vec![]
+    } else {
+        vec!["h2".into(), "http/1.1".into()]
+    }
+}
+
+fn forwarded_client_cert(svh: &SecureVirtualHost) -> Option<&ClientCertificateDetails> {
+    svh.downstream_validation
+        .as_ref()
+        .and_then(|v| v.forward_client_certificate.as_ref())
+}
+
+/// TLS termination with `secret` (by SDS) and, with client validation, a
+/// validation context and the client certificate required unless optional.
+fn downstream_tls(
+    secret: &TlsSecret,
+    min: TlsVersion,
+    max: TlsVersion,
+    validation: Option<&DownstreamValidation>,
+    alpn_protocols: Vec<String>,
+) -> TransportSocket {
+    let version = |v: TlsVersion| match v {
+        TlsVersion::V1_2 => TlsProtocol::TlSv12 as i32,
+        TlsVersion::V1_3 => TlsProtocol::TlSv13 as i32,
+    };
+    let tls = DownstreamTlsContext {
+        common_tls_context: Some(CommonTlsContext {
+            tls_params: Some(TlsParameters {
+                tls_minimum_protocol_version: version(min),
+                tls_maximum_protocol_version: version(max),
+                ..Default::default()
+            }),
+            tls_certificate_sds_secret_configs: vec![SdsSecretConfig {
+                name: super::secret::secret_name(secret),
+                sds_config: Some(ads_config_source()),
+            }],
+            alpn_protocols,
+            validation_context_type: validation.map(|v| {
+                super::tls::validation_context(
+                    v.ca.as_ref().map(|c| c.pem.as_str()),
+                    &[],
+                    v.skip_verify,
+                    v.crl.as_deref(),
+                    v.only_verify_leaf_crl,
+                )
+            }),
+            ..Default::default()
+        }),
+        require_client_certificate: validation.map(|v| BoolValue { value: !v.optional }),
+        ..Default::default()
+    };
+    TransportSocket {
+        name: "envoy.transport_sockets.tls".into(),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(any(&tls))),
     }
 }
 
@@ -118,16 +204,19 @@ fn tcp_proxy_filter(stat_prefix: &str, clusters: &[WeightedCluster]) -> Filter {
         .collect();
     let specifier = match live.as_slice() {
         [one] => tcp_proxy::ClusterSpecifier::Cluster(super::cluster::cluster_name(&one.cluster)),
-        many => tcp_proxy::ClusterSpecifier::WeightedClusters(tcp_proxy::WeightedCluster {
-            clusters: many
+        many => {
+            let mut clusters: Vec<_> = many
                 .iter()
                 .map(|c| tcp_proxy::weighted_cluster::ClusterWeight {
                     name: super::cluster::cluster_name(&c.cluster),
                     weight: c.weight.max(1),
                     ..Default::default()
                 })
-                .collect(),
-        }),
+                .collect();
+            // Upstream sorts by name, then weight.
+            clusters.sort_by(|a, b| a.name.cmp(&b.name).then(a.weight.cmp(&b.weight)));
+            tcp_proxy::ClusterSpecifier::WeightedClusters(tcp_proxy::WeightedCluster { clusters })
+        }
     };
     let tcp = TcpProxy {
         stat_prefix: stat_prefix.to_string(),
@@ -141,8 +230,12 @@ fn tcp_proxy_filter(stat_prefix: &str, clusters: &[WeightedCluster]) -> Filter {
     }
 }
 
-fn http_connection_manager(stat_prefix: &str, route_config: &str) -> Filter {
-    let hcm = HttpConnectionManager {
+fn http_connection_manager(
+    stat_prefix: &str,
+    route_config: &str,
+    forward_client_cert: Option<&ClientCertificateDetails>,
+) -> Filter {
+    let mut hcm = HttpConnectionManager {
         stat_prefix: stat_prefix.to_string(),
         route_specifier: Some(RouteSpecifier::Rds(Rds {
             config_source: Some(ads_config_source()),
@@ -153,6 +246,19 @@ fn http_connection_manager(stat_prefix: &str, route_config: &str) -> Filter {
         normalize_path: Some(BoolValue { value: true }),
         ..Default::default()
     };
+    if let Some(details) = forward_client_cert {
+        hcm.forward_client_cert_details = ForwardClientCertDetails::SanitizeSet as i32;
+        hcm.set_current_client_cert_details = Some(SetCurrentClientCertDetails {
+            subject: Some(BoolValue {
+                value: details.subject,
+            }),
+            cert: details.cert,
+            chain: details.chain,
+            dns: details.dns,
+            uri: details.uri,
+            ..Default::default()
+        });
+    }
     Filter {
         name: "envoy.filters.network.http_connection_manager".into(),
         config_type: Some(filter::ConfigType::TypedConfig(any(&hcm))),

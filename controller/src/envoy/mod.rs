@@ -10,6 +10,7 @@ pub mod listener;
 pub mod policy;
 pub mod route;
 pub mod secret;
+pub mod tls;
 
 use envoy_types::pb::envoy::config::core::v3::{
     AggregatedConfigSource, ApiVersion, ConfigSource, config_source::ConfigSourceSpecifier,

@@ -53,6 +53,23 @@ pub fn route_configurations(dag: &Dag) -> Vec<RouteConfiguration> {
             });
         }
     }
+    // Hosts with the fallback certificate are also served, for clients
+    // without SNI, by one shared route configuration.
+    for l in dag.listeners.values() {
+        let fallback: Vec<EnvoyVirtualHost> = l
+            .secure_virtual_hosts
+            .values()
+            .filter(|s| s.fallback_certificate.is_some() && s.tcp_proxy.is_none())
+            .map(|s| virtual_host(&s.virtual_host))
+            .collect();
+        if !fallback.is_empty() {
+            out.push(RouteConfiguration {
+                name: super::listener::FALLBACK_ROUTE_CONFIG.into(),
+                virtual_hosts: fallback,
+                ..Default::default()
+            });
+        }
+    }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
@@ -244,19 +261,11 @@ fn query_parameter(q: &crate::dag::QueryParamMatch) -> QueryParameterMatcher {
 }
 
 fn forward(r: &Route, clusters: &[crate::dag::WeightedCluster]) -> EnvoyRouteAction {
+    // One cluster without header changes is named directly; otherwise
+    // weighted clusters carry each service's header changes (as upstream).
     let cluster_specifier = match clusters {
-        [one] => ClusterSpecifier::Cluster(cluster_name(&one.cluster)),
-        many => ClusterSpecifier::WeightedClusters(EnvoyWeighted {
-            clusters: many
-                .iter()
-                .map(|c| ClusterWeight {
-                    name: cluster_name(&c.cluster),
-                    weight: Some(UInt32Value { value: c.weight }),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }),
+        [one] if !one.has_header_policy() => ClusterSpecifier::Cluster(cluster_name(&one.cluster)),
+        many => ClusterSpecifier::WeightedClusters(weighted_clusters(many)),
     };
     let upgrade_configs = if r.websocket {
         vec![
@@ -322,6 +331,38 @@ fn forward(r: &Route, clusters: &[crate::dag::WeightedCluster]) -> EnvoyRouteAct
             }
         }),
         upgrade_configs,
+        ..Default::default()
+    }
+}
+
+/// Weighted clusters with each service's header changes, sorted by name
+/// then weight; all-zero weights count as equal.
+fn weighted_clusters(clusters: &[crate::dag::WeightedCluster]) -> EnvoyWeighted {
+    let all_zero = clusters.iter().all(|c| c.weight == 0);
+    let mut out: Vec<ClusterWeight> = clusters
+        .iter()
+        .map(|c| ClusterWeight {
+            name: cluster_name(&c.cluster),
+            weight: Some(UInt32Value {
+                value: if all_zero { 1 } else { c.weight },
+            }),
+            request_headers_to_add: set_headers(&c.request_headers.set),
+            request_headers_to_remove: c.request_headers.remove.clone(),
+            response_headers_to_add: set_headers(&c.response_headers.set),
+            response_headers_to_remove: c.response_headers.remove.clone(),
+            host_rewrite_specifier: c.host_rewrite.clone().map(
+                envoy_types::pb::envoy::config::route::v3::weighted_cluster::cluster_weight::HostRewriteSpecifier::HostRewriteLiteral,
+            ),
+            ..Default::default()
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        a.name
+            .cmp(&b.name)
+            .then_with(|| a.weight.map(|w| w.value).cmp(&b.weight.map(|w| w.value)))
+    });
+    EnvoyWeighted {
+        clusters: out,
         ..Default::default()
     }
 }

@@ -1,4 +1,4 @@
-//! SDS secrets of the TLS virtual hosts.
+//! SDS secrets of the TLS virtual hosts (serving and fallback certificates).
 
 use std::collections::BTreeMap;
 
@@ -23,7 +23,7 @@ pub fn secrets(dag: &Dag) -> Vec<Secret> {
     let mut out = BTreeMap::new();
     for listener in dag.listeners.values() {
         for vh in listener.secure_virtual_hosts.values() {
-            if let Some(s) = &vh.secret {
+            for s in vh.secret.iter().chain(&vh.fallback_certificate) {
                 let name = secret_name(s);
                 out.entry(name.clone()).or_insert_with(|| Secret {
                     name,

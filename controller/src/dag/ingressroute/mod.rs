@@ -22,15 +22,20 @@
 //! - a `match` that does not start with `/`;
 //! - a `prefixRewrite` with NUL, CR or LF; a health check with an empty path,
 //!   control characters in its path or host, or more than 10^9 seconds;
-//!   service weights that add up to more than 2^32-1;
-//! - a root with a `tcpproxy` that upstream would have served (TLS passthrough
-//!   or a valid certificate): TCP proxying is not translated yet.
+//!   service weights that add up to more than 2^32-1.
+//!
+//! `tcpproxy` (see `tcpproxy.rs`) is served for TLS passthrough or a valid
+//! certificate, as upstream did; where upstream then overwrote a tcpproxy
+//! error with `valid` once the routes were processed, the error stays, and a
+//! delegate without a `tcpproxy` (upstream crashed) serves nothing.
 //!
 //! Also: unknown load balancer strategies become the default (upstream hashed
 //! the raw string into the cluster name); `minimumProtocolVersion` other than
 //! `1.3` means TLS 1.2 (upstream allowed TLS 1.1, which is not offered here);
 //! virtual host names are lower-cased (duplicate detection stays
 //! case-sensitive, as upstream's).
+
+mod tcpproxy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -259,31 +264,37 @@ impl Processor<'_> {
                 ));
             }
         }
-        // Upstream proxied TCP only for passthrough or a valid certificate
-        // (and then served the routes over plain HTTP only); otherwise the
+        // Upstream proxied TCP only for passthrough or a valid certificate,
+        // and then served the routes over plain HTTP only; otherwise the
         // tcpproxy is ignored.
-        if ir.spec.tcp_proxy.is_some() && (passthrough || certificate.is_some()) {
-            return Err(invalid(
-                "TCPProxyError",
-                "NotSupported",
-                "Spec.TCPProxy: TCP proxying and TLS passthrough are not supported yet",
-            ));
-        }
+        let (tcp_clusters, tcp_result) =
+            if ir.spec.tcp_proxy.is_some() && (passthrough || certificate.is_some()) {
+                self.tcp_proxy(key, ir)
+            } else {
+                (None, Ok(()))
+            };
 
         let host = Host {
             fqdn: vh.fqdn.to_ascii_lowercase(),
-            tls: certificate.is_some(),
+            tls: certificate.is_some() && ir.spec.tcp_proxy.is_none(),
         };
-        if let Some((secret, min)) = certificate
+        if (certificate.is_some() || tcp_clusters.is_some())
             && let Some(l) = self.dag.listeners.get_mut(HTTPS_LISTENER)
         {
             let svh = l.secure_virtual_hosts.entry(host.fqdn.clone()).or_default();
             svh.virtual_host.name = host.fqdn.clone();
-            svh.secret = Some(secret);
-            svh.min_tls_version = min;
-            svh.max_tls_version = TlsVersion::V1_3;
+            if let Some((secret, min)) = certificate {
+                svh.secret = Some(secret);
+                svh.min_tls_version = min;
+                svh.max_tls_version = TlsVersion::V1_3;
+            }
+            if tcp_clusters.is_some() {
+                svh.tcp_proxy = tcp_clusters;
+            }
         }
-        self.routes(key, ir, &host)
+        // Upstream then marked the root valid once its routes were done,
+        // hiding a tcpproxy error; we keep it (a route error comes first).
+        self.routes(key, ir, &host).and(tcp_result)
     }
 
     /// Adds the routes of the root `ir` and of the IngressRoutes it delegates
@@ -471,6 +482,7 @@ impl Processor<'_> {
             clusters.push(WeightedCluster {
                 cluster: Arc::new(cluster),
                 weight: s.weight.unwrap_or(0),
+                ..Default::default()
             });
         }
         let total: u64 = clusters.iter().map(|c| u64::from(c.weight)).sum();

@@ -1,5 +1,9 @@
 //! The HTTPProxy processor: roots, includes, routes, TLS and status.
 
+mod services;
+mod tcpproxy;
+mod tls;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,19 +12,23 @@ use contour_crds::HTTPProxy;
 use contour_crds::httpproxy::{MatchCondition, Route as ProxyRoute};
 
 use super::builder::{BuilderConfig, parse_duration};
-use super::common::{RouteError, add_routes, resolve_service, resolve_tls_secret, sort_routes};
+use super::common::{RouteError, add_routes, sort_routes};
 use super::policy;
 use super::status::{Current, ObjectKind, ObjectRef, ObjectStatus};
 use super::{
     Dag, HTTP_LISTENER, HTTPS_LISTENER, HeaderMatch, HeaderMatchKind, HealthCheck, PathMatch,
-    Redirect, RetryPolicy, Route, RouteAction, SecureVirtualHost, TlsVersion, VirtualHost,
-    WeightedCluster,
+    Redirect, RetryPolicy, Route, RouteAction, VirtualHost, WeightedCluster,
 };
 use crate::cache::{Cache, Key};
 
 const VALID: &str = "Valid HTTPProxy";
 const INVALID: &str = "At least one error present, see Errors for details";
 const ORPHANED: &str = "this HTTPProxy is not part of a delegation chain from a root HTTPProxy";
+
+/// `namespace/name`.
+fn name_of(key: &Key) -> String {
+    format!("{}/{}", key.namespace, key.name)
+}
 
 fn obj_ref(key: &Key) -> ObjectRef {
     ObjectRef {
@@ -167,93 +175,51 @@ fn process_root(
     };
 
     // TLS first: routes need to know whether to redirect plain HTTP.
-    let mut secure: Option<SecureVirtualHost> = None;
-    if let Some(tls) = &vh.tls {
-        let version = |v: &str, default: TlsVersion, status: &mut ObjectStatus| match tls_version(v)
-        {
-            Some(v) => v,
-            None => {
-                if !v.is_empty() {
-                    // Upstream silently uses the default; we say so.
-                    status.warn(
-                        "TLSError",
-                        "TLSVersionIgnored",
-                        format!("Spec.VirtualHost.TLS protocol version {v:?} is not supported; using the default"),
-                    );
-                }
-                default
-            }
-        };
-        let min = version(
-            &tls.minimum_protocol_version,
-            TlsVersion::V1_2,
+    let mut secure = vh.tls.as_ref().and_then(|tls| {
+        tls::secure_virtual_host(
+            cache,
+            config,
+            &key.namespace,
+            tls,
+            &template,
             &mut root_status,
-        );
-        let max = version(
-            &tls.maximum_protocol_version,
-            TlsVersion::V1_3,
-            &mut root_status,
-        );
-        let secret = match (tls.passthrough, tls.secret_name.is_empty()) {
-            (true, false) => Err((
-                "TLSConfigNotValid",
-                "Spec.VirtualHost.TLS: both Passthrough and SecretName were specified".to_string(),
-            )),
-            (false, true) => Err((
-                "TLSConfigNotValid",
-                "Spec.VirtualHost.TLS: neither Passthrough nor SecretName were specified"
-                    .to_string(),
-            )),
-            (true, true) if tls.client_validation.is_some() => Err((
-                "TLSIncompatibleFeatures",
-                "Spec.VirtualHost.TLS passthrough cannot be combined with tls.clientValidation"
-                    .to_string(),
-            )),
-            (true, true) => Ok(None),
-            (false, false) => resolve_tls_secret(cache, &key.namespace, &tls.secret_name)
-                .map(Some)
-                .map_err(|m| {
-                    (
-                        "SecretNotValid",
-                        format!(
-                            "Spec.VirtualHost.TLS Secret {:?} is invalid: {m}",
-                            tls.secret_name
-                        ),
-                    )
-                }),
-        };
-        match secret {
-            Err((reason, message)) => root_status.error("TLSError", reason, message),
-            Ok(_) if min > max => root_status.error(
-                "TLSError",
-                "TLSConfigNotValid",
-                "Spec.Virtualhost.TLS the minimum protocol version is greater than the maximum protocol version",
-            ),
-            Ok(secret) => {
-                secure = Some(SecureVirtualHost {
-                    virtual_host: template.clone(),
-                    secret,
-                    min_tls_version: min,
-                    max_tls_version: max,
-                    tcp_proxy: None,
-                });
-            }
-        }
-    }
-    if let Some(tcp) = &proxy.spec.tcp_proxy {
-        match (&mut secure, tcp_proxy(cache, config, &key.namespace, tcp)) {
-            (None, _) if vh.tls.is_none() => root_status.error(
+        )
+    });
+    // A TCP proxy serves the whole TLS connection: no HTTP routes there.
+    let has_tcp_proxy = proxy.spec.tcp_proxy.is_some();
+    let mut tcp_failed = false;
+    if has_tcp_proxy {
+        match &mut secure {
+            None if vh.tls.is_none() => root_status.error(
                 "TCPProxyError",
                 "TLSMustBeConfigured",
                 "Spec.TCPProxy requires that either Spec.TLS.Passthrough or Spec.TLS.SecretName be set",
             ),
-            (None, _) => {} // the TLS error is already recorded
-            (Some(_), Err((reason, message))) => root_status.error("TCPProxyError", reason, message),
-            (Some(svh), Ok(clusters)) => svh.tcp_proxy = Some(clusters),
+            None => {} // the TLS error is already recorded
+            Some(svh) => {
+                let mut walk = tcpproxy::Walk {
+                    cache,
+                    config,
+                    statuses,
+                    reached,
+                };
+                match walk.tcp_proxy(key, proxy, &mut root_status, &mut Vec::new()) {
+                    tcpproxy::Outcome::Clusters(clusters) => svh.tcp_proxy = Some(clusters),
+                    tcpproxy::Outcome::Nothing => {}
+                    // Upstream stops here: the error may be on an included
+                    // proxy, and nothing of this root is served.
+                    tcpproxy::Outcome::Failed => tcp_failed = true,
+                }
+            }
         }
     }
     let tls_enabled = secure.is_some();
 
+    if tcp_failed {
+        statuses.insert(key.clone(), root_status);
+        reached.insert(key.clone());
+        return;
+    }
     let mut routes = Vec::new();
     let mut visiting = vec![key.clone()];
     statuses.insert(key.clone(), root_status);
@@ -314,8 +280,9 @@ fn process_root(
             svh.min_tls_version = s.min_tls_version;
             svh.max_tls_version = s.max_tls_version;
             svh.tcp_proxy = s.tcp_proxy;
-            // A TCP proxy serves the whole TLS connection: no HTTP routes there.
-            if svh.tcp_proxy.is_none() {
+            svh.downstream_validation = s.downstream_validation;
+            svh.fallback_certificate = s.fallback_certificate;
+            if !has_tcp_proxy {
                 add_routes(&mut svh.virtual_host, routes);
             } else {
                 svh.virtual_host.routes.clear();
@@ -450,6 +417,10 @@ fn build_route(
     let merged = merge_conditions(inherited, &route.conditions)
         .map_err(|m| ("RouteError", "PathMatchConditionsNotValid", m))?;
     let path = path_match(&merged, &route.conditions);
+    // The route's Host rewrite also names the SNI of its TLS upstreams.
+    let route_host = policy::headers_policy(route.request_headers_policy.as_ref(), true)
+        .ok()
+        .and_then(|(_, host)| host);
 
     let action = if let Some(redirect) = &route.request_redirect_policy {
         RouteAction::Redirect(Redirect {
@@ -502,13 +473,12 @@ fn build_route(
         });
         let mut clusters = Vec::new();
         for s in forwarded {
-            let mut cluster = service_cluster(cache, config, namespace, s, "Spec.Routes")?;
+            let mut wc =
+                services::route_service(cache, config, namespace, s, route_host.as_deref())?;
+            let cluster = Arc::make_mut(&mut wc.cluster);
             cluster.lb_policy = lb_policy.clone();
             cluster.health_check = health_check.clone();
-            clusters.push(WeightedCluster {
-                cluster: Arc::new(cluster),
-                weight: weight(s),
-            });
+            clusters.push(wc);
         }
         if clusters.iter().all(|c| c.weight == 0) {
             for c in &mut clusters {
@@ -572,12 +542,12 @@ fn build_route(
     }
     let mirror = match mirrors.first() {
         Some(s) => Some(WeightedCluster {
-            cluster: Arc::new(service_cluster(cache, config, namespace, s, "Spec.Routes")?),
             // Upstream mirrors everything unless a weight (percent) is given.
             weight: match s.weight.unwrap_or(0) {
                 w if w <= 0 => 100,
                 w => u32::try_from(w.min(100)).unwrap_or(100),
             },
+            ..services::route_service(cache, config, namespace, s, route_host.as_deref())?
         }),
         None => None,
     };
@@ -710,87 +680,4 @@ fn header_match(h: &contour_crds::httpproxy::HeaderMatchCondition) -> Result<Hea
         kind,
         invert,
     })
-}
-
-fn tls_version(s: &str) -> Option<TlsVersion> {
-    match s {
-        "1.2" => Some(TlsVersion::V1_2),
-        "1.3" => Some(TlsVersion::V1_3),
-        _ => None,
-    }
-}
-
-/// The clusters of `spec.tcpproxy` (services only; an include of another
-/// proxy's tcpproxy is not supported yet and says so).
-fn tcp_proxy(
-    cache: &Cache,
-    config: &BuilderConfig,
-    namespace: &str,
-    tcp: &contour_crds::httpproxy::TCPProxy,
-) -> Result<Vec<WeightedCluster>, (&'static str, String)> {
-    let include = tcp.include.as_ref().or(tcp.includes_deprecated.as_ref());
-    match (tcp.services.is_empty(), include) {
-        (false, Some(_)) => {
-            return Err((
-                "NoServicesAndInclude",
-                "cannot specify services and include in the same httpproxy".into(),
-            ));
-        }
-        (true, None) => {
-            return Err((
-                "NothingDefined",
-                "either services or inclusion must be specified".into(),
-            ));
-        }
-        (true, Some(i)) => {
-            return Err((
-                "IncludeNotSupported",
-                format!(
-                    "Spec.TCPProxy include of {}/{} is not supported yet",
-                    if i.namespace.is_empty() {
-                        namespace
-                    } else {
-                        &i.namespace
-                    },
-                    i.name
-                ),
-            ));
-        }
-        (false, None) => {}
-    }
-    let mut clusters = Vec::new();
-    for s in &tcp.services {
-        let cluster = service_cluster(cache, config, namespace, s, "Spec.TCPProxy")
-            .map_err(|(_, reason, m)| (reason, m))?;
-        clusters.push(WeightedCluster {
-            cluster: Arc::new(cluster),
-            weight: weight(s),
-        });
-    }
-    Ok(clusters)
-}
-
-/// The cluster of a service entry (name, port, protocol of the spec); a
-/// lookup failure reads "`<field>` unresolved service reference: …".
-fn service_cluster(
-    cache: &Cache,
-    config: &BuilderConfig,
-    namespace: &str,
-    s: &contour_crds::httpproxy::Service,
-    field: &str,
-) -> Result<super::Cluster, RouteError> {
-    resolve_service(
-        cache,
-        config,
-        namespace,
-        &s.name,
-        s.port,
-        s.protocol.clone().unwrap_or_default(),
-    )
-    .map_err(|(t, r, m)| (t, r, format!("{field} unresolved service reference: {m}")))
-}
-
-/// A service entry's weight; negative counts as zero.
-fn weight(s: &contour_crds::httpproxy::Service) -> u32 {
-    u32::try_from(s.weight.unwrap_or(0).max(0)).unwrap_or(u32::MAX)
 }
