@@ -4,8 +4,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
 use crate::logging::{self, LogFormat};
+use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(

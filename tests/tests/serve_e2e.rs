@@ -315,9 +315,7 @@ async fn weights_includes_redirects_and_rewrites_behave() -> TestResult {
         .await?;
     assert_eq!(resp.status(), 301);
     assert_eq!(
-        resp.headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok()),
+        resp.headers().get("location").and_then(|v| v.to_str().ok()),
         Some("https://new.example.com/new")
     );
 

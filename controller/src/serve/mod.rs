@@ -52,6 +52,13 @@ fn duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is not a positive duration"))
 }
 
+fn namespaced_name(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() => Ok((ns.into(), name.into())),
+        _ => Err(format!("{s:?} is not namespace/name")),
+    }
+}
+
 /// Flags of `contour serve` (upstream's names where they overlap).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -94,6 +101,10 @@ pub struct ServeArgs {
     /// Follow ExternalName Services.
     #[arg(long)]
     pub enable_external_name_service: bool,
+    /// Fallback certificate Secret as `namespace/name` (upstream's config
+    /// `tls.fallback-certificate`), for proxies that enable it.
+    #[arg(long, value_parser = namespaced_name)]
+    pub fallback_certificate: Option<(String, String)>,
     /// Address Envoy's listeners bind.
     #[arg(long, default_value = "0.0.0.0")]
     pub envoy_service_http_address: String,
@@ -138,6 +149,7 @@ impl ServeArgs {
             https_port: self.envoy_service_https_port,
             ingress_class_name: self.ingress_class_name.clone(),
             enable_external_name_service: self.enable_external_name_service,
+            fallback_certificate: self.fallback_certificate.clone(),
         }
     }
 
