@@ -112,10 +112,17 @@ async fn channel(args: &CliArgs) -> Result<Channel, CliError> {
                 .identity(Identity::from_pem(read(cert)?, read(key)?))
                 .domain_name(args.server_name.clone()),
         ),
+        // Server verified, no client identity: a server that requires
+        // client certificates refuses this.
+        (Some(ca), None, None) => Some(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(read(ca)?))
+                .domain_name(args.server_name.clone()),
+        ),
         (None, None, None) => None,
         _ => {
             return Err(CliError::Flags(
-                "give all of --cafile, --cert-file and --key-file, or none (plain gRPC)".into(),
+                "give --cafile with --cert-file and --key-file (or --cafile alone, or none for plain gRPC)".into(),
             ));
         }
     };
@@ -142,7 +149,12 @@ pub async fn run(args: CliArgs, out: &mut (dyn std::io::Write + Send)) -> Result
             ..Default::default()
         }),
         type_url: args.resource.type_url().into(),
-        resource_names: args.names.clone(),
+        // No names: everything ("*" is the explicit wildcard RDS/EDS/SDS need).
+        resource_names: if args.names.is_empty() {
+            vec!["*".to_string()]
+        } else {
+            args.names.clone()
+        },
         ..Default::default()
     };
     let _ = tx.send(first.clone()).await;

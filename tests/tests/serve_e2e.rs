@@ -4,114 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use contour_tests::contour::ads_bootstrap;
-use contour_tests::k8s::{apply, delete, install_crds, service_for};
-use contour_tests::{ApiServer, ContourServe, Envoy, TestNet, XdsPki, free_port};
+use contour_tests::k8s::{apply, delete, service_for};
+use contour_tests::{ApiServer, TestNet, free_port};
 use serde_json::{Value, json};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+mod common;
 
-/// GET through Envoy with a Host header: (status, backend name or "").
-async fn get(port: u16, host: &str, path: &str) -> (u16, String) {
-    let url = format!("http://127.0.0.1:{port}{path}");
-    let client = reqwest::Client::new();
-    match client.get(&url).header("Host", host).send().await {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            let body: Value = r.json().await.unwrap_or(Value::Null);
-            (
-                status,
-                body["backend"].as_str().unwrap_or_default().to_string(),
-            )
-        }
-        Err(_) => (0, String::new()),
-    }
-}
-
-/// Polls until `get` returns `want`, for up to 15 s.
-async fn eventually(port: u16, host: &str, path: &str, want: (u16, &str)) -> Result<(), String> {
-    let start = Instant::now();
-    let mut last = (0, String::new());
-    while start.elapsed() < Duration::from_secs(15) {
-        last = get(port, host, path).await;
-        if last.0 == want.0 && last.1 == want.1 {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err(format!(
-        "{host}{path}: wanted {want:?}, last got {last:?} after 15 s"
-    ))
-}
-
-struct Ground {
-    client: kube::Client,
-    ns: String,
-    contour: ContourServe,
-    envoy: Envoy,
-    listen: u16,
-}
-
-async fn ground(name: &str, extra: &[&str]) -> Result<Ground, Box<dyn std::error::Error>> {
-    ground_with(name, extra, None).await
-}
-
-async fn ground_with(
-    name: &str,
-    extra: &[&str],
-    https_port: Option<u16>,
-) -> Result<Ground, Box<dyn std::error::Error>> {
-    contour_tests::init_crypto();
-    let api = ApiServer::shared()?;
-    let client = api.admin_client().await?;
-    install_crds(&client).await?;
-    let ns = api.namespace(name).await?;
-    let pki = XdsPki::new(&ns)?;
-    let listen = free_port()?;
-    let mut flags = vec![
-        format!("--envoy-service-http-port={listen}"),
-        format!("--leader-election-resource-namespace={ns}"),
-    ];
-    if let Some(p) = https_port {
-        flags.push(format!("--envoy-service-https-port={p}"));
-    }
-    flags.extend(extra.iter().map(|s| s.to_string()));
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let contour = ContourServe::start(api, Some(&pki), &flags).await?;
-    let envoy = Envoy::start(&ads_bootstrap(contour.xds_port, Some(&pki))).await?;
-    Ok(Ground {
-        client,
-        ns,
-        contour,
-        envoy,
-        listen,
-    })
-}
-
-impl Ground {
-    async fn apply(&self, manifest: &Value) -> TestResult {
-        apply(&self.client, &self.ns, manifest).await?;
-        Ok(())
-    }
-
-    async fn expect(&self, host: &str, path: &str, want: (u16, &str)) -> TestResult {
-        eventually(self.listen, host, path, want)
-            .await
-            .map_err(|e| {
-                format!(
-                    "{e}\n--- contour log (tail) ---\n{}\n--- envoy log (tail) ---\n{}",
-                    tail(&self.contour.log(), 40),
-                    tail(&self.envoy.log(), 40)
-                )
-            })?;
-        Ok(())
-    }
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
+use common::{TestResult, get, ground, ground_with, tail};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn httpproxy_ingress_and_ingressroute_route_live_through_envoy() -> TestResult {

@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod leader;
+pub mod nack;
 pub mod status;
 pub mod watch;
 
@@ -251,7 +252,12 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     };
 
     let (snap_tx, snap_rx) = tokio_watch::channel(Published::default());
-    let xds = XdsServer::new(snap_rx, metrics.clone());
+    let (xds_events_tx, xds_events) = mpsc::unbounded_channel();
+    let observer = Arc::new(nack::TracingObserver {
+        metrics: metrics.clone(),
+        events: xds_events_tx,
+    });
+    let xds = XdsServer::new(snap_rx, observer);
     let xds_listener = bind(&args.xds_address, args.xds_port).await?;
     tracing::info!(address = %args.xds_address, port = args.xds_port, tls = tls.is_some(), "serving xDS");
     let xds_task = tokio::spawn(transport::serve(xds.routes(), xds_listener, tls, stopped()));
@@ -324,9 +330,11 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         },
         holdoff: args.holdoff_delay,
         max_holdoff: args.holdoff_max_delay,
+        statuses: Arc::new(Statuses::new()),
+        rejections: nack::Rejections::new(),
     };
     tokio::select! {
-        _ = event_loop.run(rx) => tracing::warn!("all watches ended"),
+        _ = event_loop.run(rx, xds_events) => tracing::warn!("all watches ended"),
         _ = shutdown_signal() => tracing::info!("shutting down"),
     }
     let _ = stop_tx.send(true);
@@ -358,6 +366,10 @@ struct EventLoop {
     outputs: Outputs,
     holdoff: Duration,
     max_holdoff: Duration,
+    /// Statuses of the last build, before NACK annotations.
+    statuses: Arc<Statuses>,
+    /// Envoy refusals in force.
+    rejections: nack::Rejections,
 }
 
 /// The status an object carries, as JSON (for no-op detection).
@@ -511,10 +523,9 @@ impl EventLoop {
         self.metrics
             .xds_cache_seconds
             .observe((started.elapsed() - built).as_secs_f64());
-        let statuses = std::mem::take(&mut dag.statuses);
-        self.metrics.record_statuses(&statuses, &self.cache);
+        self.statuses = Arc::new(std::mem::take(&mut dag.statuses));
+        self.publish_statuses();
         self.metrics.record_cache(&self.cache);
-        let _ = self.outputs.statuses.send(Arc::new(statuses));
         match self.outputs.dag.write() {
             Ok(mut slot) => *slot = Some(Arc::new(dag)),
             Err(p) => *p.into_inner() = Some(Arc::new(dag)),
@@ -526,24 +537,43 @@ impl EventLoop {
         );
     }
 
-    async fn run(&mut self, mut rx: mpsc::Receiver<Update>) {
+    /// Sends the last build's statuses, with Envoy's refusals traced onto
+    /// the objects they came from, to the status writer and the gauges.
+    fn publish_statuses(&mut self) {
+        let statuses = nack::annotate(&self.statuses, &self.cache, &self.rejections);
+        self.metrics.record_statuses(&statuses, &self.cache);
+        let _ = self.outputs.statuses.send(Arc::new(statuses));
+    }
+
+    async fn run(
+        &mut self,
+        mut rx: mpsc::Receiver<Update>,
+        mut xds_events: mpsc::UnboundedReceiver<crate::xds::Event>,
+    ) {
         loop {
             let deadline = self
                 .dirty_since
                 .filter(|_| self.ready())
                 .map(|since| (self.last_event + self.holdoff).min(since + self.max_holdoff));
-            let update = match deadline {
-                Some(d) => {
-                    tokio::select! {
-                        u = rx.recv() => u,
-                        _ = tokio::time::sleep_until(d.into()) => {
-                            self.dirty_since = None;
-                            tokio::task::block_in_place(|| self.rebuild());
-                            continue;
-                        }
-                    }
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
                 }
-                None => rx.recv().await,
+            };
+            let update = tokio::select! {
+                u = rx.recv() => u,
+                Some(event) = xds_events.recv() => {
+                    if nack::record(&mut self.rejections, &event) {
+                        self.publish_statuses();
+                    }
+                    continue;
+                }
+                _ = sleep => {
+                    self.dirty_since = None;
+                    tokio::task::block_in_place(|| self.rebuild());
+                    continue;
+                }
             };
             let Some(update) = update else {
                 return;

@@ -159,7 +159,11 @@ impl XdsServer {
     ) -> Result<Response<DiscoveryResponse>, Status> {
         check_type(&mut req.type_url, Some(fixed))?;
         req.response_nonce.clear();
-        let snapshot = self.snapshots.borrow().snapshot.clone();
+        let published = self.snapshots.borrow().clone();
+        if published.at.is_none() {
+            return Err(Status::unavailable("no configuration built yet"));
+        }
+        let snapshot = published.snapshot;
         let mut stream = SotwStream::new();
         let out = stream.on_request(&req, &snapshot);
         out.responses
@@ -200,6 +204,12 @@ struct SotwDriver {
 impl SotwDriver {
     async fn run(mut self) {
         self.observer.stream(1);
+        // Nothing is answered before the first build: an empty snapshot
+        // would make a (re)connecting Envoy drop every listener.
+        if self.snapshots.wait_for(|p| p.at.is_some()).await.is_err() {
+            self.observer.stream(-1);
+            return;
+        }
         let mut state = SotwStream::new();
         let mut node = String::new();
         loop {
@@ -267,6 +277,12 @@ struct DeltaDriver {
 impl DeltaDriver {
     async fn run(mut self) {
         self.observer.stream(1);
+        // Nothing is answered before the first build: an empty snapshot
+        // would make a (re)connecting Envoy drop every listener.
+        if self.snapshots.wait_for(|p| p.at.is_some()).await.is_err() {
+            self.observer.stream(-1);
+            return;
+        }
         let mut state = DeltaStream::new();
         let mut node = String::new();
         loop {
