@@ -48,8 +48,9 @@ demo:
 	$(CARGO) test -p contour-tests --test envoy_static --test crds
 
 # Speed and memory figures (recorded in BENCHMARKS.md). Never run by `make test`.
-bench:
+bench: tools
 	$(CARGO) bench -p contour --bench rebuild
+	$(CARGO) bench -p contour-tests --bench latency
 
 clean:
 	$(CARGO) clean
