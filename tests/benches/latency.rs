@@ -67,7 +67,10 @@ async fn run(preload: usize, samples: usize) -> Result<(Vec<Duration>, Vec<Durat
             }
         })
         .await;
-    eprintln!("preloaded {preload} proxies in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "preloaded {preload} proxies in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let pki = XdsPki::new(&ns)?;
     let listen = free_port()?;
@@ -154,7 +157,9 @@ async fn main() -> Result<()> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(40);
-    println!("| preloaded proxies | samples | apply → first 200 p50 | p99 | apply → status valid p50 | p99 |");
+    println!(
+        "| preloaded proxies | samples | apply → first 200 p50 | p99 | apply → status valid p50 | p99 |"
+    );
     println!("| --- | --- | --- | --- | --- | --- |");
     for n in sizes {
         let (first, valid) = run(n, samples).await?;

@@ -216,6 +216,11 @@ impl Drop for ContourServe {
 /// A bootstrap (without admin; [`crate::Envoy::start`] adds it) that follows
 /// Contour at `127.0.0.1:xds_port` over ADS, over mTLS when `pki` is given.
 pub fn ads_bootstrap(xds_port: u16, pki: Option<&XdsPki>) -> Value {
+    ads_bootstrap_with(xds_port, pki, false)
+}
+
+/// [`ads_bootstrap`], with incremental (delta) ADS when `delta` is set.
+pub fn ads_bootstrap_with(xds_port: u16, pki: Option<&XdsPki>, delta: bool) -> Value {
     let mut contour = json!({
         "name": "contour",
         "type": "STATIC",
@@ -257,7 +262,7 @@ pub fn ads_bootstrap(xds_port: u16, pki: Option<&XdsPki>) -> Value {
             "lds_config": {"ads": {}, "resource_api_version": "V3"},
             "cds_config": {"ads": {}, "resource_api_version": "V3"},
             "ads_config": {
-                "api_type": "GRPC",
+                "api_type": if delta { "DELTA_GRPC" } else { "GRPC" },
                 "transport_api_version": "V3",
                 "grpc_services": [{"envoy_grpc": {"cluster_name": "contour"}}]
             }

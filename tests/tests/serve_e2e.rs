@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 mod common;
 
-use common::{TestResult, get, ground, ground_with, tail};
+use common::{TestResult, get, ground, ground_full, ground_with, tail};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn httpproxy_ingress_and_ingressroute_route_live_through_envoy() -> TestResult {
@@ -344,5 +344,60 @@ async fn tls_termination_and_endpoint_changes_are_followed() -> TestResult {
             "traffic never left the removed endpoint: {seen:?}"
         );
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_ads_follows_changes_and_removals() -> TestResult {
+    let net = TestNet::shared()?;
+    let (a, b) = (net.backend("alpha")?, net.backend("beta")?);
+    let g = ground_full("e2e-delta", &[], None, true).await?;
+    for m in service_for("alpha", &[a.addr])
+        .iter()
+        .chain(service_for("beta", &[b.addr]).iter())
+    {
+        g.apply(m).await?;
+    }
+    let (one, two) = (
+        format!("one.{}.example.com", g.ns),
+        format!("two.{}.example.com", g.ns),
+    );
+    let proxy = |name: &str, host: &str, service: &str| {
+        json!({
+            "apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
+            "metadata": {"name": name},
+            "spec": {"virtualhost": {"fqdn": host},
+                     "routes": [{"services": [{"name": service, "port": 80}]}]}
+        })
+    };
+    g.apply(&proxy("one", &one, "alpha")).await?;
+    g.apply(&proxy("two", &two, "beta")).await?;
+    g.expect(&one, "/", (200, "alpha")).await?;
+    g.expect(&two, "/", (200, "beta")).await?;
+    g.apply(&proxy("one", &one, "beta")).await?;
+    g.expect(&one, "/", (200, "beta")).await?;
+    // Removing the only user of a cluster removes it from Envoy (delta
+    // removals), while the other host keeps serving.
+    delete(&g.client, &g.ns, &proxy("two", &two, "beta")).await?;
+    g.apply(&proxy("one", &one, "alpha")).await?;
+    g.expect(&one, "/", (200, "alpha")).await?;
+    g.expect(&two, "/", (404, "")).await?;
+    let start = Instant::now();
+    loop {
+        let clusters = g.envoy.admin_get("/clusters").await?;
+        if !clusters.contains(&format!("{}/beta/80/", g.ns)) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the unused cluster stayed in Envoy"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let acks = g
+        .contour
+        .metric("contour_xds_ack_total{type=\"Cluster\"}")
+        .await?;
+    assert!(acks.unwrap_or(0.0) >= 2.0, "delta ACKs counted: {acks:?}");
     Ok(())
 }

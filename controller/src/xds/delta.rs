@@ -89,7 +89,9 @@ impl DeltaStream {
             }
         }
         let nonce = &mut self.nonces;
-        if let Some(r) = respond(&req.type_url, state, snapshot, nonce) {
+        // A new subscription is always answered, even with nothing, or the
+        // client waits for its initial fetch timeout.
+        if let Some(r) = respond(&req.type_url, state, snapshot, first, nonce) {
             outcome.responses.push(r);
         }
         outcome
@@ -100,7 +102,7 @@ impl DeltaStream {
         let nonce = &mut self.nonces;
         self.types
             .iter_mut()
-            .filter_map(|(t, s)| respond(t, s, snapshot, nonce))
+            .filter_map(|(t, s)| respond(t, s, snapshot, false, nonce))
             .collect()
     }
 }
@@ -109,6 +111,7 @@ fn respond(
     type_url: &str,
     state: &mut TypeState,
     snapshot: &Snapshot,
+    force: bool,
     nonce: &mut u64,
 ) -> Option<DeltaDiscoveryResponse> {
     let empty = TypeSnapshot::default();
@@ -133,7 +136,7 @@ fn respond(
         .filter(|n| wanted(n) && !current.resources.contains_key(*n))
         .cloned()
         .collect();
-    if resources.is_empty() && removed.is_empty() {
+    if !force && resources.is_empty() && removed.is_empty() {
         return None;
     }
     *nonce += 1;
@@ -211,6 +214,16 @@ mod tests {
         assert_eq!(names(&pushed[0]), ["a"]);
         assert_eq!(pushed[0].removed_resources, ["b"]);
         assert!(s.on_snapshot(&s2).is_empty());
+    }
+
+    #[test]
+    fn a_new_subscription_is_answered_even_when_empty() {
+        let mut s = DeltaStream::new();
+        let out = s.on_request(&sub(type_url::CLUSTER, &[]), &Snapshot::default());
+        assert_eq!(out.responses.len(), 1);
+        assert!(out.responses[0].resources.is_empty());
+        let again = s.on_snapshot(&Snapshot::default());
+        assert!(again.is_empty(), "later empty snapshots send nothing");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use contour_tests::contour::ads_bootstrap;
+use contour_tests::contour::ads_bootstrap_with;
 use contour_tests::k8s::{apply, install_crds};
 use contour_tests::{ApiServer, ContourServe, Envoy, XdsPki, free_port};
 use serde_json::Value;
@@ -68,6 +68,16 @@ pub async fn ground_with(
     extra: &[&str],
     https_port: Option<u16>,
 ) -> Result<Ground, Box<dyn std::error::Error>> {
+    ground_full(name, extra, https_port, false).await
+}
+
+/// The ground with every option: an HTTPS listener port, delta ADS.
+pub async fn ground_full(
+    name: &str,
+    extra: &[&str],
+    https_port: Option<u16>,
+    delta: bool,
+) -> Result<Ground, Box<dyn std::error::Error>> {
     contour_tests::init_crypto();
     let api = ApiServer::shared()?;
     let client = api.admin_client().await?;
@@ -85,7 +95,7 @@ pub async fn ground_with(
     flags.extend(extra.iter().map(|s| s.to_string()));
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let contour = ContourServe::start(api, Some(&pki), &flags).await?;
-    let envoy = Envoy::start(&ads_bootstrap(contour.xds_port, Some(&pki))).await?;
+    let envoy = Envoy::start(&ads_bootstrap_with(contour.xds_port, Some(&pki), delta)).await?;
     Ok(Ground {
         client,
         ns,
