@@ -6,6 +6,7 @@
 //! `cache`, `dag` and `envoy` are pure: values in, values out.
 #![forbid(unsafe_code)]
 
+pub mod bootstrap;
 pub mod cache;
 pub mod dag;
 pub mod envoy;

@@ -27,13 +27,24 @@ enum Command {
     /// Watch Kubernetes and serve xDS to Envoy.
     Serve,
     /// Write Envoy's bootstrap configuration.
-    Bootstrap,
+    Bootstrap(contour::bootstrap::BootstrapArgs),
     /// Generate the mTLS CA and certificates.
     Certgen,
     /// Query a running Contour over xDS (lds, rds, cds, eds, sds).
     Cli,
     /// Print the version.
     Version,
+}
+
+/// Logs a failed subcommand's error and turns it into the exit code.
+fn exit<E: std::error::Error>(command: &str, result: Result<(), E>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(command, error = %e, "failed");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -44,6 +55,7 @@ fn main() -> ExitCode {
             println!("contour {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Bootstrap(args) => exit("bootstrap", contour::bootstrap::run(&args)),
         other => {
             tracing::error!(command = ?other, "this subcommand is not available in this build yet");
             ExitCode::from(2)
