@@ -8,6 +8,7 @@
 
 pub mod bootstrap;
 pub mod cache;
+pub mod certgen;
 pub mod dag;
 pub mod envoy;
 pub mod logging;

@@ -29,7 +29,7 @@ enum Command {
     /// Write Envoy's bootstrap configuration.
     Bootstrap(contour::bootstrap::BootstrapArgs),
     /// Generate the mTLS CA and certificates.
-    Certgen,
+    Certgen(contour::certgen::CertgenArgs),
     /// Query a running Contour over xDS (lds, rds, cds, eds, sds).
     Cli,
     /// Print the version.
@@ -56,6 +56,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Bootstrap(args) => exit("bootstrap", contour::bootstrap::run(&args)),
+        Command::Certgen(args) => exit("certgen", contour::certgen::run(&args)),
         other => {
             tracing::error!(command = ?other, "this subcommand is not available in this build yet");
             ExitCode::from(2)
