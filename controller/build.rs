@@ -34,6 +34,9 @@ const FILES: &[&str] = &[
     "envoy/extensions/upstreams/tcp/v3/tcp_protocol_options.proto",
     "envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto",
     "envoy/config/rbac/v3/rbac.proto",
+    "envoy/extensions/regex_engines/v3/google_re2.proto",
+    "envoy/extensions/resource_monitors/fixed_heap/v3/fixed_heap.proto",
+    "envoy/extensions/resource_monitors/downstream_connections/v3/downstream_connections.proto",
 ];
 
 /// Include roots inside envoy-types' `proto/` folder.

@@ -29,9 +29,9 @@ enum Command {
     /// Watch Kubernetes and serve xDS to Envoy.
     Serve(Box<crate::serve::ServeArgs>),
     /// Write Envoy's bootstrap configuration.
-    Bootstrap,
+    Bootstrap(crate::bootstrap::BootstrapArgs),
     /// Generate the mTLS CA and certificates.
-    Certgen,
+    Certgen(crate::certgen::CertgenArgs),
     /// Stream resources from a running Contour over xDS (lds, rds, cds, eds, sds).
     Cli(crate::cli::CliArgs),
     /// Print the version.
@@ -44,6 +44,17 @@ fn runtime() -> Result<tokio::runtime::Runtime, std::io::Error> {
         .build()
 }
 
+/// Logs a failed subcommand's error and turns it into the exit code.
+fn exit<E: std::error::Error>(command: &str, result: Result<(), E>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(command, error = %e, "failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -53,6 +64,8 @@ pub fn main() -> ExitCode {
             println!("contour {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Bootstrap(args) => exit("bootstrap", crate::bootstrap::run(&args)),
+        Command::Certgen(args) => exit("certgen", crate::certgen::run(&args)),
         Command::Serve(args) => {
             let result = runtime().map_err(|e| e.to_string()).and_then(|rt| {
                 rt.block_on(crate::serve::run(*args))
@@ -79,10 +92,6 @@ pub fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
-        }
-        other => {
-            tracing::error!(command = ?other, "this subcommand is not available in this build yet");
-            ExitCode::from(2)
         }
     }
 }

@@ -6,7 +6,9 @@
 //! `cache`, `dag` and `envoy` are pure: values in, values out.
 #![forbid(unsafe_code)]
 
+pub mod bootstrap;
 pub mod cache;
+pub mod certgen;
 pub mod cli;
 pub mod cmd;
 pub mod dag;

@@ -3,7 +3,7 @@
 //! mTLS PKI, and an Envoy bootstrap that follows it over ADS.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,28 @@ pub fn binary() -> Result<PathBuf> {
         Err(HarnessError::MissingTool {
             component: "contour-under-test",
             path,
+        })
+    }
+}
+
+/// Runs `contour ARGS` to completion (text logs) and returns its output.
+pub fn run(args: &[&str]) -> Result<Output> {
+    Ok(Command::new(binary()?)
+        .args(["--log-format", "text"])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()?)
+}
+
+/// Like [`run`], but an error (with stderr) unless the exit status is 0.
+pub fn run_ok(args: &[&str]) -> Result<Output> {
+    let out = run(args)?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(HarnessError::Command {
+            command: format!("contour {}", args.join(" ")),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })
     }
 }
@@ -94,7 +116,6 @@ impl ContourServe {
         let mut command: Vec<String> = vec![
             "serve".into(),
             "--log-format=text".into(),
-            "--log-level=info,contour=debug".into(),
             format!("--kubeconfig={}", api.kubeconfig().display()),
             "--xds-address=127.0.0.1".into(),
             format!("--xds-port={xds_port}"),
@@ -109,6 +130,9 @@ impl ContourServe {
                 command.push(format!("--contour-key-file={}", p.contour_key.display()));
             }
             None => command.push("--insecure".into()),
+        }
+        if !extra.iter().any(|a| a.starts_with("--log-level")) {
+            command.push("--log-level=info,contour=debug".into());
         }
         command.extend(extra.iter().map(|s| s.to_string()));
         let mut me = ContourServe {

@@ -13,6 +13,7 @@ static ENVOYS: AtomicU32 = AtomicU32::new(0);
 pub struct Envoy {
     child: Child,
     admin_port: u16,
+    admin_url: String,
     log: PathBuf,
     config_path: PathBuf,
 }
@@ -22,10 +23,6 @@ impl Envoy {
     /// added on a free loopback port and must not be in `bootstrap`.
     /// Returns once Envoy reports `LIVE` on `/ready`.
     pub async fn start(bootstrap: &serde_json::Value) -> Result<Envoy> {
-        let bin = tools::envoy()?;
-        let n = ENVOYS.fetch_add(1, Ordering::SeqCst);
-        let dir = process::run_dir()?.join(format!("envoy-{n}"));
-        std::fs::create_dir_all(&dir)?;
         let admin_port = free_port()?;
         let mut config = bootstrap.clone();
         if let Some(obj) = config.as_object_mut() {
@@ -36,8 +33,24 @@ impl Envoy {
                 }),
             );
         }
+        Self::launch(&config, format!("http://127.0.0.1:{admin_port}")).await
+    }
+
+    /// Starts Envoy with a bootstrap exactly as given (its own admin).
+    /// `admin_url` (`http://host:port`) must answer the admin paths, e.g.
+    /// the admin listener or a listener that forwards `/ready` to it; the
+    /// call returns once `{admin_url}/ready` says `LIVE`.
+    pub async fn start_as_is(bootstrap: &serde_json::Value, admin_url: &str) -> Result<Envoy> {
+        Self::launch(bootstrap, admin_url.trim_end_matches('/').to_string()).await
+    }
+
+    async fn launch(config: &serde_json::Value, admin_url: String) -> Result<Envoy> {
+        let bin = tools::envoy()?;
+        let n = ENVOYS.fetch_add(1, Ordering::SeqCst);
+        let dir = process::run_dir()?.join(format!("envoy-{n}"));
+        std::fs::create_dir_all(&dir)?;
         let config_path = dir.join("bootstrap.json");
-        std::fs::write(&config_path, serde_json::to_vec_pretty(&config)?)?;
+        std::fs::write(&config_path, serde_json::to_vec_pretty(config)?)?;
         let log = dir.join("envoy.log");
         let mut cmd = Command::new(bin);
         cmd.arg("-c")
@@ -56,9 +69,15 @@ impl Envoy {
                 "contour-test",
             ]);
         let child = process::spawn(cmd, &log)?;
+        let admin_port = admin_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
         let mut envoy = Envoy {
             child,
             admin_port,
+            admin_url,
             log,
             config_path,
         };
@@ -66,7 +85,7 @@ impl Envoy {
         Ok(envoy)
     }
 
-    /// The admin port on 127.0.0.1.
+    /// The admin port (of the admin URL).
     pub fn admin_port(&self) -> u16 {
         self.admin_port
     }
@@ -83,13 +102,15 @@ impl Envoy {
 
     /// GET a path of the admin interface and return the body.
     pub async fn admin_get(&self, path: &str) -> Result<String> {
-        let url = format!("http://127.0.0.1:{}{path}", self.admin_port);
+        let url = format!("{}{path}", self.admin_url);
         Ok(reqwest::get(url).await?.text().await?)
     }
 
     async fn wait_live(&mut self) -> Result<()> {
         let start = Instant::now();
-        let timeout = Duration::from_secs(30);
+        // Envoy turns LIVE when its first xDS fetches are done or timed out
+        // (15s each when the control plane is unreachable).
+        let timeout = Duration::from_secs(60);
         while start.elapsed() < timeout {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(HarnessError::NotReady {

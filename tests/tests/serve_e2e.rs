@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 mod common;
 
-use common::{TestResult, get, ground, ground_full, ground_with, tail};
+use common::{Follow, TestResult, get, ground, ground_full, ground_with, tail};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn httpproxy_ingress_and_ingressroute_route_live_through_envoy() -> TestResult {
@@ -143,7 +143,7 @@ async fn weights_includes_redirects_and_rewrites_behave() -> TestResult {
     let net = TestNet::shared()?;
     let (a, b) = (net.backend("alpha")?, net.backend("beta")?);
     let team = net.backend("team")?;
-    let g = ground("e2e-features", &[]).await?;
+    let g = ground_full("e2e-features", &[], None, Follow::Ads).await?;
     let api = ApiServer::shared()?;
     let other = api.namespace("e2e-features-team").await?;
     for m in service_for("alpha", &[a.addr])
@@ -351,7 +351,7 @@ async fn tls_termination_and_endpoint_changes_are_followed() -> TestResult {
 async fn delta_ads_follows_changes_and_removals() -> TestResult {
     let net = TestNet::shared()?;
     let (a, b) = (net.backend("alpha")?, net.backend("beta")?);
-    let g = ground_full("e2e-delta", &[], None, true).await?;
+    let g = ground_full("e2e-delta", &[], None, Follow::Delta).await?;
     for m in service_for("alpha", &[a.addr])
         .iter()
         .chain(service_for("beta", &[b.addr]).iter())

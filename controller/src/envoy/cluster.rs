@@ -204,7 +204,7 @@ fn envoy_cluster(name: String, c: &Cluster) -> EnvoyCluster {
             out.cluster_discovery_type =
                 Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32));
             out.eds_cluster_config = Some(EdsClusterConfig {
-                eds_config: Some(super::ads_config_source()),
+                eds_config: Some(super::xds_config_source()),
                 service_name: c.eds_name(),
             });
         }

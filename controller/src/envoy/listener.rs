@@ -28,7 +28,7 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
 use envoy_types::pb::google::protobuf::Any;
 use envoy_types::pb::google::protobuf::BoolValue;
 
-use super::{ads_config_source, any};
+use super::{any, xds_config_source};
 use crate::dag::{
     ClientCertificateDetails, Dag, DownstreamValidation, Listener, SecureVirtualHost, TlsSecret,
     TlsVersion, WeightedCluster,
@@ -171,7 +171,7 @@ fn downstream_tls(
             }),
             tls_certificate_sds_secret_configs: vec![SdsSecretConfig {
                 name: super::secret::secret_name(secret),
-                sds_config: Some(ads_config_source()),
+                sds_config: Some(xds_config_source()),
             }],
             alpn_protocols,
             validation_context_type: validation.map(|v| {
@@ -238,7 +238,7 @@ fn http_connection_manager(
     let mut hcm = HttpConnectionManager {
         stat_prefix: stat_prefix.to_string(),
         route_specifier: Some(RouteSpecifier::Rds(Rds {
-            config_source: Some(ads_config_source()),
+            config_source: Some(xds_config_source()),
             route_config_name: route_config.to_string(),
         })),
         http_filters: http_filters(),

@@ -9,11 +9,14 @@ pub mod json;
 pub mod listener;
 pub mod policy;
 pub mod route;
+pub mod runtime;
 pub mod secret;
 pub mod tls;
 
+use envoy_types::pb::envoy::config::core::v3::api_config_source::ApiType;
+use envoy_types::pb::envoy::config::core::v3::grpc_service::{EnvoyGrpc, TargetSpecifier};
 use envoy_types::pb::envoy::config::core::v3::{
-    AggregatedConfigSource, ApiVersion, ConfigSource, config_source::ConfigSourceSpecifier,
+    ApiConfigSource, ApiVersion, ConfigSource, GrpcService, config_source::ConfigSourceSpecifier,
 };
 use envoy_types::pb::google::protobuf::{Any, Duration};
 use prost::{Message, Name};
@@ -26,11 +29,26 @@ pub fn any<M: Message + Name>(message: &M) -> Any {
     }
 }
 
-/// Config source for resources that come over ADS from Contour.
-pub fn ads_config_source() -> ConfigSource {
+/// Config source of every RDS/EDS/SDS reference, as upstream writes it: a
+/// gRPC stream to the `contour` cluster. It works whether Envoy's bootstrap
+/// follows Contour per type (upstream's and the seed's default) or over ADS
+/// (listeners and clusters then come over ADS, the rest per type).
+pub fn xds_config_source() -> ConfigSource {
     ConfigSource {
         resource_api_version: ApiVersion::V3 as i32,
-        config_source_specifier: Some(ConfigSourceSpecifier::Ads(AggregatedConfigSource {})),
+        config_source_specifier: Some(ConfigSourceSpecifier::ApiConfigSource(ApiConfigSource {
+            api_type: ApiType::Grpc as i32,
+            transport_api_version: ApiVersion::V3 as i32,
+            grpc_services: vec![GrpcService {
+                target_specifier: Some(TargetSpecifier::EnvoyGrpc(EnvoyGrpc {
+                    cluster_name: "contour".into(),
+                    authority: "contour".into(),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })),
         ..Default::default()
     }
 }
@@ -56,6 +74,8 @@ pub struct Resources {
     pub endpoints: Vec<envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment>,
     /// TLS secrets for SDS.
     pub secrets: Vec<envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret>,
+    /// Runtime layers for RTDS.
+    pub runtimes: Vec<envoy_types::pb::envoy::service::runtime::v3::Runtime>,
 }
 
 /// Translates a DAG (and the endpoint slices of the cache) into resources.
@@ -68,6 +88,7 @@ pub fn translate(dag: &crate::dag::Dag, cache: &crate::cache::Cache) -> Resource
         clusters,
         endpoints,
         secrets: secret::secrets(dag),
+        runtimes: runtime::runtime_layers(),
     }
 }
 

@@ -331,7 +331,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         holdoff: args.holdoff_delay,
         max_holdoff: args.holdoff_max_delay,
         statuses: Arc::new(Statuses::new()),
-        rejections: nack::Rejections::new(),
+        nacks: nack::Tracker::default(),
     };
     tokio::select! {
         _ = event_loop.run(rx, xds_events) => tracing::warn!("all watches ended"),
@@ -368,8 +368,8 @@ struct EventLoop {
     max_holdoff: Duration,
     /// Statuses of the last build, before NACK annotations.
     statuses: Arc<Statuses>,
-    /// Envoy refusals in force.
-    rejections: nack::Rejections,
+    /// Envoy refusals in force, and what they can be traced to.
+    nacks: nack::Tracker,
 }
 
 /// The status an object carries, as JSON (for no-op detection).
@@ -436,6 +436,7 @@ impl EventLoop {
             self.with_live(|l| {
                 l.remove(&r);
             });
+            self.nacks.object_removed(&r);
         }
         self.cache.remove(kind, key)
     }
@@ -454,12 +455,17 @@ impl EventLoop {
                 if let Some(seen) = self.relisting.get_mut(&kind) {
                     seen.insert(key);
                 }
-                if let Some((r, v)) = live_status(&object) {
+                let live = live_status(&object);
+                let changed = self.cache.insert(*object);
+                if let Some((r, v)) = live {
+                    if changed {
+                        self.nacks.object_changed(r.clone());
+                    }
                     self.with_live(|l| {
                         l.insert(r, v);
                     });
                 }
-                self.cache.insert(*object)
+                changed
             }
             Update::Delete(kind, key) => {
                 self.metrics
@@ -511,6 +517,7 @@ impl EventLoop {
         let resources = crate::envoy::translate(&dag, &self.cache);
         match Snapshot::build(&resources) {
             Ok(snapshot) => {
+                self.nacks.built(&snapshot);
                 let _ = self.outputs.snapshots.send(Published {
                     snapshot: Arc::new(snapshot),
                     at: Some(Instant::now()),
@@ -540,7 +547,7 @@ impl EventLoop {
     /// Sends the last build's statuses, with Envoy's refusals traced onto
     /// the objects they came from, to the status writer and the gauges.
     fn publish_statuses(&mut self) {
-        let statuses = nack::annotate(&self.statuses, &self.cache, &self.rejections);
+        let statuses = self.nacks.annotate(&self.statuses, &self.cache);
         self.metrics.record_statuses(&statuses, &self.cache);
         let _ = self.outputs.statuses.send(Arc::new(statuses));
     }
@@ -564,7 +571,7 @@ impl EventLoop {
             let update = tokio::select! {
                 u = rx.recv() => u,
                 Some(event) = xds_events.recv() => {
-                    if nack::record(&mut self.rejections, &event) {
+                    if self.nacks.event(&event) {
                         self.publish_statuses();
                     }
                     continue;

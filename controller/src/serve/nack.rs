@@ -1,10 +1,11 @@
 //! NACKs reach the objects they came from: while Envoy refuses a version of a
-//! resource type, every routing object whose spec names a string that the
-//! refusal quotes (a regex, a host, a service) gets an `EnvoyRejected` error
-//! in its status. The next ACK of that type clears it. Envoy keeps serving
-//! its last accepted version meanwhile.
+//! resource type, the routing objects it is traced to get an `EnvoyRejected`
+//! error in their status: those whose spec holds a string the refusal quotes
+//! (a regex, a host, a service), else those changed since Envoy last accepted
+//! that type. The next ACK of that type clears it. Envoy keeps serving its
+//! last accepted version meanwhile.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,10 +13,10 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::cache::{Cache, Key};
-use crate::dag::{ObjectKind, Statuses};
+use crate::dag::{ObjectKind, ObjectRef, Statuses};
 use crate::metrics::{Metrics, short_type};
-use crate::xds::Event;
 use crate::xds::server::Observer;
+use crate::xds::{Event, Snapshot};
 
 /// Strings shorter than this are too common to trace an error by.
 const MIN_TRACE_LEN: usize = 4;
@@ -41,21 +42,127 @@ impl Observer for TracingObserver {
     }
 }
 
-/// Refusals in force, by type URL.
-pub type Rejections = BTreeMap<String, String>;
+/// Recent builds remembered to map a NACKed version to the changes in it.
+const BUILDS_KEPT: usize = 512;
 
-/// Applies an event; returns whether the rejections changed.
-pub fn record(rejections: &mut Rejections, event: &Event) -> bool {
-    match event {
-        Event::Nack {
-            type_url, message, ..
-        } => {
-            rejections
-                .insert(type_url.clone(), message.clone())
-                .as_deref()
-                != Some(message)
+/// One refusal in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rejection {
+    message: String,
+    /// Routing objects changed between the last accepted build of the type
+    /// and the refused one.
+    suspects: BTreeSet<ObjectRef>,
+}
+
+/// Follows which routing objects changed in which build, and which builds
+/// Envoy accepted, to say which objects a refusal is about.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    seq: u64,
+    changed: BTreeMap<ObjectRef, u64>,
+    builds: VecDeque<(String, String, u64)>,
+    acked: BTreeMap<String, u64>,
+    rejections: BTreeMap<String, Rejection>,
+}
+
+impl Tracker {
+    /// A routing object changed (its spec or metadata).
+    pub fn object_changed(&mut self, r: ObjectRef) {
+        self.seq += 1;
+        self.changed.insert(r, self.seq);
+    }
+
+    /// A routing object is gone.
+    pub fn object_removed(&mut self, r: &ObjectRef) {
+        self.changed.remove(r);
+    }
+
+    /// A snapshot was published; its type versions cover every change so far.
+    pub fn built(&mut self, snapshot: &Snapshot) {
+        for (t, ts) in &snapshot.types {
+            self.builds
+                .push_back((t.to_string(), ts.version.clone(), self.seq));
         }
-        Event::Ack { type_url, .. } => rejections.remove(type_url).is_some(),
+        while self.builds.len() > BUILDS_KEPT {
+            self.builds.pop_front();
+        }
+    }
+
+    fn seq_of(&self, type_url: &str, version: &str) -> Option<u64> {
+        self.builds
+            .iter()
+            .rev()
+            .find(|(t, v, _)| t == type_url && v == version)
+            .map(|(_, _, s)| *s)
+    }
+
+    /// Applies an ACK or NACK; returns whether the refusals changed.
+    pub fn event(&mut self, event: &Event) -> bool {
+        match event {
+            Event::Ack { type_url, version } => {
+                if let Some(s) = self.seq_of(type_url, version) {
+                    self.acked.insert(type_url.clone(), s);
+                }
+                self.rejections.remove(type_url).is_some()
+            }
+            Event::Nack {
+                type_url,
+                version,
+                message,
+            } => {
+                // Before the first ACK of a type, every object is "new":
+                // only the refusal's own words can point at one.
+                let suspects = match self.acked.get(type_url) {
+                    Some(&from) => {
+                        let upto = self.seq_of(type_url, version).unwrap_or(self.seq);
+                        self.changed
+                            .iter()
+                            .filter(|(_, s)| **s > from && **s <= upto)
+                            .map(|(r, _)| r.clone())
+                            .collect()
+                    }
+                    None => BTreeSet::new(),
+                };
+                let new = Rejection {
+                    message: message.clone(),
+                    suspects,
+                };
+                self.rejections.insert(type_url.clone(), new.clone()) != Some(new)
+            }
+        }
+    }
+
+    /// The statuses with an `EnvoyRejected` error on every object a refusal
+    /// is traced to: the objects whose spec holds a string the refusal
+    /// quotes, else the objects changed since Envoy last accepted that type.
+    pub fn annotate(&self, statuses: &Statuses, cache: &Cache) -> Statuses {
+        let mut out = statuses.clone();
+        for (type_url, rejection) in &self.rejections {
+            let named: BTreeSet<ObjectRef> = out
+                .keys()
+                .filter(|r| names_in(r, cache, &rejection.message))
+                .cloned()
+                .collect();
+            let blamed = if named.is_empty() {
+                &rejection.suspects
+            } else {
+                &named
+            };
+            for r in blamed {
+                if let Some(status) = out.get_mut(r) {
+                    status.error(
+                        "EnvoyRejected",
+                        "RejectedByEnvoy",
+                        format!(
+                            "Envoy rejected the {} update this object is part of; it keeps serving the previous configuration: {}",
+                            short_type(type_url),
+                            rejection.message
+                        ),
+                    );
+                }
+            }
+        }
+        out
     }
 }
 
@@ -68,55 +175,58 @@ fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
     }
 }
 
-/// The statuses with an `EnvoyRejected` error on every object a refusal
-/// can be traced to. Pure.
-pub fn annotate(statuses: &Statuses, cache: &Cache, rejections: &Rejections) -> Statuses {
-    let mut out = statuses.clone();
-    if rejections.is_empty() {
-        return out;
-    }
-    for (r, status) in out.iter_mut() {
-        let key = Key::new(r.namespace.clone(), r.name.clone());
-        let spec = match r.kind {
-            ObjectKind::HTTPProxy => cache
-                .httpproxies
-                .get(&key)
-                .and_then(|p| serde_json::to_value(&p.spec).ok()),
-            ObjectKind::IngressRoute => cache
-                .ingressroutes
-                .get(&key)
-                .and_then(|p| serde_json::to_value(&p.spec).ok()),
-        };
-        let Some(spec) = spec else {
-            continue;
-        };
-        let mut named = Vec::new();
-        strings(&spec, &mut named);
-        for (type_url, message) in rejections {
-            if named.iter().any(|s| message.contains(s)) {
-                status.error(
-                    "EnvoyRejected",
-                    "RejectedByEnvoy",
-                    format!(
-                        "Envoy rejected the {} update this object is part of; it keeps serving the previous configuration: {message}",
-                        short_type(type_url)
-                    ),
-                );
-            }
-        }
-    }
-    out
+/// Whether the object's spec holds a string that `message` quotes.
+fn names_in(r: &ObjectRef, cache: &Cache, message: &str) -> bool {
+    let key = Key::new(r.namespace.clone(), r.name.clone());
+    let spec = match r.kind {
+        ObjectKind::HTTPProxy => cache
+            .httpproxies
+            .get(&key)
+            .and_then(|p| serde_json::to_value(&p.spec).ok()),
+        ObjectKind::IngressRoute => cache
+            .ingressroutes
+            .get(&key)
+            .and_then(|p| serde_json::to_value(&p.spec).ok()),
+    };
+    let Some(spec) = spec else {
+        return false;
+    };
+    let mut named = Vec::new();
+    strings(&spec, &mut named);
+    named.iter().any(|s| message.contains(s))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cache::Object;
-    use crate::dag::{ObjectRef, ObjectStatus};
+    use crate::dag::ObjectStatus;
+    use crate::xds::TypeSnapshot;
+    use crate::xds::type_url::ROUTE;
 
-    #[test]
-    fn a_refusal_is_traced_to_the_object_that_names_it() -> Result<(), Box<dyn std::error::Error>> {
+    fn proxy_ref(name: &str) -> ObjectRef {
+        ObjectRef {
+            kind: ObjectKind::HTTPProxy,
+            namespace: "default".into(),
+            name: name.into(),
+        }
+    }
+
+    fn snapshot(version: &str) -> Snapshot {
+        let mut s = Snapshot::default();
+        s.types.insert(
+            ROUTE,
+            TypeSnapshot {
+                version: version.into(),
+                ..Default::default()
+            },
+        );
+        s
+    }
+
+    fn setup() -> Result<(Cache, Statuses), Box<dyn std::error::Error>> {
         let mut cache = Cache::default();
+        let mut statuses = Statuses::new();
         for (name, regex) in [("bad", "/(a+)+{9999}"), ("good", "/fine")] {
             let proxy: contour_crds::HTTPProxy = serde_json::from_value(serde_json::json!({
                 "apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
@@ -125,39 +235,64 @@ mod tests {
                          "routes": [{"conditions": [{"regex": regex}], "services": [{"name": "s", "port": 80}]}]}
             }))?;
             cache.insert(Object::HTTPProxy(proxy));
+            statuses.insert(proxy_ref(name), ObjectStatus::valid("Valid HTTPProxy", 1));
         }
-        let mut statuses = Statuses::new();
-        for name in ["bad", "good"] {
-            statuses.insert(
-                ObjectRef {
-                    kind: ObjectKind::HTTPProxy,
-                    namespace: "default".into(),
-                    name: name.into(),
-                },
-                ObjectStatus::valid("Valid HTTPProxy", 1),
-            );
-        }
-        let mut rejections = Rejections::new();
+        Ok((cache, statuses))
+    }
+
+    fn invalid(out: &Statuses) -> Vec<String> {
+        out.iter()
+            .filter(|(_, s)| s.errors.iter().any(|e| e.r#type == "EnvoyRejected"))
+            .map(|(r, _)| r.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_refusal_quoting_a_spec_string_blames_that_object() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let (cache, statuses) = setup()?;
+        let mut t = Tracker::default();
+        t.built(&snapshot("v1"));
         let nack = Event::Nack {
-            type_url: crate::xds::type_url::ROUTE.into(),
-            version: "v".into(),
+            type_url: ROUTE.into(),
+            version: "v1".into(),
             message: "regex '/(a+)+{9999}' RE2 program size of 30000 > max program size".into(),
         };
-        assert!(record(&mut rejections, &nack));
-        assert!(
-            !record(&mut rejections, &nack),
-            "the same refusal twice is no change"
-        );
-        let out = annotate(&statuses, &cache, &rejections);
-        let bad = out.values().find(|s| !s.is_valid());
-        assert!(bad.is_some_and(|s| s.errors[0].r#type == "EnvoyRejected"));
-        assert_eq!(out.values().filter(|s| s.is_valid()).count(), 1);
-        let ack = Event::Ack {
-            type_url: crate::xds::type_url::ROUTE.into(),
-            version: "w".into(),
+        assert!(t.event(&nack));
+        assert!(!t.event(&nack), "the same refusal twice is no change");
+        assert_eq!(invalid(&t.annotate(&statuses, &cache)), ["bad"]);
+        assert!(t.event(&Event::Ack {
+            type_url: ROUTE.into(),
+            version: "v2".into()
+        }));
+        assert_eq!(t.annotate(&statuses, &cache), statuses);
+        Ok(())
+    }
+
+    #[test]
+    fn otherwise_the_objects_changed_since_the_last_ack_are_blamed()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (cache, statuses) = setup()?;
+        let mut t = Tracker::default();
+        t.object_changed(proxy_ref("good"));
+        t.object_changed(proxy_ref("bad"));
+        t.built(&snapshot("v1"));
+        let nack = |v: &str| Event::Nack {
+            type_url: ROUTE.into(),
+            version: v.into(),
+            message: "invalid repetition size".into(),
         };
-        assert!(record(&mut rejections, &ack));
-        assert_eq!(annotate(&statuses, &cache, &rejections), statuses);
+        // Before any ACK nothing can be pinned on anyone.
+        t.event(&nack("v1"));
+        assert!(invalid(&t.annotate(&statuses, &cache)).is_empty());
+        t.event(&Event::Ack {
+            type_url: ROUTE.into(),
+            version: "v1".into(),
+        });
+        t.object_changed(proxy_ref("bad"));
+        t.built(&snapshot("v2"));
+        t.event(&nack("v2"));
+        assert_eq!(invalid(&t.annotate(&statuses, &cache)), ["bad"]);
         Ok(())
     }
 }

@@ -61,6 +61,8 @@ pub mod type_url {
     pub const ENDPOINT: &str = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
     /// Secrets (SDS).
     pub const SECRET: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+    /// Runtime layers (RTDS).
+    pub const RUNTIME: &str = "type.googleapis.com/envoy.service.runtime.v3.Runtime";
 
     /// Whether an empty subscription means "everything" (LDS and CDS).
     pub fn wildcard_by_default(type_url: &str) -> bool {

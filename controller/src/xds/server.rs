@@ -26,6 +26,9 @@ use envoy_types::pb::envoy::service::listener::v3::listener_discovery_service_se
 use envoy_types::pb::envoy::service::route::v3::route_discovery_service_server::{
     RouteDiscoveryService, RouteDiscoveryServiceServer,
 };
+use envoy_types::pb::envoy::service::runtime::v3::runtime_discovery_service_server::{
+    RuntimeDiscoveryService, RuntimeDiscoveryServiceServer,
+};
 use envoy_types::pb::envoy::service::secret::v3::secret_discovery_service_server::{
     SecretDiscoveryService, SecretDiscoveryServiceServer,
 };
@@ -113,7 +116,8 @@ impl XdsServer {
             .add_service(RouteDiscoveryServiceServer::new(self.clone()))
             .add_service(ClusterDiscoveryServiceServer::new(self.clone()))
             .add_service(EndpointDiscoveryServiceServer::new(self.clone()))
-            .add_service(SecretDiscoveryServiceServer::new(self.clone()));
+            .add_service(SecretDiscoveryServiceServer::new(self.clone()))
+            .add_service(RuntimeDiscoveryServiceServer::new(self.clone()));
         routes.routes()
     }
 
@@ -435,6 +439,16 @@ per_type_service!(
     delta_secrets,
     DeltaSecretsStream,
     fetch_secrets
+);
+
+per_type_service!(
+    RuntimeDiscoveryService,
+    type_url::RUNTIME,
+    stream_runtime,
+    StreamRuntimeStream,
+    delta_runtime,
+    DeltaRuntimeStream,
+    fetch_runtime
 );
 
 #[cfg(test)]

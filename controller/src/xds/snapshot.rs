@@ -53,6 +53,7 @@ impl Snapshot {
             versioned(&r.endpoints, |e| &e.cluster_name)?,
         );
         types.insert(type_url::SECRET, versioned(&r.secrets, |s| &s.name)?);
+        types.insert(type_url::RUNTIME, versioned(&r.runtimes, |r| &r.name)?);
         Ok(Snapshot { types })
     }
 

@@ -36,9 +36,20 @@ pub async fn eventually(
     path: &str,
     want: (u16, &str),
 ) -> Result<(), String> {
+    eventually_within(port, host, path, want, 15).await
+}
+
+/// Polls until `get` returns `want`, for up to `secs`.
+pub async fn eventually_within(
+    port: u16,
+    host: &str,
+    path: &str,
+    want: (u16, &str),
+    secs: u64,
+) -> Result<(), String> {
     let start = Instant::now();
     let mut last = (0, String::new());
-    while start.elapsed() < Duration::from_secs(15) {
+    while start.elapsed() < Duration::from_secs(secs) {
         last = get(port, host, path).await;
         if last.0 == want.0 && last.1 == want.1 {
             return Ok(());
@@ -46,7 +57,7 @@ pub async fn eventually(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Err(format!(
-        "{host}{path}: wanted {want:?}, last got {last:?} after 15 s"
+        "{host}{path}: wanted {want:?}, last got {last:?} after {secs} s"
     ))
 }
 
@@ -68,15 +79,26 @@ pub async fn ground_with(
     extra: &[&str],
     https_port: Option<u16>,
 ) -> Result<Ground, Box<dyn std::error::Error>> {
-    ground_full(name, extra, https_port, false).await
+    ground_full(name, extra, https_port, Follow::PerType).await
 }
 
-/// The ground with every option: an HTTPS listener port, delta ADS.
+/// How the ground's Envoy follows Contour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    /// `contour bootstrap` as users run it: one stream per type.
+    PerType,
+    /// `contour bootstrap --xds-mode ads`.
+    Ads,
+    /// A hand-written bootstrap with incremental (delta) ADS.
+    Delta,
+}
+
+/// The ground with every option: an HTTPS listener port, how Envoy follows.
 pub async fn ground_full(
     name: &str,
     extra: &[&str],
     https_port: Option<u16>,
-    delta: bool,
+    follow: Follow,
 ) -> Result<Ground, Box<dyn std::error::Error>> {
     contour_tests::init_crypto();
     let api = ApiServer::shared()?;
@@ -95,7 +117,39 @@ pub async fn ground_full(
     flags.extend(extra.iter().map(|s| s.to_string()));
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let contour = ContourServe::start(api, Some(&pki), &flags).await?;
-    let envoy = Envoy::start(&ads_bootstrap_with(contour.xds_port, Some(&pki), delta)).await?;
+    let envoy = match follow {
+        Follow::Delta => {
+            Envoy::start(&ads_bootstrap_with(contour.xds_port, Some(&pki), true)).await?
+        }
+        Follow::PerType | Follow::Ads => {
+            let admin = free_port()?;
+            let path = |p: &std::path::Path| p.display().to_string();
+            let (xds, admin_port) = (contour.xds_port.to_string(), admin.to_string());
+            let (ca, cert, key) = (path(&pki.ca), path(&pki.envoy_cert), path(&pki.envoy_key));
+            let mut args = vec![
+                "bootstrap",
+                "-",
+                "--xds-port",
+                &xds,
+                "--admin-port",
+                &admin_port,
+                "--stats-port",
+                "0",
+                "--envoy-cafile",
+                &ca,
+                "--envoy-cert-file",
+                &cert,
+                "--envoy-key-file",
+                &key,
+            ];
+            if follow == Follow::Ads {
+                args.extend(["--xds-mode", "ads"]);
+            }
+            let out = contour_tests::contour::run_ok(&args)?;
+            let bootstrap: Value = serde_json::from_slice(&out.stdout)?;
+            Envoy::start_as_is(&bootstrap, &format!("http://127.0.0.1:{admin}")).await?
+        }
+    };
     Ok(Ground {
         client,
         ns,
@@ -113,7 +167,18 @@ impl Ground {
     }
 
     pub async fn expect(&self, host: &str, path: &str, want: (u16, &str)) -> TestResult {
-        eventually(self.listen, host, path, want)
+        self.expect_within(host, path, want, 15).await
+    }
+
+    /// [`Ground::expect`] with a longer wait (e.g. for Envoy's reconnect backoff).
+    pub async fn expect_within(
+        &self,
+        host: &str,
+        path: &str,
+        want: (u16, &str),
+        secs: u64,
+    ) -> TestResult {
+        eventually_within(self.listen, host, path, want, secs)
             .await
             .map_err(|e| {
                 format!(
