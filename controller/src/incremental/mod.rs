@@ -64,16 +64,27 @@ impl Engine {
 
     /// Builds from `cache`, exactly as the full path would.
     pub fn apply(&mut self, cache: &Cache) -> Output {
-        let dag = self.roots.build(cache, &self.config);
-        let snapshot = match self.translator.snapshot(&dag, cache) {
+        let dag = self.build(cache);
+        let snapshot = self.snapshot(&dag, cache);
+        Output { dag, snapshot }
+    }
+
+    /// The DAG half of [`Engine::apply`]: `dag::build(cache, config)`.
+    pub fn build(&mut self, cache: &Cache) -> Dag {
+        self.roots.build(cache, &self.config)
+    }
+
+    /// The translation half of [`Engine::apply`]:
+    /// `Snapshot::build(&envoy::translate(dag, cache))`.
+    pub fn snapshot(&mut self, dag: &Dag, cache: &Cache) -> Result<Arc<Snapshot>, Arc<JsonError>> {
+        match self.translator.snapshot(dag, cache) {
             Ok(s) => Ok(Arc::new(s)),
             Err(e) => {
                 // Forget the pieces: the next build starts afresh.
                 self.translator = translate::Translator::default();
                 Err(Arc::new(e))
             }
-        };
-        Output { dag, snapshot }
+        }
     }
 
     /// How many HTTPProxy roots the last build replayed and processed afresh.
