@@ -6,6 +6,8 @@ use std::hint::black_box;
 use contour::cache::{Cache, Object};
 use contour::dag::{self, BuilderConfig};
 use contour::envoy;
+use contour::incremental::Engine;
+use contour::xds::snapshot::Snapshot;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde_json::json;
 
@@ -124,5 +126,92 @@ fn rebuild(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, rebuild);
+/// A copy of proxy `p{i}` with a different timeout on its `/api` route.
+fn changed_proxy(cache: &Cache, i: usize, round: u64) -> Option<Object> {
+    let key = contour::cache::Key::new(format!("ns{}", i % 100), format!("p{i}"));
+    let mut p = (**cache.httpproxies.get(&key)?).clone();
+    let route = p.spec.routes.get_mut(1)?;
+    route.timeout_policy.as_mut()?.response = format!("{}s", 5 + round % 2);
+    Some(Object::HTTPProxy(p))
+}
+
+/// A copy of the first EndpointSlice of `app{i}` with another address.
+fn changed_slice(cache: &Cache, i: usize, round: u64) -> Option<Object> {
+    let key = contour::cache::Key::new(format!("ns{}", i % 100), format!("app{i}-x"));
+    let mut s = (**cache.endpoint_slices.get(&key)?).clone();
+    s.endpoints.first_mut()?.addresses = vec![format!("192.168.0.{}", round % 2 + 1)];
+    Some(Object::EndpointSlice(s))
+}
+
+/// The `tls` Secret of `ns0` with a new certificate (rotation), one of
+/// two generated up front.
+fn changed_secret(pems: &[(String, String)], round: u64) -> Option<Object> {
+    let (cert, key) = pems.get(usize::try_from(round % 2).ok()?)?;
+    let b64 = |s: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(s)
+    };
+    object(
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": "tls", "namespace": "ns0"}, "data": {"tls.crt": b64(cert), "tls.key": b64(key)}}),
+    )
+}
+
+fn pem_pair() -> Option<(String, String)> {
+    let key = rcgen::KeyPair::generate().ok()?;
+    let cert = rcgen::CertificateParams::new(vec!["example.com".to_string()])
+        .ok()?
+        .self_signed(&key)
+        .ok()?;
+    Some((cert.pem(), key.serialize_pem()))
+}
+
+type Change<'a> = &'a dyn Fn(&Cache, u64) -> Option<Object>;
+
+/// One changed object with N proxies loaded: the engine (warm) rebuilds,
+/// translates and versions the snapshot; the full path does the same from
+/// scratch for comparison.
+fn one_change(c: &mut Criterion) {
+    let mut group = c.benchmark_group("one_change");
+    group.sample_size(10);
+    for n in [1_000, 5_000, 10_000] {
+        let base = cache_with(n);
+        let config = BuilderConfig::default();
+        let pems: Vec<(String, String)> = (0..2).filter_map(|_| pem_pair()).collect();
+        let changes: [(&str, Change<'_>); 3] = [
+            ("proxy_route", &|c, r| changed_proxy(c, n / 2, r)),
+            ("endpoint_slice", &|c, r| changed_slice(c, n / 2, r)),
+            ("secret", &|_, r| changed_secret(&pems, r)),
+        ];
+        for (what, change) in changes {
+            let mut cache = base.clone();
+            let mut engine = Engine::new(config.clone());
+            black_box(engine.apply(&cache));
+            let mut round = 0u64;
+            group.bench_function(BenchmarkId::new(format!("engine/{what}"), n), |b| {
+                b.iter(|| {
+                    round += 1;
+                    if let Some(o) = change(&cache, round) {
+                        cache.insert(o);
+                    }
+                    black_box(engine.apply(&cache))
+                })
+            });
+        }
+        let cache = base.clone();
+        group.bench_function(BenchmarkId::new("full_with_snapshot", n), |b| {
+            b.iter(|| {
+                let built = dag::build(black_box(&cache), &config);
+                let resources = envoy::translate(&built, &cache);
+                black_box(Snapshot::build(&resources).ok())
+            })
+        });
+        group.bench_function(BenchmarkId::new("engine_cold", n), |b| {
+            b.iter(|| black_box(Engine::new(config.clone()).apply(&cache)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, rebuild, one_change);
 criterion_main!(benches);

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod cmd;
 pub mod dag;
 pub mod envoy;
+pub mod incremental;
 pub mod logging;
 pub mod metrics;
 pub mod serve;

@@ -115,6 +115,21 @@ fn visible(cache: &Cache, config: &BuilderConfig) -> Option<Cache> {
 
 /// Builds the DAG. Pure: the same cache and config give the same DAG.
 pub fn build(cache: &Cache, config: &BuilderConfig) -> Dag {
+    build_with(
+        cache,
+        config,
+        &mut |cache, config, key, proxy, dag, statuses, reached| {
+            httpproxy::process_root(cache, config, key, proxy, dag, statuses, reached)
+        },
+    )
+}
+
+/// [`build`], with each HTTPProxy root processed by `run_root`.
+pub fn build_with(
+    cache: &Cache,
+    config: &BuilderConfig,
+    run_root: &mut httpproxy::RootRunner<'_>,
+) -> Dag {
     let mut dag = Dag::default();
     for (name, port) in [
         (HTTP_LISTENER, config.http_port),
@@ -138,7 +153,7 @@ pub fn build(cache: &Cache, config: &BuilderConfig) -> Dag {
     // earlier one.
     ingress::process(cache, config, &mut dag);
     ingressroute::process(cache, config, &mut dag);
-    httpproxy::process(cache, config, &mut dag);
+    httpproxy::process_with(cache, config, &mut dag, run_root);
     prune(&mut dag);
     for listener in dag.listeners.values_mut() {
         let vhosts = listener.virtual_hosts.values_mut().chain(

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ServicePort;
 
+use super::source::Source;
 use super::{
     CaBundle, CircuitBreakers, Cluster, HeaderMatch, HeaderMatchKind, PathMatch, Route, TlsSecret,
     VirtualHost,
 };
-use crate::cache::{Cache, Key};
+use crate::cache::Key;
 
 /// A user error found while building a route: condition type, reason, message.
 pub type RouteError = (&'static str, &'static str, String);
@@ -17,8 +18,8 @@ pub type RouteError = (&'static str, &'static str, String);
 /// Looks a Service port up and makes a cluster of it. The Service's
 /// annotations apply: `projectcontour.io/upstream-protocol.*` (unless
 /// `protocol` is given by the route) and the circuit breaker thresholds.
-pub fn resolve_service(
-    cache: &Cache,
+pub fn resolve_service<C: Source + ?Sized>(
+    cache: &C,
     config: &super::BuilderConfig,
     namespace: &str,
     name: &str,
@@ -29,8 +30,7 @@ pub fn resolve_service(
     let unresolved = |detail: String| ("ServiceError", "ServiceUnresolvedReference", detail);
     let key = Key::new(namespace, name);
     let svc = cache
-        .services
-        .get(&key)
+        .service(&key)
         .ok_or_else(|| unresolved(format!("service \"{namespace}/{name}\" not found")))?;
     let spec = svc.spec.clone().unwrap_or_default();
     // Upstream matches the number, or a port named like the number.
@@ -85,15 +85,14 @@ pub fn resolve_service(
 
 /// The number of the Service port called `port_name`, for backends that
 /// name their port (Ingress).
-pub fn service_port_by_name(
-    cache: &Cache,
+pub fn service_port_by_name<C: Source + ?Sized>(
+    cache: &C,
     namespace: &str,
     name: &str,
     port_name: &str,
 ) -> Result<i32, String> {
     let svc = cache
-        .services
-        .get(&Key::new(namespace, name))
+        .service(&Key::new(namespace, name))
         .ok_or_else(|| format!("service \"{namespace}/{name}\" not found"))?;
     let sp = svc
         .spec
@@ -201,8 +200,8 @@ pub fn parse_i32(s: &str) -> Option<i32> {
 }
 
 /// Finds a TLS secret: `name` in `namespace`, or `ns/name` delegated to it.
-pub fn resolve_tls_secret(
-    cache: &Cache,
+pub fn resolve_tls_secret<C: Source + ?Sized>(
+    cache: &C,
     namespace: &str,
     reference: &str,
 ) -> Result<Arc<TlsSecret>, String> {
@@ -228,9 +227,9 @@ pub fn secret_key(namespace: &str, reference: &str) -> Key {
 
 /// Whether objects in `namespace` may use the Secret `secret`: it lives in
 /// the same namespace or a TLSCertificateDelegation allows it.
-pub fn delegation_permitted(cache: &Cache, secret: &Key, namespace: &str) -> bool {
+pub fn delegation_permitted<C: Source + ?Sized>(cache: &C, secret: &Key, namespace: &str) -> bool {
     secret.namespace == namespace
-        || cache.delegations.values().any(|d| {
+        || cache.delegations().values().any(|d| {
             d.metadata.namespace.as_deref() == Some(secret.namespace.as_str())
                 && d.spec.delegations.iter().any(|del| {
                     del.secret_name == secret.name
@@ -252,8 +251,8 @@ pub enum SecretError {
 }
 
 /// The serving certificate `key` for an object in `namespace`.
-pub fn lookup_tls_secret(
-    cache: &Cache,
+pub fn lookup_tls_secret<C: Source + ?Sized>(
+    cache: &C,
     key: &Key,
     namespace: &str,
 ) -> Result<Arc<TlsSecret>, SecretError> {
@@ -264,8 +263,8 @@ pub fn lookup_tls_secret(
 }
 
 /// The kept material of a CA or CRL Secret, after upstream's type check.
-fn validation_secret(
-    cache: &Cache,
+fn validation_secret<C: Source + ?Sized>(
+    cache: &C,
     key: &Key,
     namespace: &str,
 ) -> Result<Arc<crate::cache::SecretData>, SecretError> {
@@ -273,8 +272,7 @@ fn validation_secret(
         return Err(SecretError::NotDelegated);
     }
     let data = cache
-        .secrets
-        .get(key)
+        .secret(key)
         .ok_or_else(|| SecretError::Invalid("Secret not found".into()))?;
     if !data.tls_or_opaque {
         return Err(SecretError::Invalid(
@@ -285,7 +283,11 @@ fn validation_secret(
 }
 
 /// The CA bundle (`ca.crt`) of the Secret `key` for an object in `namespace`.
-pub fn lookup_ca(cache: &Cache, key: &Key, namespace: &str) -> Result<Arc<CaBundle>, SecretError> {
+pub fn lookup_ca<C: Source + ?Sized>(
+    cache: &C,
+    key: &Key,
+    namespace: &str,
+) -> Result<Arc<CaBundle>, SecretError> {
     let data = validation_secret(cache, key, namespace)?;
     let pem = data
         .ca_pem
@@ -302,7 +304,11 @@ pub fn lookup_ca(cache: &Cache, key: &Key, namespace: &str) -> Result<Arc<CaBund
 }
 
 /// The revocation list (`crl.pem`) of the Secret `key` for an object in `namespace`.
-pub fn lookup_crl(cache: &Cache, key: &Key, namespace: &str) -> Result<String, SecretError> {
+pub fn lookup_crl<C: Source + ?Sized>(
+    cache: &C,
+    key: &Key,
+    namespace: &str,
+) -> Result<String, SecretError> {
     let data = validation_secret(cache, key, namespace)?;
     let pem = data
         .crl_pem
@@ -314,8 +320,8 @@ pub fn lookup_crl(cache: &Cache, key: &Key, namespace: &str) -> Result<String, S
 }
 
 /// The certificate and key of the Secret `key`, if it holds PEM material.
-pub fn tls_secret(cache: &Cache, key: &Key) -> Result<Arc<TlsSecret>, String> {
-    let data = cache.secrets.get(key).ok_or("Secret not found")?;
+pub fn tls_secret<C: Source + ?Sized>(cache: &C, key: &Key) -> Result<Arc<TlsSecret>, String> {
+    let data = cache.secret(key).ok_or("Secret not found")?;
     if let Some(e) = &data.tls_error {
         return Err(e.clone());
     }

@@ -10,6 +10,7 @@ pub mod httpproxy;
 pub mod ingress;
 pub mod ingressroute;
 pub mod policy;
+pub mod source;
 pub mod status;
 
 use std::collections::BTreeMap;

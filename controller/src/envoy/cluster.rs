@@ -130,6 +130,14 @@ fn truncate(limit: usize, s: &str, suffix: &str) -> String {
 
 /// Every cluster the routes of the DAG point at, by name.
 pub fn dag_clusters(dag: &Dag) -> BTreeMap<String, Arc<Cluster>> {
+    dag_clusters_named(dag, &mut |c| cluster_name(c))
+}
+
+/// [`dag_clusters`] with names from `name` (the engine remembers them).
+pub fn dag_clusters_named(
+    dag: &Dag,
+    name: &mut dyn FnMut(&Arc<Cluster>) -> String,
+) -> BTreeMap<String, Arc<Cluster>> {
     let mut out = BTreeMap::new();
     for l in dag.listeners.values() {
         for wc in l
@@ -138,7 +146,7 @@ pub fn dag_clusters(dag: &Dag) -> BTreeMap<String, Arc<Cluster>> {
             .filter_map(|s| s.tcp_proxy.as_ref())
             .flatten()
         {
-            out.entry(cluster_name(&wc.cluster))
+            out.entry(name(&wc.cluster))
                 .or_insert_with(|| Arc::clone(&wc.cluster));
         }
         let vhosts = l
@@ -148,7 +156,7 @@ pub fn dag_clusters(dag: &Dag) -> BTreeMap<String, Arc<Cluster>> {
         for route in vhosts.flat_map(|v| &v.routes) {
             if let RouteAction::Forward(clusters) = &route.action {
                 for wc in clusters.iter().chain(route.mirror.as_ref()) {
-                    out.entry(cluster_name(&wc.cluster))
+                    out.entry(name(&wc.cluster))
                         .or_insert_with(|| Arc::clone(&wc.cluster));
                 }
             }
@@ -165,7 +173,8 @@ pub fn clusters(dag: &Dag) -> Vec<EnvoyCluster> {
         .collect()
 }
 
-fn envoy_cluster(name: String, c: &Cluster) -> EnvoyCluster {
+/// The Envoy cluster `name` of a DAG cluster.
+pub fn envoy_cluster(name: String, c: &Cluster) -> EnvoyCluster {
     let alt_stat_name = format!("{}_{}_{}", c.namespace, c.service, c.port);
     let mut out = EnvoyCluster {
         name,

@@ -38,13 +38,13 @@ pub fn load_assignments(
 
 /// EndpointSlices grouped by `(namespace, service)`, built once per translation.
 pub struct SliceIndex<'a> {
-    by_service: BTreeMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
+    by_service: BTreeMap<(&'a str, &'a str), Vec<&'a Arc<EndpointSlice>>>,
 }
 
 impl<'a> SliceIndex<'a> {
     /// Groups the cache's slices by the Service they belong to.
     pub fn new(cache: &'a Cache) -> Self {
-        let mut by_service: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
+        let mut by_service: BTreeMap<(&str, &str), Vec<&Arc<EndpointSlice>>> = BTreeMap::new();
         for (key, slice) in &cache.endpoint_slices {
             let service = slice
                 .metadata
@@ -59,6 +59,14 @@ impl<'a> SliceIndex<'a> {
             }
         }
         Self { by_service }
+    }
+
+    /// The slices of the cluster's Service.
+    pub fn slices<'s>(&'s self, c: &'s Cluster) -> &'s [&'s Arc<EndpointSlice>] {
+        self.by_service
+            .get(&(c.namespace.as_str(), c.service.as_str()))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     /// `(ip, port)` of every ready endpoint of the cluster's Service port.
@@ -93,7 +101,8 @@ impl<'a> SliceIndex<'a> {
     }
 }
 
-fn assignment(name: String, addrs: &BTreeSet<(String, u32)>) -> ClusterLoadAssignment {
+/// The assignment `name` of these addresses.
+pub fn assignment(name: String, addrs: &BTreeSet<(String, u32)>) -> ClusterLoadAssignment {
     let lb_endpoints: Vec<LbEndpoint> = addrs
         .iter()
         .map(|(ip, port)| lb_endpoint(ip, *port))

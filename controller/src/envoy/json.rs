@@ -25,6 +25,9 @@ pub enum JsonError {
         /// Cause.
         source: prost::DecodeError,
     },
+    /// Canonical bytes could not be taken apart (a bug, never user input).
+    #[error("malformed canonical bytes: {0}")]
+    Malformed(String),
     /// JSON (de)serialisation failed.
     #[error("json for {type_name}: {source}")]
     Json {

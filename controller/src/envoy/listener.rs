@@ -41,6 +41,18 @@ pub fn listeners(dag: &Dag) -> Vec<EnvoyListener> {
 }
 
 fn listener(l: &Listener) -> EnvoyListener {
+    let (mut out, at) = listener_shell(l);
+    let chains = l
+        .secure_virtual_hosts
+        .iter()
+        .map(|(fqdn, svh)| secure_chain(&l.name, fqdn, svh));
+    out.filter_chains.splice(at..at, chains);
+    out
+}
+
+/// The listener without the chains of its TLS virtual hosts, and the index
+/// in `filter_chains` where those go (one per host, in fqdn order).
+pub fn listener_shell(l: &Listener) -> (EnvoyListener, usize) {
     let mut out = EnvoyListener {
         name: l.name.clone(),
         address: Some(socket_address(&l.address, l.port)),
@@ -52,6 +64,7 @@ fn listener(l: &Listener) -> EnvoyListener {
             ..Default::default()
         });
     }
+    let at = out.filter_chains.len();
     if !l.secure_virtual_hosts.is_empty() {
         out.listener_filters.push(ListenerFilter {
             name: "envoy.filters.listener.tls_inspector".into(),
@@ -60,19 +73,17 @@ fn listener(l: &Listener) -> EnvoyListener {
             ))),
             ..Default::default()
         });
-        for (fqdn, svh) in &l.secure_virtual_hosts {
-            out.filter_chains.push(secure_chain(&l.name, fqdn, svh));
-        }
         // Upstream sorts chains without server names last.
         out.filter_chains.extend(fallback_chain(&l.name, l));
     }
-    out
+    (out, at)
 }
 
 /// Name of the route configuration of the fallback certificate's chain.
 pub const FALLBACK_ROUTE_CONFIG: &str = "ingress_fallbackcert";
 
-fn secure_chain(listener: &str, fqdn: &str, svh: &SecureVirtualHost) -> FilterChain {
+/// The chain of one TLS virtual host.
+pub fn secure_chain(listener: &str, fqdn: &str, svh: &SecureVirtualHost) -> FilterChain {
     // Passthrough (a TCP proxy without a certificate) leaves TLS to the backend.
     let transport_socket = svh.secret.as_ref().map(|s| {
         downstream_tls(

@@ -25,18 +25,24 @@ pub fn secrets(dag: &Dag) -> Vec<Secret> {
         for vh in listener.secure_virtual_hosts.values() {
             for s in vh.secret.iter().chain(&vh.fallback_certificate) {
                 let name = secret_name(s);
-                out.entry(name.clone()).or_insert_with(|| Secret {
-                    name,
-                    r#type: Some(secret::Type::TlsCertificate(TlsCertificate {
-                        certificate_chain: Some(inline(&s.cert_pem)),
-                        private_key: Some(inline(&s.key_pem)),
-                        ..Default::default()
-                    })),
-                });
+                out.entry(name.clone())
+                    .or_insert_with(|| sds_secret(name, s));
             }
         }
     }
     out.into_values().collect()
+}
+
+/// The SDS secret `name` of a certificate.
+pub fn sds_secret(name: String, s: &TlsSecret) -> Secret {
+    Secret {
+        name,
+        r#type: Some(secret::Type::TlsCertificate(TlsCertificate {
+            certificate_chain: Some(inline(&s.cert_pem)),
+            private_key: Some(inline(&s.key_pem)),
+            ..Default::default()
+        })),
+    }
 }
 
 fn inline(pem: &str) -> DataSource {

@@ -21,7 +21,6 @@ use tokio::sync::{mpsc, watch as tokio_watch};
 use crate::cache::{Cache, Key, Kind, Object};
 use crate::dag::{BuilderConfig, Dag, ObjectKind, ObjectRef, Statuses};
 use crate::metrics::Metrics;
-use crate::xds::Snapshot;
 use crate::xds::server::{Published, XdsServer};
 use crate::xds::transport::{self, ReloadingTls, TlsFiles};
 use watch::Update;
@@ -316,7 +315,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
 
     let mut event_loop = EventLoop {
         cache: Cache::default(),
-        config: args.builder_config(),
+        engine: crate::incremental::Engine::new(args.builder_config()),
         relisting: BTreeMap::new(),
         synced: BTreeSet::new(),
         dirty_since: None,
@@ -355,7 +354,9 @@ struct Outputs {
 
 struct EventLoop {
     cache: Cache,
-    config: BuilderConfig,
+    /// Rebuilds from the previous build's pieces (same result as
+    /// `dag::build` → `envoy::translate` → `Snapshot::build`).
+    engine: crate::incremental::Engine,
     /// Keys seen since a kind's (re)list began.
     relisting: BTreeMap<Kind, BTreeSet<Key>>,
     synced: BTreeSet<Kind>,
@@ -502,7 +503,7 @@ impl EventLoop {
 
     fn rebuild(&mut self) {
         let started = Instant::now();
-        let mut dag = crate::dag::build(&self.cache, &self.config);
+        let mut dag = self.engine.build(&self.cache);
         let built = started.elapsed();
         self.metrics.dag_rebuilds.inc();
         self.metrics
@@ -514,12 +515,11 @@ impl EventLoop {
             .unwrap_or_default();
         self.metrics.dag_rebuild_timestamp.set(unix);
         self.metrics.ingressroute_dag_rebuild_timestamp.set(unix);
-        let resources = crate::envoy::translate(&dag, &self.cache);
-        match Snapshot::build(&resources) {
+        match self.engine.snapshot(&dag, &self.cache) {
             Ok(snapshot) => {
                 self.nacks.built(&snapshot);
                 let _ = self.outputs.snapshots.send(Published {
-                    snapshot: Arc::new(snapshot),
+                    snapshot,
                     at: Some(Instant::now()),
                 });
             }

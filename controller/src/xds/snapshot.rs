@@ -68,30 +68,47 @@ fn versioned<M: Message + Name>(
     name: impl Fn(&M) -> &String,
 ) -> Result<TypeSnapshot, JsonError> {
     let mut resources = BTreeMap::new();
-    let mut all = Sha256::new();
     for item in items {
         let bytes = canonical_bytes(&M::full_name(), item)?;
-        let version = hex(&Sha256::digest(&bytes)[..8]);
         let n = name(item).clone();
-        all.update(n.as_bytes());
-        all.update([0]);
-        all.update(version.as_bytes());
         resources.insert(
             n.clone(),
-            Arc::new(VersionedResource {
-                name: n,
-                version,
-                body: Any {
-                    type_url: M::type_url(),
-                    value: bytes,
-                },
-            }),
+            Arc::new(VersionedResource::new(n, M::type_url(), bytes)),
         );
     }
-    Ok(TypeSnapshot {
-        version: hex(&all.finalize()[..8]),
-        resources,
-    })
+    Ok(TypeSnapshot::new(resources))
+}
+
+impl VersionedResource {
+    /// A resource of type `type_url` from its canonical bytes, versioned by
+    /// their hash.
+    pub fn new(name: String, type_url: String, canonical: Vec<u8>) -> Self {
+        Self {
+            name,
+            version: hex(&Sha256::digest(&canonical)[..8]),
+            body: Any {
+                type_url,
+                value: canonical,
+            },
+        }
+    }
+}
+
+impl TypeSnapshot {
+    /// The resources of a type, versioned together by a hash over every
+    /// `(name, version)` in name order.
+    pub fn new(resources: BTreeMap<String, Arc<VersionedResource>>) -> Self {
+        let mut all = Sha256::new();
+        for (n, r) in &resources {
+            all.update(n.as_bytes());
+            all.update([0]);
+            all.update(r.version.as_bytes());
+        }
+        Self {
+            version: hex(&all.finalize()[..8]),
+            resources,
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -14,6 +14,7 @@ use contour_crds::httpproxy::{MatchCondition, Route as ProxyRoute};
 use super::builder::{BuilderConfig, parse_duration};
 use super::common::{RouteError, add_routes, sort_routes};
 use super::policy;
+use super::source::Source;
 use super::status::{Current, ObjectKind, ObjectRef, ObjectStatus};
 use super::{
     Dag, HTTP_LISTENER, HTTPS_LISTENER, HeaderMatch, HeaderMatchKind, HealthCheck, PathMatch,
@@ -45,8 +46,41 @@ struct Inherited {
     headers: Vec<HeaderMatch>,
 }
 
+/// Statuses of HTTPProxies by key, while processing.
+pub type ProxyStatuses = BTreeMap<Key, ObjectStatus>;
+
+/// Processes one valid root with a unique fqdn into the DAG, the statuses
+/// and the set of reached proxies (see [`process_root`]).
+pub type RootRunner<'r> = dyn FnMut(
+        &Cache,
+        &BuilderConfig,
+        &Key,
+        &Arc<HTTPProxy>,
+        &mut Dag,
+        &mut ProxyStatuses,
+        &mut BTreeSet<Key>,
+    ) + 'r;
+
 /// Processes every HTTPProxy in the cache into `dag`.
 pub fn process(cache: &Cache, config: &BuilderConfig, dag: &mut Dag) {
+    process_with(
+        cache,
+        config,
+        dag,
+        &mut |cache, config, key, proxy, dag, statuses, reached| {
+            process_root(cache, config, key, proxy, dag, statuses, reached)
+        },
+    )
+}
+
+/// [`process`], with each root processed by `run_root` (the incremental
+/// engine replays remembered results there).
+pub fn process_with(
+    cache: &Cache,
+    config: &BuilderConfig,
+    dag: &mut Dag,
+    run_root: &mut RootRunner<'_>,
+) {
     let mut statuses: BTreeMap<Key, ObjectStatus> = BTreeMap::new();
     let mut roots_by_fqdn: BTreeMap<String, Vec<Key>> = BTreeMap::new();
 
@@ -108,7 +142,7 @@ pub fn process(cache: &Cache, config: &BuilderConfig, dag: &mut Dag) {
         if !statuses.get(key).is_some_and(ObjectStatus::is_valid) {
             continue;
         }
-        process_root(cache, config, key, proxy, dag, &mut statuses, &mut reached);
+        run_root(cache, config, key, proxy, dag, &mut statuses, &mut reached);
     }
 
     // Non-root proxies no valid root reached are orphaned.
@@ -129,8 +163,12 @@ pub fn process(cache: &Cache, config: &BuilderConfig, dag: &mut Dag) {
     }
 }
 
-fn process_root(
-    cache: &Cache,
+/// Processes the root `key`: its virtual hosts go into `dag`, the statuses
+/// of it and of the proxies it includes into `statuses` (read only for those
+/// keys), what it includes into `reached` (only added to). It reads the
+/// cache only through `cache`.
+pub fn process_root(
+    cache: &dyn Source,
     config: &BuilderConfig,
     key: &Key,
     proxy: &HTTPProxy,
@@ -294,7 +332,7 @@ fn process_root(
 /// Routes of `proxy` and, recursively, of the proxies it includes.
 #[allow(clippy::too_many_arguments)]
 fn collect_routes(
-    cache: &Cache,
+    cache: &dyn Source,
     config: &BuilderConfig,
     key: &Key,
     proxy: &HTTPProxy,
@@ -362,7 +400,7 @@ fn collect_routes(
             );
             continue;
         }
-        match cache.httpproxies.get(&target) {
+        match cache.httpproxy(&target) {
             None => status.error(
                 "IncludeError",
                 "IncludeNotFound",
@@ -407,7 +445,7 @@ fn collect_routes(
 }
 
 fn build_route(
-    cache: &Cache,
+    cache: &dyn Source,
     config: &BuilderConfig,
     namespace: &str,
     route: &ProxyRoute,

@@ -7,14 +7,14 @@ use contour_crds::httpproxy::Service;
 
 use super::super::builder::BuilderConfig;
 use super::super::common::{RouteError, SecretError, lookup_ca, resolve_service, secret_key};
+use super::super::source::Source;
 use super::super::{Cluster, UpstreamValidation, WeightedCluster, policy};
-use crate::cache::Cache;
 
 /// The cluster of a service entry (name, port, protocol of the spec) with
 /// its upstream validation; a lookup failure reads "`<field>` unresolved
 /// service reference: …".
 pub(super) fn service_cluster(
-    cache: &Cache,
+    cache: &dyn Source,
     config: &BuilderConfig,
     namespace: &str,
     s: &Service,
@@ -42,7 +42,7 @@ pub(super) fn service_cluster(
 /// is the service's Host rewrite, else the route's (`route_host`, a
 /// literal), else the ExternalName, as upstream decides it.
 pub(super) fn route_service(
-    cache: &Cache,
+    cache: &dyn Source,
     config: &BuilderConfig,
     namespace: &str,
     s: &Service,
@@ -90,7 +90,7 @@ fn is_dynamic(host: &str) -> bool {
 /// `services[].validation`: the CA Secret and the subject names, with
 /// upstream's checks and words.
 fn upstream_validation(
-    cache: &Cache,
+    cache: &dyn Source,
     namespace: &str,
     s: &Service,
     uv: &contour_crds::httpproxy::UpstreamValidation,

@@ -8,10 +8,11 @@ use contour_crds::HTTPProxy;
 
 use super::super::WeightedCluster;
 use super::super::builder::BuilderConfig;
+use super::super::source::Source;
 use super::super::status::ObjectStatus;
 use super::services::{service_cluster, weight};
 use super::{VALID, name_of};
-use crate::cache::{Cache, Key};
+use crate::cache::Key;
 
 /// What following a `tcpproxy` gave.
 pub(super) enum Outcome {
@@ -26,7 +27,7 @@ pub(super) enum Outcome {
 
 /// The state shared while following includes.
 pub(super) struct Walk<'a> {
-    pub cache: &'a Cache,
+    pub cache: &'a dyn Source,
     pub config: &'a BuilderConfig,
     pub statuses: &'a mut BTreeMap<Key, ObjectStatus>,
     pub reached: &'a mut BTreeSet<Key>,
@@ -95,7 +96,7 @@ impl Walk<'_> {
             include.namespace.clone()
         };
         let target = Key::new(namespace, include.name.clone());
-        let Some(child) = self.cache.httpproxies.get(&target).map(Arc::clone) else {
+        let Some(child) = self.cache.httpproxy(&target).map(Arc::clone) else {
             status.error(
                 "TCPProxyIncludeError",
                 "IncludeNotFound",

@@ -6,15 +6,16 @@ use contour_crds::httpproxy::{DownstreamValidation as SpecValidation, TLS};
 
 use super::super::builder::BuilderConfig;
 use super::super::common::{SecretError, lookup_ca, lookup_crl, lookup_tls_secret, secret_key};
+use super::super::source::Source;
 use super::super::status::ObjectStatus;
 use super::super::{
     ClientCertificateDetails, DownstreamValidation, SecureVirtualHost, TlsVersion, VirtualHost,
 };
-use crate::cache::{Cache, Key};
+use crate::cache::Key;
 
 /// The TLS virtual host of a root, or `None` when an error was recorded.
 pub(super) fn secure_virtual_host(
-    cache: &Cache,
+    cache: &dyn Source,
     config: &BuilderConfig,
     namespace: &str,
     tls: &TLS,
@@ -151,7 +152,7 @@ pub(super) fn secure_virtual_host(
 /// `tls.clientValidation`: the CA (unless skipped), the optional CRL and
 /// what to forward in `X-Forwarded-Client-Cert`.
 fn client_validation(
-    cache: &Cache,
+    cache: &dyn Source,
     namespace: &str,
     cv: &SpecValidation,
     status: &mut ObjectStatus,

@@ -1,0 +1,308 @@
+//! The incremental engine gives exactly what the full path gives
+//! (`dag::build` → `envoy::translate` → `Snapshot::build`: the DAG, every
+//! status, every resource's bytes and version), after every step of random
+//! sequences of inserts, updates and deletes of HTTPProxies (with includes,
+//! TLS, shared and duplicate fqdns), Ingresses claiming the same hosts,
+//! Services, Secrets, TLSCertificateDelegations and EndpointSlices.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::sync::OnceLock;
+
+use contour::cache::{Cache, Key, Kind, Object};
+use contour::dag::{self, BuilderConfig};
+use contour::envoy;
+use contour::incremental::Engine;
+use contour::xds::snapshot::Snapshot;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const NAMESPACES: [&str; 3] = ["default", "team-a", "team-b"];
+const FQDNS: [&str; 4] = [
+    "a.example.com",
+    "b.example.com",
+    "c.example.com",
+    "Bad Host!",
+];
+
+fn pem() -> &'static (String, String) {
+    static PEM: OnceLock<(String, String)> = OnceLock::new();
+    PEM.get_or_init(|| {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["a.example.com".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        (cert.pem(), key.serialize_pem())
+    })
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn condition() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(json!({"prefix": "/"})),
+        "/[a-z]{1,2}".prop_map(|p| json!({"prefix": p})),
+        Just(json!({"prefix": "x"})),
+        "/[a-z]{1,2}".prop_map(|p| json!({"exact": p})),
+        Just(json!({"header": {"name": "x-a", "present": true}})),
+    ]
+}
+
+fn route() -> impl Strategy<Value = Value> {
+    (
+        prop::collection::vec(condition(), 0..2),
+        prop::collection::vec(("[s][0-2]", prop_oneof![Just(80), Just(81)], 0i64..3), 0..3),
+        any::<bool>(),
+        prop_oneof![Just(None), Just(Some("5s")), Just(Some("bogus"))],
+    )
+        .prop_map(|(conditions, services, insecure, timeout)| {
+            let services: Vec<Value> = services
+                .into_iter()
+                .map(|(n, p, w)| json!({"name": n, "port": p, "weight": w}))
+                .collect();
+            let mut r =
+                json!({"conditions": conditions, "services": services, "permitInsecure": insecure});
+            if let Some(t) = timeout {
+                r["timeoutPolicy"] = json!({"response": t});
+            }
+            r
+        })
+}
+
+fn proxy() -> impl Strategy<Value = Value> {
+    let tls = prop::option::of(prop_oneof![
+        Just("tls"),
+        Just("missing"),
+        Just("team-a/tls")
+    ]);
+    (
+        0..NAMESPACES.len(),
+        "[p][0-3]",
+        prop::option::of((0..FQDNS.len(), tls, any::<bool>())),
+        prop::collection::vec(route(), 0..3),
+        prop::collection::vec((0..NAMESPACES.len(), "[p][0-3]", prop::collection::vec(condition(), 0..2)), 0..2),
+        1i64..3,
+    )
+        .prop_map(|(ns, name, vhost, routes, includes, generation)| {
+            let mut spec = json!({"routes": routes});
+            if let Some((f, tls, fallback)) = vhost {
+                spec["virtualhost"] = json!({"fqdn": FQDNS[f]});
+                if let Some(secret) = tls {
+                    spec["virtualhost"]["tls"] =
+                        json!({"secretName": secret, "enableFallbackCertificate": fallback});
+                }
+            }
+            spec["includes"] = Value::Array(
+                includes
+                    .into_iter()
+                    .map(|(ins, iname, conds)| json!({"name": iname, "namespace": NAMESPACES[ins], "conditions": conds}))
+                    .collect(),
+            );
+            json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
+                   "metadata": {"name": name, "namespace": NAMESPACES[ns], "generation": generation}, "spec": spec})
+        })
+}
+
+/// One step: an object to insert (or update), or a kind and key to delete.
+#[derive(Debug, Clone)]
+enum Step {
+    Put(Value),
+    Delete(Kind, String, String),
+}
+
+fn other() -> impl Strategy<Value = Value> {
+    let ns = || (0..NAMESPACES.len()).prop_map(|i| NAMESPACES[i]);
+    prop_oneof![
+        (ns(), "[s][0-2]", prop_oneof![Just(80), Just(81)], any::<bool>()).prop_map(|(ns, n, port, h2)| {
+            let mut svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": n, "namespace": ns},
+                "spec": {"ports": [{"port": port, "name": "http"}]}});
+            if h2 {
+                svc["metadata"]["annotations"] = json!({"projectcontour.io/upstream-protocol.h2c": "80"});
+            }
+            svc
+        }),
+        (ns(), "[s][0-2]", 1u8..4, any::<bool>()).prop_map(|(ns, s, ip, ready)| json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": format!("{s}-x"), "namespace": ns, "labels": {"kubernetes.io/service-name": s}},
+            "addressType": "IPv4", "ports": [{"port": 8080, "name": "http"}],
+            "endpoints": [{"addresses": [format!("10.0.0.{ip}")], "conditions": {"ready": ready}}]})),
+        (ns(), any::<bool>()).prop_map(|(ns, valid)| {
+            let (cert, key) = pem();
+            let crt = if valid { cert.clone() } else { "garbage".into() };
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                "metadata": {"name": "tls", "namespace": ns}, "data": {"tls.crt": b64(&crt), "tls.key": b64(key)}})
+        }),
+        prop_oneof![Just("*"), Just("default"), Just("team-b")].prop_map(|target| json!({
+            "apiVersion": "projectcontour.io/v1", "kind": "TLSCertificateDelegation",
+            "metadata": {"name": "d", "namespace": "team-a"},
+            "spec": {"delegations": [{"secretName": "tls", "targetNamespaces": [target]}]}})),
+        (0..3usize, "/[a-z]{0,2}", "[s][0-2]").prop_map(|(f, path, s)| json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "ing", "namespace": "default"},
+            "spec": {"rules": [{"host": FQDNS[f], "http": {"paths": [{"path": if path.is_empty() { "/".to_string() } else { path },
+                "pathType": "Prefix", "backend": {"service": {"name": s, "port": {"number": 80}}}}]}}]}})),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let delete = (
+        prop_oneof![
+            Just(Kind::HTTPProxy),
+            Just(Kind::Service),
+            Just(Kind::Secret),
+            Just(Kind::EndpointSlice),
+            Just(Kind::Delegation),
+            Just(Kind::Ingress)
+        ],
+        0..NAMESPACES.len(),
+        prop_oneof![
+            "[p][0-3]",
+            "[s][0-2]",
+            Just("tls".to_string()),
+            Just("d".to_string()),
+            Just("ing".to_string())
+        ],
+    )
+        .prop_map(|(k, ns, name)| {
+            let name = if k == Kind::EndpointSlice {
+                format!("{name}-x")
+            } else {
+                name
+            };
+            let ns = if k == Kind::Delegation {
+                "team-a"
+            } else {
+                NAMESPACES[ns]
+            };
+            Step::Delete(k, ns.to_string(), name)
+        });
+    prop_oneof![4 => proxy().prop_map(Step::Put), 3 => other().prop_map(Step::Put), 2 => delete]
+}
+
+fn object(v: Value) -> Option<Object> {
+    Some(match v["kind"].as_str()? {
+        "HTTPProxy" => Object::HTTPProxy(serde_json::from_value(v).ok()?),
+        "Service" => Object::Service(serde_json::from_value(v).ok()?),
+        "Secret" => Object::Secret(serde_json::from_value(v).ok()?),
+        "EndpointSlice" => Object::EndpointSlice(serde_json::from_value(v).ok()?),
+        "TLSCertificateDelegation" => Object::Delegation(serde_json::from_value(v).ok()?),
+        "Ingress" => Object::Ingress(serde_json::from_value(v).ok()?),
+        _ => return None,
+    })
+}
+
+fn check(engine: &mut Engine, cache: &Cache, config: &BuilderConfig) -> Result<(), TestCaseError> {
+    let full = dag::build(cache, config);
+    let snapshot = Snapshot::build(&envoy::translate(&full, cache)).expect("snapshot");
+    let out = engine.apply(cache);
+    prop_assert_eq!(&out.dag, &full);
+    let got = out.snapshot.expect("incremental snapshot");
+    for (t, want) in &snapshot.types {
+        prop_assert_eq!(got.types.get(t), Some(want), "type {}", t);
+    }
+    prop_assert_eq!(got.types.len(), snapshot.types.len());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_step_equals_the_full_rebuild(
+        initial in prop::collection::vec(prop_oneof![2 => proxy(), 1 => other()], 0..14),
+        steps in prop::collection::vec(step(), 1..12),
+        fallback in any::<bool>(),
+    ) {
+        let config = BuilderConfig {
+            fallback_certificate: fallback.then(|| ("team-a".to_string(), "tls".to_string())),
+            ..BuilderConfig::default()
+        };
+        let mut cache = Cache::default();
+        // Services and a certificate up front, so many proxies are valid.
+        for ns in NAMESPACES {
+            for s in ["s0", "s1", "s2"] {
+                let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": s, "namespace": ns},
+                    "spec": {"ports": [{"port": 80, "name": "http"}]}});
+                cache.insert(object(svc).expect("service"));
+            }
+        }
+        let (cert, key) = pem();
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": "tls", "namespace": "default"}, "data": {"tls.crt": b64(cert), "tls.key": b64(key)}});
+        cache.insert(object(secret).expect("secret"));
+        for o in initial.into_iter().filter_map(object) {
+            cache.insert(o);
+        }
+        let mut engine = Engine::new(config.clone());
+        check(&mut engine, &cache, &config)?;
+        for s in steps {
+            match s {
+                Step::Put(v) => {
+                    if let Some(o) = object(v) {
+                        cache.insert(o);
+                    }
+                }
+                Step::Delete(kind, ns, name) => {
+                    cache.remove(kind, &Key::new(ns, name));
+                }
+            }
+            check(&mut engine, &cache, &config)?;
+        }
+    }
+}
+
+#[test]
+fn an_unchanged_cache_replays_every_root_and_a_change_reprocesses_one() {
+    let mut cache = Cache::default();
+    for i in 0..20 {
+        let v = json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
+            "metadata": {"name": format!("p{i}"), "namespace": "default"},
+            "spec": {"virtualhost": {"fqdn": format!("p{i}.example.com")},
+                     "routes": [{"services": [{"name": "s0", "port": 80}]}]}});
+        cache.insert(object(v).expect("proxy"));
+    }
+    let mut engine = Engine::new(BuilderConfig::default());
+    engine.apply(&cache);
+    assert_eq!(engine.last_roots(), (0, 20));
+    engine.apply(&cache);
+    assert_eq!(engine.last_roots(), (20, 0));
+    let v = json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
+        "metadata": {"name": "p3", "namespace": "default"},
+        "spec": {"virtualhost": {"fqdn": "p3.example.com"},
+                 "routes": [{"services": [{"name": "s1", "port": 80}]}]}});
+    cache.insert(object(v).expect("proxy"));
+    engine.apply(&cache);
+    assert_eq!(engine.last_roots(), (19, 1));
+}
+
+#[test]
+fn an_ingress_and_a_proxy_share_a_host() {
+    let mut cache = Cache::default();
+    for v in [
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s0", "namespace": "default"},
+            "spec": {"ports": [{"port": 80, "name": "http"}]}}),
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "ing", "namespace": "default"},
+            "spec": {"rules": [{"host": "a.example.com", "http": {"paths": [{"path": "/ing",
+                "pathType": "Prefix", "backend": {"service": {"name": "s0", "port": {"number": 80}}}}]}}]}}),
+        json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
+            "metadata": {"name": "p", "namespace": "default"},
+            "spec": {"virtualhost": {"fqdn": "a.example.com"},
+                     "routes": [{"services": [{"name": "s0", "port": 80}]}]}}),
+    ] {
+        cache.insert(object(v).expect("object"));
+    }
+    let config = BuilderConfig::default();
+    let mut engine = Engine::new(config.clone());
+    for _ in 0..2 {
+        check(&mut engine, &cache, &config).expect("equal");
+    }
+    let routes =
+        engine.apply(&cache).dag.listeners[dag::HTTP_LISTENER].virtual_hosts["a.example.com"]
+            .routes
+            .len();
+    assert_eq!(routes, 2, "the Ingress route and the proxy's");
+}
