@@ -15,6 +15,7 @@ const FILES: &[&str] = &[
     "envoy/config/cluster/v3/cluster.proto",
     "envoy/config/endpoint/v3/endpoint.proto",
     "envoy/service/discovery/v3/discovery.proto",
+    "envoy/service/runtime/v3/rtds.proto",
     "envoy/extensions/transport_sockets/tls/v3/tls.proto",
     "envoy/extensions/transport_sockets/tls/v3/secret.proto",
     "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",

@@ -31,3 +31,23 @@ pub fn runtime_layers() -> Vec<Runtime> {
         layer: Some(Struct { fields }),
     }]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layer_encodes_canonically() -> Result<(), Box<dyn std::error::Error>> {
+        // The layer is a map (HashMap order varies); its canonical bytes, and
+        // so its version, must not.
+        let name = "envoy.service.runtime.v3.Runtime";
+        let a = crate::envoy::canonical::canonical_bytes(name, &runtime_layers()[0])?;
+        for _ in 0..8 {
+            let b = crate::envoy::canonical::canonical_bytes(name, &runtime_layers()[0])?;
+            assert_eq!(a, b);
+        }
+        let json = crate::envoy::json::to_json(&runtime_layers()[0])?;
+        assert_eq!(json["layer"]["re2.max_program_size.error_level"], 1048576.0);
+        Ok(())
+    }
+}

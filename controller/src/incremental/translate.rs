@@ -62,6 +62,8 @@ pub struct Translator {
     https_routes: HashMap<String, (Arc<Vec<u8>>, Versioned)>,
     /// Canonical filter chains of TLS hosts, by listener and fqdn.
     chains: HashMap<HostKey, (SecureVirtualHost, Bytes)>,
+    /// The runtime layers (they never change).
+    runtime: Option<TypeSnapshot>,
 }
 
 /// Takes `key`'s entry out of `old` when `keep` says it still holds.
@@ -90,6 +92,14 @@ impl Translator {
         types.insert(type_url::CLUSTER, self.clusters(&clusters)?);
         types.insert(type_url::ENDPOINT, self.endpoints(&clusters, cache)?);
         types.insert(type_url::SECRET, self.secrets(dag)?);
+        let runtime = match self.runtime.take() {
+            Some(r) => r,
+            None => {
+                crate::xds::snapshot::runtime_snapshot(&crate::envoy::runtime::runtime_layers())?
+            }
+        };
+        types.insert(type_url::RUNTIME, runtime.clone());
+        self.runtime = Some(runtime);
         Ok(Snapshot { types })
     }
 

@@ -53,7 +53,7 @@ impl Snapshot {
             versioned(&r.endpoints, |e| &e.cluster_name)?,
         );
         types.insert(type_url::SECRET, versioned(&r.secrets, |s| &s.name)?);
-        types.insert(type_url::RUNTIME, versioned(&r.runtimes, |r| &r.name)?);
+        types.insert(type_url::RUNTIME, runtime_snapshot(&r.runtimes)?);
         Ok(Snapshot { types })
     }
 
@@ -63,7 +63,15 @@ impl Snapshot {
     }
 }
 
-fn versioned<M: Message + Name>(
+/// The RTDS type snapshot of these layers.
+pub fn runtime_snapshot(
+    layers: &[envoy_types::pb::envoy::service::runtime::v3::Runtime],
+) -> Result<TypeSnapshot, JsonError> {
+    versioned(layers, |r| &r.name)
+}
+
+/// Versions every item of one type (named by `name`).
+pub fn versioned<M: Message + Name>(
     items: &[M],
     name: impl Fn(&M) -> &String,
 ) -> Result<TypeSnapshot, JsonError> {
