@@ -2,7 +2,7 @@
 //! process (`contour serve`) against the test API server, with a throw-away
 //! mTLS PKI, and an Envoy bootstrap that follows it over ADS.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -17,20 +17,21 @@ static SERVERS: AtomicU32 = AtomicU32::new(0);
 /// The `contour` binary under test: this crate's `contour-under-test`, which
 /// cargo builds (with the same features as the tests) before running them.
 pub fn binary() -> Result<PathBuf> {
-    // The test binary lives in <target>/<profile>/deps/.
+    // Tests live in <target>/<profile>/deps/, binaries (the demo) in
+    // <target>/<profile>/.
     let exe = std::env::current_exe()?;
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
+    let candidates: Vec<PathBuf> = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
         .map(|d| d.join("contour-under-test"))
-        .unwrap_or_default();
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(HarnessError::MissingTool {
+        .collect();
+    match candidates.iter().find(|p| p.is_file()) {
+        Some(p) => Ok(p.clone()),
+        None => Err(HarnessError::MissingTool {
             component: "contour-under-test",
-            path,
-        })
+            path: candidates.into_iter().next().unwrap_or_default(),
+        }),
     }
 }
 
