@@ -147,7 +147,45 @@ async fn write(
     }
 }
 
-/// Writes statuses while `leader` is true, each time `statuses` changes.
+/// Objects written per round before new statuses are looked at again.
+const CHUNK: usize = 64;
+
+/// What is left to check and write: objects whose status changed in recent
+/// builds first (oldest change first), then the backlog (everything, once,
+/// after this replica becomes leader).
+#[derive(Debug, Default)]
+struct Queue {
+    urgent: std::collections::VecDeque<ObjectRef>,
+    queued: std::collections::BTreeSet<ObjectRef>,
+    backlog: std::collections::BTreeSet<ObjectRef>,
+}
+
+impl Queue {
+    fn changed(&mut self, r: &ObjectRef) {
+        self.backlog.remove(r);
+        if self.queued.insert(r.clone()) {
+            self.urgent.push_back(r.clone());
+        }
+    }
+
+    fn next_chunk(&mut self) -> Vec<ObjectRef> {
+        let mut out = Vec::with_capacity(CHUNK);
+        while out.len() < CHUNK {
+            if let Some(r) = self.urgent.pop_front() {
+                self.queued.remove(&r);
+                out.push(r);
+            } else if let Some(r) = self.backlog.pop_first() {
+                out.push(r);
+            } else {
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// Writes statuses while `leader` is true: what changed in the latest builds
+/// first, in chunks, so a new object's status is not stuck behind a backlog.
 pub async fn run(
     client: kube::Client,
     mut statuses: watch::Receiver<Arc<Statuses>>,
@@ -155,52 +193,77 @@ pub async fn run(
     mut leader: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
 ) {
+    let mut current: Arc<Statuses> = Arc::new(Statuses::new());
+    let mut queue = Queue::default();
+    let mut was_leader = false;
     loop {
-        if *leader.borrow_and_update() {
-            let current = statuses.borrow_and_update().clone();
-            let now = k8s_openapi::jiff::Timestamp::now()
-                .round(k8s_openapi::jiff::Unit::Second)
-                .map(|t| t.to_string())
-                .unwrap_or_default();
-            let jobs: Vec<(ObjectRef, Value)> = {
-                let live = match live.lock() {
-                    Ok(l) => l,
-                    Err(p) => p.into_inner(),
-                };
-                current
-                    .iter()
-                    .filter_map(|(r, s)| {
-                        let have = live.get(r);
-                        let want = desired(r.kind, s, have, &now);
-                        if same(&want, have) {
-                            metrics.status_noop.get_or_create(&kind_label(r.kind)).inc();
-                            None
-                        } else {
-                            Some((r.clone(), want))
-                        }
-                    })
-                    .collect()
-            };
-            if !jobs.is_empty() {
-                tracing::debug!(count = jobs.len(), "writing statuses");
+        let leading = *leader.borrow_and_update();
+        if statuses.has_changed().unwrap_or(false) {
+            let next = statuses.borrow_and_update().clone();
+            for (r, s) in next.iter() {
+                if current.get(r) != Some(s) {
+                    queue.changed(r);
+                }
             }
-            let written: Vec<_> = futures::stream::iter(jobs)
-                .map(|(r, v)| write(client.clone(), r, v, metrics.clone()))
-                .buffer_unordered(16)
-                .collect()
-                .await;
-            // Remember what was written until the watch reports it back.
-            let mut live = match live.lock() {
+            current = next;
+        }
+        if leading && !was_leader {
+            queue.backlog = current
+                .keys()
+                .filter(|r| !queue.queued.contains(*r))
+                .cloned()
+                .collect();
+        }
+        was_leader = leading;
+        let chunk = if leading { queue.next_chunk() } else { vec![] };
+        if chunk.is_empty() {
+            tokio::select! {
+                changed = statuses.changed() => if changed.is_err() { return },
+                changed = leader.changed() => if changed.is_err() { return },
+            }
+            // `changed()` marked the value seen; look at it again above.
+            statuses.mark_changed();
+            continue;
+        }
+        let now = k8s_openapi::jiff::Timestamp::now()
+            .round(k8s_openapi::jiff::Unit::Second)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let jobs: Vec<(ObjectRef, Value)> = {
+            let live = match live.lock() {
                 Ok(l) => l,
                 Err(p) => p.into_inner(),
             };
-            for (r, v) in written.into_iter().flatten() {
-                live.insert(r, v);
-            }
+            chunk
+                .into_iter()
+                .filter_map(|r| {
+                    let s = current.get(&r)?;
+                    let have = live.get(&r);
+                    let want = desired(r.kind, s, have, &now);
+                    if same(&want, have) {
+                        metrics.status_noop.get_or_create(&kind_label(r.kind)).inc();
+                        None
+                    } else {
+                        Some((r, want))
+                    }
+                })
+                .collect()
+        };
+        if !jobs.is_empty() {
+            tracing::debug!(count = jobs.len(), "writing statuses");
         }
-        tokio::select! {
-            changed = statuses.changed() => if changed.is_err() { return },
-            changed = leader.changed() => if changed.is_err() { return },
+        let written: Vec<_> = futures::stream::iter(jobs)
+            .map(|(r, v)| write(client.clone(), r, v, metrics.clone()))
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        // Remember what was written until the watch reports it back.
+        let mut live = match live.lock() {
+            Ok(l) => l,
+            Err(p) => p.into_inner(),
+        };
+        for (r, v) in written.into_iter().flatten() {
+            live.insert(r, v);
         }
     }
 }
@@ -238,6 +301,34 @@ mod tests {
             Some(LONG_MESSAGE)
         );
         assert!(!same(&bad, Some(&v)));
+    }
+
+    #[test]
+    fn recent_changes_jump_the_backlog() {
+        let r = |n: &str| ObjectRef {
+            kind: ObjectKind::HTTPProxy,
+            namespace: "ns".into(),
+            name: n.into(),
+        };
+        let mut q = Queue {
+            backlog: (0..200).map(|i| r(&format!("old-{i:03}"))).collect(),
+            ..Default::default()
+        };
+        q.changed(&r("new"));
+        q.changed(&r("new"));
+        let first = q.next_chunk();
+        assert_eq!(first[0], r("new"));
+        assert_eq!(first.len(), CHUNK);
+        assert_eq!(first.iter().filter(|x| **x == r("new")).count(), 1);
+        let mut total = first.len();
+        loop {
+            let c = q.next_chunk();
+            if c.is_empty() {
+                break;
+            }
+            total += c.len();
+        }
+        assert_eq!(total, 201);
     }
 
     #[test]
