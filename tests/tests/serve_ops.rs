@@ -199,9 +199,11 @@ async fn replicas_elect_one_leader_and_envoy_survives_a_killed_contour() -> Test
     let net = TestNet::shared()?;
     let web = net.backend("web")?;
     let lease = [
-        "--leader-election-lease-duration=2s",
-        "--leader-election-renew-deadline=1s",
-        "--leader-election-retry-period=200ms",
+        // Short enough for a quick takeover, long enough that a leader on a
+        // loaded machine keeps renewing.
+        "--leader-election-lease-duration=4s",
+        "--leader-election-renew-deadline=3s",
+        "--leader-election-retry-period=300ms",
     ];
     let mut g = ground("ops-replicas", &lease).await?;
     let api = ApiServer::shared()?;
@@ -282,7 +284,7 @@ async fn replicas_elect_one_leader_and_envoy_survives_a_killed_contour() -> Test
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // If the killed replica led, the other takes over and writes status.
-    wait_until("the surviving replica leads", 10, || async {
+    wait_until("the surviving replica leads", 20, || async {
         Ok(second.metric("contour_leader").await? == Some(1.0))
     })
     .await?;
