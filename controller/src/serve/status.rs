@@ -200,9 +200,15 @@ pub async fn run(
         let leading = *leader.borrow_and_update();
         if statuses.has_changed().unwrap_or(false) {
             let next = statuses.borrow_and_update().clone();
-            for (r, s) in next.iter() {
-                if current.get(r) != Some(s) {
-                    queue.changed(r);
+            if current.is_empty() {
+                // The first build after start: everything is backlog, so
+                // that later changes overtake it.
+                queue.backlog.extend(next.keys().cloned());
+            } else {
+                for (r, s) in next.iter() {
+                    if current.get(r) != Some(s) {
+                        queue.changed(r);
+                    }
                 }
             }
             current = next;
