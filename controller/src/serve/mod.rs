@@ -547,9 +547,13 @@ impl EventLoop {
     /// Sends the last build's statuses, with Envoy's refusals traced onto
     /// the objects they came from, to the status writer and the gauges.
     fn publish_statuses(&mut self) {
-        let statuses = self.nacks.annotate(&self.statuses, &self.cache);
+        // Without refusals in force the build's statuses go out as they are.
+        let statuses = match self.nacks.any() {
+            true => Arc::new(self.nacks.annotate(&self.statuses, &self.cache)),
+            false => self.statuses.clone(),
+        };
         self.metrics.record_statuses(&statuses, &self.cache);
-        let _ = self.outputs.statuses.send(Arc::new(statuses));
+        let _ = self.outputs.statuses.send(statuses);
     }
 
     async fn run(

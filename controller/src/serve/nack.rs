@@ -66,6 +66,11 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// Whether any refusal is in force.
+    pub fn any(&self) -> bool {
+        !self.rejections.is_empty()
+    }
+
     /// A routing object changed (its spec or metadata).
     pub fn object_changed(&mut self, r: ObjectRef) {
         self.seq += 1;
