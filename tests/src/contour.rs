@@ -238,6 +238,39 @@ impl Drop for ContourServe {
     }
 }
 
+/// Starts Envoy from `contour bootstrap` output, as an envoy pod does: it
+/// follows Contour at `127.0.0.1:xds_port` per type (or over ADS with
+/// `ads`) with Envoy's certificate from `pki`; admin on a free loopback port,
+/// no stats listener.
+pub async fn envoy_from_bootstrap(xds_port: u16, pki: &XdsPki, ads: bool) -> Result<crate::Envoy> {
+    let admin = free_port()?;
+    let path = |p: &std::path::Path| p.display().to_string();
+    let (xds, admin_port) = (xds_port.to_string(), admin.to_string());
+    let (ca, cert, key) = (path(&pki.ca), path(&pki.envoy_cert), path(&pki.envoy_key));
+    let mut args = vec![
+        "bootstrap",
+        "-",
+        "--xds-port",
+        &xds,
+        "--admin-port",
+        &admin_port,
+        "--stats-port",
+        "0",
+        "--envoy-cafile",
+        &ca,
+        "--envoy-cert-file",
+        &cert,
+        "--envoy-key-file",
+        &key,
+    ];
+    if ads {
+        args.extend(["--xds-mode", "ads"]);
+    }
+    let out = run_ok(&args)?;
+    let bootstrap: Value = serde_json::from_slice(&out.stdout)?;
+    crate::Envoy::start_as_is(&bootstrap, &format!("http://127.0.0.1:{admin}")).await
+}
+
 /// A bootstrap (without admin; [`crate::Envoy::start`] adds it) that follows
 /// Contour at `127.0.0.1:xds_port` over ADS, over mTLS when `pki` is given.
 pub fn ads_bootstrap(xds_port: u16, pki: Option<&XdsPki>) -> Value {

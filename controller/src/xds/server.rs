@@ -38,7 +38,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::delta::DeltaStream;
 use super::sotw::SotwStream;
-use super::{Event, Snapshot, type_url};
+use super::{Event, Outcome, Snapshot, type_url};
 
 /// The stream type every streaming method returns.
 pub type ResponseStream<R> = ReceiverStream<Result<R, Status>>;
@@ -127,7 +127,7 @@ impl XdsServer {
         fixed: Option<&'static str>,
     ) -> Response<ResponseStream<DiscoveryResponse>> {
         let (tx, rx) = mpsc::channel(16);
-        let driver = SotwDriver {
+        let driver = Driver::<SotwStream> {
             requests: req.into_inner(),
             snapshots: self.snapshots.clone(),
             observer: self.observer.clone(),
@@ -144,7 +144,7 @@ impl XdsServer {
         fixed: Option<&'static str>,
     ) -> Response<ResponseStream<DeltaDiscoveryResponse>> {
         let (tx, rx) = mpsc::channel(16);
-        let driver = DeltaDriver {
+        let driver = Driver::<DeltaStream> {
             requests: req.into_inner(),
             snapshots: self.snapshots.clone(),
             observer: self.observer.clone(),
@@ -197,15 +197,76 @@ fn node_id(node: Option<&Node>) -> String {
     node.map(|n| n.id.clone()).unwrap_or_default()
 }
 
-struct SotwDriver {
-    requests: Streaming<DiscoveryRequest>,
+/// One stream kind's state machine, as the driver sees it.
+trait Machine: Default + Send + 'static {
+    type Req: prost::Message + Default + Send + 'static;
+    type Resp: Send + 'static;
+    fn type_url(req: &mut Self::Req) -> &mut String;
+    fn node(req: &Self::Req) -> Option<&Node>;
+    fn on_request(&mut self, req: &Self::Req, snapshot: &Snapshot) -> Outcome<Self::Resp>;
+    fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<Self::Resp>;
+    /// Type URL and resource count of a response (for metrics).
+    fn describe(resp: &Self::Resp) -> (String, usize);
+}
+
+impl Machine for SotwStream {
+    type Req = DiscoveryRequest;
+    type Resp = DiscoveryResponse;
+    fn type_url(req: &mut DiscoveryRequest) -> &mut String {
+        &mut req.type_url
+    }
+    fn node(req: &DiscoveryRequest) -> Option<&Node> {
+        req.node.as_ref()
+    }
+    fn on_request(
+        &mut self,
+        req: &DiscoveryRequest,
+        snapshot: &Snapshot,
+    ) -> Outcome<DiscoveryResponse> {
+        SotwStream::on_request(self, req, snapshot)
+    }
+    fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<DiscoveryResponse> {
+        SotwStream::on_snapshot(self, snapshot)
+    }
+    fn describe(resp: &DiscoveryResponse) -> (String, usize) {
+        (resp.type_url.clone(), resp.resources.len())
+    }
+}
+
+impl Machine for DeltaStream {
+    type Req = DeltaDiscoveryRequest;
+    type Resp = DeltaDiscoveryResponse;
+    fn type_url(req: &mut DeltaDiscoveryRequest) -> &mut String {
+        &mut req.type_url
+    }
+    fn node(req: &DeltaDiscoveryRequest) -> Option<&Node> {
+        req.node.as_ref()
+    }
+    fn on_request(
+        &mut self,
+        req: &DeltaDiscoveryRequest,
+        snapshot: &Snapshot,
+    ) -> Outcome<DeltaDiscoveryResponse> {
+        DeltaStream::on_request(self, req, snapshot)
+    }
+    fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<DeltaDiscoveryResponse> {
+        DeltaStream::on_snapshot(self, snapshot)
+    }
+    fn describe(resp: &DeltaDiscoveryResponse) -> (String, usize) {
+        (resp.type_url.clone(), resp.resources.len())
+    }
+}
+
+/// Runs one stream: requests and new snapshots in, responses out.
+struct Driver<M: Machine> {
+    requests: Streaming<M::Req>,
     snapshots: watch::Receiver<Published>,
     observer: Arc<dyn Observer>,
     fixed: Option<&'static str>,
-    tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+    tx: mpsc::Sender<Result<M::Resp, Status>>,
 }
 
-impl SotwDriver {
+impl<M: Machine> Driver<M> {
     async fn run(mut self) {
         self.observer.stream(1);
         // Nothing is answered before the first build: an empty snapshot
@@ -214,7 +275,7 @@ impl SotwDriver {
             self.observer.stream(-1);
             return;
         }
-        let mut state = SotwStream::new();
+        let mut state = M::default();
         let mut node = String::new();
         loop {
             tokio::select! {
@@ -228,9 +289,9 @@ impl SotwDriver {
                         }
                     };
                     if node.is_empty() {
-                        node = node_id(req.node.as_ref());
+                        node = node_id(M::node(&req));
                     }
-                    if let Err(status) = check_type(&mut req.type_url, self.fixed) {
+                    if let Err(status) = check_type(M::type_url(&mut req), self.fixed) {
                         let _ = self.tx.send(Err(status)).await;
                         break;
                     }
@@ -258,82 +319,9 @@ impl SotwDriver {
         self.observer.stream(-1);
     }
 
-    async fn send(&self, responses: Vec<DiscoveryResponse>, at: Option<Instant>) -> bool {
+    async fn send(&self, responses: Vec<M::Resp>, at: Option<Instant>) -> bool {
         for r in responses {
-            let (t, n) = (r.type_url.clone(), r.resources.len());
-            if self.tx.send(Ok(r)).await.is_err() {
-                return false;
-            }
-            self.observer.pushed(&t, n, at.map(|a| a.elapsed()));
-        }
-        true
-    }
-}
-
-struct DeltaDriver {
-    requests: Streaming<DeltaDiscoveryRequest>,
-    snapshots: watch::Receiver<Published>,
-    observer: Arc<dyn Observer>,
-    fixed: Option<&'static str>,
-    tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
-}
-
-impl DeltaDriver {
-    async fn run(mut self) {
-        self.observer.stream(1);
-        // Nothing is answered before the first build: an empty snapshot
-        // would make a (re)connecting Envoy drop every listener.
-        if self.snapshots.wait_for(|p| p.at.is_some()).await.is_err() {
-            self.observer.stream(-1);
-            return;
-        }
-        let mut state = DeltaStream::new();
-        let mut node = String::new();
-        loop {
-            tokio::select! {
-                msg = self.requests.message() => {
-                    let mut req = match msg {
-                        Ok(Some(req)) => req,
-                        Ok(None) => break,
-                        Err(status) => {
-                            tracing::debug!(node, error = %status, "delta xDS stream ended");
-                            break;
-                        }
-                    };
-                    if node.is_empty() {
-                        node = node_id(req.node.as_ref());
-                    }
-                    if let Err(status) = check_type(&mut req.type_url, self.fixed) {
-                        let _ = self.tx.send(Err(status)).await;
-                        break;
-                    }
-                    let snapshot = self.snapshots.borrow().snapshot.clone();
-                    let out = state.on_request(&req, &snapshot);
-                    for event in &out.events {
-                        self.observer.event(&node, event);
-                    }
-                    if !self.send(out.responses, None).await {
-                        break;
-                    }
-                }
-                changed = self.snapshots.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                    let published = self.snapshots.borrow_and_update().clone();
-                    let responses = state.on_snapshot(&published.snapshot);
-                    if !self.send(responses, published.at).await {
-                        break;
-                    }
-                }
-            }
-        }
-        self.observer.stream(-1);
-    }
-
-    async fn send(&self, responses: Vec<DeltaDiscoveryResponse>, at: Option<Instant>) -> bool {
-        for r in responses {
-            let (t, n) = (r.type_url.clone(), r.resources.len());
+            let (t, n) = M::describe(&r);
             if self.tx.send(Ok(r)).await.is_err() {
                 return false;
             }

@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use contour_tests::k8s::{apply, install_crds, service_for};
-use contour_tests::{ApiServer, ContourServe, Envoy, TestNet, XdsPki, free_port};
-use serde_json::{Value, json};
+use contour_tests::{ApiServer, ContourServe, TestNet, XdsPki, free_port};
+use serde_json::json;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -60,7 +60,6 @@ async fn main() -> Result<()> {
         "--output-dir",
         &certs.display().to_string(),
     ])?;
-    let file = |n: &str| certs.join(n).display().to_string();
     let pki = XdsPki {
         ca: certs.join("cacert.pem"),
         contour_cert: certs.join("contourcert.pem"),
@@ -91,27 +90,11 @@ async fn main() -> Result<()> {
         5,
         "contour bootstrap + Envoy (in a cluster: the envoy DaemonSet's init container and envoy container)",
     );
-    let admin = free_port()?;
-    let (xds, admin_port) = (contour.xds_port.to_string(), admin.to_string());
-    let out = contour_tests::contour::run_ok(&[
-        "bootstrap",
-        "-",
-        "--xds-port",
-        &xds,
-        "--admin-port",
-        &admin_port,
-        "--stats-port",
-        "0",
-        "--envoy-cafile",
-        &file("cacert.pem"),
-        "--envoy-cert-file",
-        &file("envoycert.pem"),
-        "--envoy-key-file",
-        &file("envoykey.pem"),
-    ])?;
-    let bootstrap: Value = serde_json::from_slice(&out.stdout)?;
-    let envoy = Envoy::start_as_is(&bootstrap, &format!("http://127.0.0.1:{admin}")).await?;
-    println!("    Envoy admin on http://127.0.0.1:{admin}, ingress_http on 127.0.0.1:{listen}");
+    let envoy = contour_tests::contour::envoy_from_bootstrap(contour.xds_port, &pki, false).await?;
+    println!(
+        "    Envoy admin on http://127.0.0.1:{}, ingress_http on 127.0.0.1:{listen}",
+        envoy.admin_port()
+    );
 
     step(
         6,

@@ -122,32 +122,12 @@ pub async fn ground_full(
             Envoy::start(&ads_bootstrap_with(contour.xds_port, Some(&pki), true)).await?
         }
         Follow::PerType | Follow::Ads => {
-            let admin = free_port()?;
-            let path = |p: &std::path::Path| p.display().to_string();
-            let (xds, admin_port) = (contour.xds_port.to_string(), admin.to_string());
-            let (ca, cert, key) = (path(&pki.ca), path(&pki.envoy_cert), path(&pki.envoy_key));
-            let mut args = vec![
-                "bootstrap",
-                "-",
-                "--xds-port",
-                &xds,
-                "--admin-port",
-                &admin_port,
-                "--stats-port",
-                "0",
-                "--envoy-cafile",
-                &ca,
-                "--envoy-cert-file",
-                &cert,
-                "--envoy-key-file",
-                &key,
-            ];
-            if follow == Follow::Ads {
-                args.extend(["--xds-mode", "ads"]);
-            }
-            let out = contour_tests::contour::run_ok(&args)?;
-            let bootstrap: Value = serde_json::from_slice(&out.stdout)?;
-            Envoy::start_as_is(&bootstrap, &format!("http://127.0.0.1:{admin}")).await?
+            contour_tests::contour::envoy_from_bootstrap(
+                contour.xds_port,
+                &pki,
+                follow == Follow::Ads,
+            )
+            .await?
         }
     };
     Ok(Ground {
