@@ -76,6 +76,11 @@ pub struct XdsPki {
 impl XdsPki {
     /// Creates the files in a new directory under the run directory.
     pub fn new(name: &str) -> Result<XdsPki> {
+        Ok(Self::with_ca(name)?.0)
+    }
+
+    /// [`XdsPki::new`], also handing out the CA to sign more certificates.
+    pub fn with_ca(name: &str) -> Result<(XdsPki, Ca)> {
         let dir = process::run_dir()?.join(format!("pki-{name}"));
         std::fs::create_dir_all(&dir)?;
         let ca = Ca::new("contour-test-ca")?;
@@ -86,13 +91,14 @@ impl XdsPki {
             std::fs::write(&p, text)?;
             Ok(p)
         };
-        Ok(XdsPki {
+        let pki = XdsPki {
             ca: write("ca.crt", &ca.cert_pem())?,
             contour_cert: write("contour.crt", &server.cert_pem)?,
             contour_key: write("contour.key", &server.key_pem)?,
             envoy_cert: write("envoy.crt", &client.cert_pem)?,
             envoy_key: write("envoy.key", &client.key_pem)?,
-        })
+        };
+        Ok((pki, ca))
     }
 }
 

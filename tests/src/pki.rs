@@ -72,6 +72,18 @@ impl Ca {
         self.sign(params)
     }
 
+    /// A client certificate that expired a day ago.
+    pub fn expired_client(&self, user: &str) -> Result<CertPair> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = dn(user, None);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let now = std::time::SystemTime::now();
+        let day = std::time::Duration::from_secs(86_400);
+        params.not_before = (now - 2 * day).into();
+        params.not_after = (now - day).into();
+        self.sign(params)
+    }
+
     fn sign(&self, params: CertificateParams) -> Result<CertPair> {
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.issuer)?;

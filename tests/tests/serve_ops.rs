@@ -323,3 +323,80 @@ async fn replicas_elect_one_leader_and_envoy_survives_a_killed_contour() -> Test
     assert!(!log.contains("panicked"), "{}", tail(&log, 20));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xds_refuses_foreign_expired_and_garbage_clients() -> TestResult {
+    contour_tests::init_crypto();
+    let api = ApiServer::shared()?;
+    let client = api.admin_client().await?;
+    contour_tests::k8s::install_crds(&client).await?;
+    let ns = api.namespace("ops-hostile").await?;
+    let (pki, ca) = contour_tests::XdsPki::with_ca(&ns)?;
+    let flags = format!("--leader-election-resource-namespace={ns}");
+    let contour = ContourServe::start(api, Some(&pki), &[flags.as_str()]).await?;
+    let dir = pki.ca.parent().ok_or("no pki dir")?.to_path_buf();
+    let write = |name: &str, text: &str| -> Result<std::path::PathBuf, std::io::Error> {
+        let p = dir.join(name);
+        std::fs::write(&p, text)?;
+        Ok(p)
+    };
+    let as_client = |cert: std::path::PathBuf, key: std::path::PathBuf| {
+        let mut a = cli_args(Resource::Cds, contour.xds_port);
+        a.cafile = Some(pki.ca.clone());
+        a.cert_file = Some(cert);
+        a.key_file = Some(key);
+        a
+    };
+
+    // Idle TCP connections that never speak TLS, and garbage bytes.
+    let mut idle = Vec::new();
+    for _ in 0..100 {
+        idle.push(tokio::net::TcpStream::connect(("127.0.0.1", contour.xds_port)).await?);
+    }
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut junk = tokio::net::TcpStream::connect(("127.0.0.1", contour.xds_port)).await?;
+        junk.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff]).await?;
+        junk.write_all(&vec![0xab; 4096]).await?;
+    }
+
+    // A certificate from another CA, and an expired one from the right CA.
+    let other = Ca::new("someone-else")?.client("envoy", None)?;
+    let foreign = as_client(
+        write("foreign.crt", &other.cert_pem)?,
+        write("foreign.key", &other.key_pem)?,
+    );
+    assert!(
+        cli(foreign).await.is_err(),
+        "a certificate from another CA must be refused"
+    );
+    let old = ca.expired_client("envoy")?;
+    let expired = as_client(
+        write("expired.crt", &old.cert_pem)?,
+        write("expired.key", &old.key_pem)?,
+    );
+    assert!(
+        cli(expired).await.is_err(),
+        "an expired certificate must be refused"
+    );
+
+    // Meanwhile a proper client is served at once.
+    let start = Instant::now();
+    let out = cli(as_client(pki.envoy_cert.clone(), pki.envoy_key.clone())).await?;
+    assert!(
+        out.contains("typeUrl: type.googleapis.com/envoy.config.cluster.v3.Cluster"),
+        "{out}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "slow while idle clients hang on"
+    );
+    drop(idle);
+    let log = contour.log();
+    assert!(
+        log.contains("xDS client refused"),
+        "refusals are logged:\n{}",
+        tail(&log, 20)
+    );
+    Ok(())
+}
