@@ -9,7 +9,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 CRD_DIR := helm/contour-operator/crds
 
-.PHONY: all build test lint fmt tools crds crds-check demo bench clean
+.PHONY: all build test lint fmt tools crds crds-check demo bench bench-compare clean
 
 all: build
 
@@ -43,6 +43,11 @@ demo: tools
 bench: tools
 	$(CARGO) bench -p contour --bench rebuild
 	$(CARGO) bench -p contour-tests --bench latency
+
+# Side by side with upstream Contour (builds it from the Go module proxy once).
+bench-compare: tools
+	bash tests/tools/install.sh upstream_contour
+	LATENCY_TARGETS=ours,upstream $(CARGO) bench -p contour-tests --bench latency
 
 clean:
 	$(CARGO) clean

@@ -1,17 +1,21 @@
-//! End-to-end latency (`make bench`): with N HTTPProxies preloaded into the
-//! real API server and a real Envoy following `contour serve`, how long from
-//! applying a new HTTPProxy to (a) the first 200 through Envoy and (b) the
-//! proxy's status reading `valid`. Prints p50/p99 per N as a Markdown table.
+//! End-to-end latency and memory (`make bench`, `make bench-compare`): with N
+//! HTTPProxies preloaded into the real API server and a real Envoy following
+//! the controller, how long from applying a new HTTPProxy to (a) the first
+//! 200 through Envoy and (b) the proxy's status reading `valid`, and the
+//! controller's resident memory. Prints p50/p99 per N as a Markdown table.
 //!
-//! `LATENCY_SIZES=1000,5000` and `LATENCY_SAMPLES=40` override the defaults.
+//! `LATENCY_SIZES=1000,5000`, `LATENCY_SAMPLES=40`, and
+//! `LATENCY_TARGETS=ours,upstream` (upstream Contour, built by
+//! `tests/tools/install.sh upstream_contour`, run with its defaults against
+//! the same API server, same Envoy and bootstrap) override the defaults.
 
 #![allow(clippy::expect_used)]
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use contour_tests::contour::ads_bootstrap;
 use contour_tests::k8s::{apply, install_crds, service_for};
-use contour_tests::{ApiServer, ContourServe, Envoy, TestNet, XdsPki, free_port};
+use contour_tests::{ApiServer, ContourServe, TestNet, XdsPki, free_port, process, tools};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -41,11 +45,147 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
-async fn run(preload: usize, samples: usize) -> Result<(Vec<Duration>, Vec<Duration>)> {
+/// Resident memory of a process, in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Ours,
+    Upstream,
+}
+
+/// A running controller: ours through the harness, or upstream's binary.
+enum Controller {
+    Ours(ContourServe),
+    Upstream(std::process::Child),
+}
+
+impl Controller {
+    fn pid(&self) -> u32 {
+        match self {
+            Controller::Ours(c) => c.pid().unwrap_or(0),
+            Controller::Upstream(c) => c.id(),
+        }
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if let Controller::Upstream(c) = self {
+            process::kill(c);
+        }
+    }
+}
+
+/// Upstream's CRDs that ours do not define (it watches ExtensionServices and
+/// reads ContourConfigurations); ours stay as they are.
+async fn upstream_only_crds(client: &kube::Client) -> Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use serde::Deserialize;
+    let src = tools::upstream_contour(tools::version("CONTOUR_VERSION").unwrap_or("v1.33.8"))?;
+    let text = std::fs::read_to_string(src.join("examples/contour/01-crds.yaml"))?;
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let crd = CustomResourceDefinition::deserialize(doc)?;
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        if name.starts_with("extensionservices.") || name.starts_with("contourconfigurations.") {
+            crds.patch(
+                &name,
+                &kube::api::PatchParams::apply("bench").force(),
+                &kube::api::Patch::Apply(&crd),
+            )
+            .await?;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(())
+}
+
+async fn start(
+    target: Target,
+    api: &ApiServer,
+    ns: &str,
+    listen: u16,
+) -> Result<(Controller, u16, Option<XdsPki>)> {
+    match target {
+        Target::Ours => {
+            let pki = XdsPki::new(ns)?;
+            let flags = [
+                format!("--envoy-service-http-port={listen}"),
+                format!("--leader-election-resource-namespace={ns}"),
+                "--log-level=warn".to_string(),
+            ];
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            let c = ContourServe::start(api, Some(&pki), &flags).await?;
+            let port = c.xds_port;
+            Ok((Controller::Ours(c), port, Some(pki)))
+        }
+        Target::Upstream => {
+            let bin = tools::cache_dir()
+                .join(format!(
+                    "contour-{}",
+                    tools::version("CONTOUR_VERSION").unwrap_or("v1.33.8")
+                ))
+                .join("bin/contour");
+            if !bin.is_file() {
+                return Err(format!(
+                    "{} missing: run `bash tests/tools/install.sh upstream_contour`",
+                    bin.display()
+                )
+                .into());
+            }
+            let xds = free_port()?;
+            let ports = [free_port()?, free_port()?, free_port()?, free_port()?];
+            let mut cmd = Command::new(bin);
+            cmd.args(["serve", "--insecure", "--xds-address=127.0.0.1"])
+                .arg(format!("--xds-port={xds}"))
+                .arg(format!("--kubeconfig={}", api.kubeconfig().display()))
+                .arg("--http-address=127.0.0.1")
+                .arg(format!("--http-port={}", ports[0]))
+                .arg("--health-address=127.0.0.1")
+                .arg(format!("--health-port={}", ports[1]))
+                .arg(format!("--debug-http-port={}", ports[2]))
+                .arg("--stats-address=127.0.0.1")
+                .arg(format!("--stats-port={}", ports[3]))
+                .arg("--envoy-service-http-address=127.0.0.1")
+                .arg(format!("--envoy-service-http-port={listen}"))
+                .arg(format!("--leader-election-resource-namespace={ns}"))
+                .env("CONTOUR_NAMESPACE", ns);
+            let log = process::run_dir()?.join(format!("upstream-{ns}.log"));
+            let child = process::spawn(cmd, &log)?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok((Controller::Upstream(child), xds, None))
+        }
+    }
+}
+
+struct Figures {
+    first_200: Vec<Duration>,
+    valid: Vec<Duration>,
+    rss_mib: f64,
+}
+
+async fn run(target: Target, preload: usize, samples: usize) -> Result<Figures> {
     let api = ApiServer::shared()?;
     let client = api.admin_client().await?;
     install_crds(&client).await?;
-    let ns = api.namespace(&format!("latency-{preload}")).await?;
+    if target == Target::Upstream {
+        upstream_only_crds(&client).await?;
+    }
+    let ns = api
+        .namespace(&format!("latency-{target:?}-{preload}").to_ascii_lowercase())
+        .await?;
     let net = TestNet::shared()?;
     let backend = net.backend("bench")?;
     for m in service_for("bench", &[backend.addr]) {
@@ -72,16 +212,17 @@ async fn run(preload: usize, samples: usize) -> Result<(Vec<Duration>, Vec<Durat
         started.elapsed().as_secs_f64()
     );
 
-    let pki = XdsPki::new(&ns)?;
     let listen = free_port()?;
-    let flags = [
-        format!("--envoy-service-http-port={listen}"),
-        format!("--leader-election-resource-namespace={ns}"),
-        "--log-level=warn".to_string(),
-    ];
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let contour = ContourServe::start(api, Some(&pki), &flags).await?;
-    let envoy = Envoy::start(&ads_bootstrap(contour.xds_port, Some(&pki))).await?;
+    let (controller, xds_port, pki) = start(target, api, &ns, listen).await?;
+    let envoy = match &pki {
+        Some(p) => contour_tests::contour::envoy_from_bootstrap(xds_port, p, false).await?,
+        None => {
+            contour_tests::Envoy::start(&contour_tests::contour::ads_bootstrap_with(
+                xds_port, None, false,
+            ))
+            .await?
+        }
+    };
     let http = reqwest::Client::new();
     // Wait until the preloaded set is live.
     let probe = format!("pre-{}.{ns}.bench", preload.saturating_sub(1));
@@ -95,11 +236,15 @@ async fn run(preload: usize, samples: usize) -> Result<(Vec<Duration>, Vec<Durat
         if r.is_ok_and(|r| r.status() == 200) || preload == 0 {
             break;
         }
-        if warm.elapsed() > Duration::from_secs(300) {
+        if warm.elapsed() > Duration::from_secs(600) {
             return Err(format!("preloaded proxies never served\n{}", envoy.log()).into());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    eprintln!(
+        "{target:?}: preloaded set live after {:.1} s",
+        warm.elapsed().as_secs_f64()
+    );
     let proxies: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
         client.clone(),
         &ns,
@@ -121,7 +266,7 @@ async fn run(preload: usize, samples: usize) -> Result<(Vec<Duration>, Vec<Durat
                 first_200.push(t0.elapsed());
                 break;
             }
-            if t0.elapsed() > Duration::from_secs(60) {
+            if t0.elapsed() > Duration::from_secs(120) {
                 return Err(format!("{host} never served").into());
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -132,44 +277,61 @@ async fn run(preload: usize, samples: usize) -> Result<(Vec<Duration>, Vec<Durat
                 valid.push(t0.elapsed());
                 break;
             }
-            if t0.elapsed() > Duration::from_secs(60) {
+            if t0.elapsed() > Duration::from_secs(300) {
                 return Err(format!("{name} never valid").into());
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
+    let rss_mib = rss_mib(controller.pid());
     drop(envoy);
-    drop(contour);
+    drop(controller);
     first_200.sort();
     valid.sort();
-    Ok((first_200, valid))
+    Ok(Figures {
+        first_200,
+        valid,
+        rss_mib,
+    })
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     contour_tests::init_crypto();
-    let sizes: Vec<usize> = std::env::var("LATENCY_SIZES")
-        .unwrap_or_else(|_| "1000,5000".into())
+    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+    let sizes: Vec<usize> = env("LATENCY_SIZES", "1000,5000")
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let samples: usize = std::env::var("LATENCY_SAMPLES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(40);
+    let samples: usize = env("LATENCY_SAMPLES", "40").parse().unwrap_or(40);
+    let targets: Vec<Target> = env("LATENCY_TARGETS", "ours")
+        .split(',')
+        .filter_map(|t| match t.trim() {
+            "ours" => Some(Target::Ours),
+            "upstream" => Some(Target::Upstream),
+            _ => None,
+        })
+        .collect();
     println!(
-        "| preloaded proxies | samples | apply → first 200 p50 | p99 | apply → status valid p50 | p99 |"
+        "| controller | preloaded proxies | samples | apply → first 200 p50 | p99 | apply → status valid p50 | p99 | controller RSS |"
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for n in sizes {
-        let (first, valid) = run(n, samples).await?;
-        println!(
-            "| {n} | {samples} | {} | {} | {} | {} |",
-            ms(percentile(&first, 0.5)),
-            ms(percentile(&first, 0.99)),
-            ms(percentile(&valid, 0.5)),
-            ms(percentile(&valid, 0.99)),
-        );
+        for &t in &targets {
+            let f = run(t, n, samples).await?;
+            println!(
+                "| {} | {n} | {samples} | {} | {} | {} | {} | {:.0} MiB |",
+                match t {
+                    Target::Ours => "ours",
+                    Target::Upstream => "upstream v1.33.8",
+                },
+                ms(percentile(&f.first_200, 0.5)),
+                ms(percentile(&f.first_200, 0.99)),
+                ms(percentile(&f.valid, 0.5)),
+                ms(percentile(&f.valid, 0.99)),
+                f.rss_mib,
+            );
+        }
     }
     Ok(())
 }

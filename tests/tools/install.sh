@@ -118,6 +118,14 @@ contour_source() {
   done
 }
 
+# Upstream Contour's binary, for the side-by-side benchmarks (not needed by
+# `make test`).
+upstream_contour() {
+  go_build_tool "$CACHE/contour-$CONTOUR_VERSION" \
+    "github.com/projectcontour/contour@$CONTOUR_VERSION" \
+    github.com/projectcontour/contour/cmd/contour contour
+}
+
 print_env() {
   cat <<ENV
 export KUBE_APISERVER_BIN=$CACHE/kubernetes-$KUBERNETES_VERSION/bin/kube-apiserver
@@ -125,6 +133,7 @@ export ETCD_BIN=$CACHE/etcd-$ETCD_VERSION/bin/etcd
 export HELM_BIN=$CACHE/helm-$HELM_VERSION/bin/helm
 export ENVOY_BIN=$CACHE/envoy-$ENVOY_VERSION/bin/envoy
 export SERVICEMONITOR_CRD=$CACHE/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION/servicemonitors.yaml
+export UPSTREAM_CONTOUR_BIN=$CACHE/contour-$CONTOUR_VERSION/bin/contour
 ENV
 }
 
