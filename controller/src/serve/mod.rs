@@ -3,6 +3,7 @@
 //! only) write status. I/O lives here; the rebuild itself is the pure
 //! `dag::build` → `envoy::translate` → `Snapshot::build`.
 
+pub mod config;
 pub mod http;
 pub mod leader;
 pub mod nack;
@@ -34,6 +35,9 @@ pub enum ServeError {
     /// No Kubernetes client.
     #[error("kubernetes client: {0}")]
     Kube(String),
+    /// The configuration file.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
     /// A listener could not bind.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -62,6 +66,9 @@ fn namespaced_name(s: &str) -> Result<(String, String), String> {
 /// Flags of `contour serve` (upstream's names where they overlap).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
+    /// Upstream Contour's configuration file (`contour.yaml`); flags win.
+    #[arg(long)]
+    pub config_path: Option<PathBuf>,
     /// Path to a kubeconfig (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
@@ -229,8 +236,33 @@ async fn shutdown_signal() {
     }
 }
 
+impl ServeArgs {
+    /// Folds in the configuration file's settings; flags win.
+    fn with_config(mut self, file: &config::ConfigFile) -> Self {
+        for key in file.ignored_keys() {
+            tracing::warn!(key = %key, "configuration file key not supported by this build; ignored");
+        }
+        self.incluster |= file.incluster.unwrap_or(false);
+        if self.kubeconfig.is_none() {
+            self.kubeconfig = file.kubeconfig.clone().map(PathBuf::from);
+        }
+        self.enable_external_name_service |= file.enable_external_name_service.unwrap_or(false);
+        if self.fallback_certificate.is_none() {
+            self.fallback_certificate = file.fallback_certificate();
+        }
+        self
+    }
+}
+
 /// Runs `contour serve` until SIGTERM/SIGINT.
 pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
+    let args = match &args.config_path {
+        Some(path) => {
+            let file = config::ConfigFile::read(path)?;
+            args.clone().with_config(&file)
+        }
+        None => args,
+    };
     let tls = match args.tls_files()? {
         Some(files) => Some(Arc::new(ReloadingTls::new(files)?)),
         None => {
