@@ -367,6 +367,65 @@ async fn reconcile_creates_repairs_prunes_and_finalizes() -> TestResult {
     Api::<ClusterRole>::all(client.clone())
         .get(&format!("contour:{ns}:beta"))
         .await?;
+
+    // The ServiceMonitor CRD appears → ServiceMonitors on the next reconcile
+    // (no restart); monitoring turned off → pruned.
+    type Crd = k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crd: Crd = serde_yaml::from_str(&std::fs::read_to_string(
+        contour_tests::tools::servicemonitor_crd()?,
+    )?)?;
+    Api::<Crd>::all(client.clone())
+        .patch(
+            "servicemonitors.monitoring.coreos.com",
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(&crd),
+        )
+        .await?;
+    let monitors = Api::<kube::api::DynamicObject>::namespaced_with(
+        client.clone(),
+        &ns,
+        &contour_operator::build::service_monitor_resource(),
+    );
+    let started = std::time::Instant::now();
+    loop {
+        // Until the CRD is established, applying a ServiceMonitor fails.
+        if reconcile(&client, &ns, "beta").await.is_ok()
+            && monitors
+                .get_opt("envoy-beta")
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+        {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "no ServiceMonitors after the CRD appeared"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let sm = serde_json::to_value(monitors.get("contour-beta").await?)?;
+    assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "http-metrics");
+    services.get("envoy-beta-metrics").await?;
+    assert_eq!(
+        status(&client, &ns, "beta").await?["serviceMonitors"],
+        "Created"
+    );
+    cds.patch(
+        "beta",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"monitoring": {"serviceMonitors": "Off"}}})),
+    )
+    .await?;
+    reconcile(&client, &ns, "beta").await?;
+    assert!(monitors.get_opt("contour-beta").await?.is_none());
+    assert!(services.get_opt("envoy-beta-metrics").await?.is_none());
+    assert_eq!(
+        status(&client, &ns, "beta").await?["serviceMonitors"],
+        "Disabled"
+    );
     Ok(())
 }
 
