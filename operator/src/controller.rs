@@ -66,9 +66,20 @@ fn error_policy(cd: Arc<ContourDeployment>, error: &Error, _: Arc<Context>) -> A
     Action::requeue(Duration::from_secs(10))
 }
 
-/// Runs the controller until SIGTERM/SIGINT.
-pub async fn run(ctx: Context) {
+/// Runs the controller until SIGTERM/SIGINT. With `namespace`, only the
+/// ContourDeployments of that namespace are reconciled.
+pub async fn run(ctx: Context, namespace: Option<String>) {
     let client = ctx.client.clone();
+    fn api<K>(client: &kube::Client, namespace: &Option<String>) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
     let children =
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -79,11 +90,11 @@ pub async fn run(ctx: Context) {
     .touched_objects()
     .map(|_| ());
     Controller::new(
-        Api::<ContourDeployment>::all(client.clone()),
+        api::<ContourDeployment>(&client, &namespace),
         watcher::Config::default(),
     )
     .watches(
-        Api::<ServiceAccount>::all(client.clone()),
+        api::<ServiceAccount>(&client, &namespace),
         children.clone(),
         owner,
     )
@@ -104,24 +115,24 @@ pub async fn run(ctx: Context) {
         owner,
     )
     .watches(
-        Api::<ConfigMap>::all(client.clone()),
+        api::<ConfigMap>(&client, &namespace),
         children.clone(),
         owner,
     )
-    .watches(Api::<Secret>::all(client.clone()), children.clone(), owner)
-    .watches(Api::<Service>::all(client.clone()), children.clone(), owner)
+    .watches(api::<Secret>(&client, &namespace), children.clone(), owner)
+    .watches(api::<Service>(&client, &namespace), children.clone(), owner)
     .watches(
-        Api::<Deployment>::all(client.clone()),
-        children.clone(),
-        owner,
-    )
-    .watches(
-        Api::<DaemonSet>::all(client.clone()),
+        api::<Deployment>(&client, &namespace),
         children.clone(),
         owner,
     )
     .watches(
-        Api::<PodDisruptionBudget>::all(client.clone()),
+        api::<DaemonSet>(&client, &namespace),
+        children.clone(),
+        owner,
+    )
+    .watches(
+        api::<PodDisruptionBudget>(&client, &namespace),
         children,
         owner,
     )

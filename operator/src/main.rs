@@ -27,6 +27,9 @@ struct Cli {
     /// Envoy's image, for instances that name none.
     #[arg(long, env = "ENVOY_IMAGE")]
     envoy_image: Option<String>,
+    /// Reconcile only the ContourDeployments of this namespace (default: all).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    namespace: Option<String>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
@@ -70,7 +73,7 @@ async fn main() -> ExitCode {
         envoy: cli.envoy_image.clone().unwrap_or(defaults.envoy),
     };
     tracing::info!(contour_image = %images.contour, envoy_image = %images.envoy, "starting");
-    contour_operator::controller::run(Context { client, images }).await;
+    contour_operator::controller::run(Context { client, images }, cli.namespace.clone()).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

@@ -645,3 +645,37 @@ async fn contour_service_account_has_exactly_what_serve_needs() -> TestResult {
     ));
     Ok(())
 }
+
+#[tokio::test]
+async fn the_controller_repairs_a_deleted_child_within_seconds() -> TestResult {
+    let (client, ns) = setup("op-controller").await?;
+    let controller = tokio::spawn(contour_operator::controller::run(
+        ctx(&client),
+        Some(ns.clone()),
+    ));
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    let wait_for = |what: &'static str| {
+        let services = services.clone();
+        async move {
+            let started = std::time::Instant::now();
+            while services.get_opt(what).await?.is_none() {
+                if started.elapsed().as_secs() > 20 {
+                    return Err(format!("{what} did not appear").into());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Ok::<_, Box<dyn std::error::Error>>(started.elapsed())
+        }
+    };
+    create(&client, &ns, "live", json!({})).await?;
+    wait_for("envoy-live").await?;
+    services
+        .delete("envoy-live", &DeleteParams::default())
+        .await?;
+    let took = wait_for("envoy-live").await?;
+    assert!(took.as_secs() < 5, "repaired after {took:?}");
+    let st = status(&client, &ns, "live").await?;
+    assert_eq!(condition(&st, "Degraded")["status"], "False", "{st}");
+    controller.abort();
+    Ok(())
+}
