@@ -144,7 +144,9 @@ fn owned_by(meta: &kube::api::ObjectMeta, cd: &ContourDeployment) -> bool {
 async fn reconcile_creates_repairs_prunes_and_finalizes() -> TestResult {
     let (client, ns) = setup("op-reconcile").await?;
     let alpha = create(&client, &ns, "alpha", json!({})).await?;
+    let started = std::time::Instant::now();
     let first = reconcile(&client, &ns, "alpha").await?;
+    eprintln!("latency: first reconcile {:?}", started.elapsed());
     assert!(
         first.writes >= 14,
         "first reconcile applies everything: {first:?}"
@@ -255,7 +257,9 @@ async fn reconcile_creates_repairs_prunes_and_finalizes() -> TestResult {
     let server = ApiServer::shared()?;
     let (counting, writes) = counting_client(server).await?;
     let rv_before = contour.metadata.resource_version.clone();
+    let started = std::time::Instant::now();
     let noop = reconcile(&counting, &ns, "alpha").await?;
+    eprintln!("latency: no-op reconcile {:?}", started.elapsed());
     assert_eq!(writes.load(Ordering::SeqCst), 0, "{noop:?}");
     assert_eq!(noop.writes, 0);
     assert!(!noop.certificates_generated, "certificates are kept");
