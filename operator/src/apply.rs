@@ -1,0 +1,172 @@
+//! Step 5: server-side apply of every child, in [`Resources::children`]
+//! order, with one field manager (`contour-operator`), forced (we own the
+//! fields we set; fields set by others are left alone).
+//!
+//! - A child that exists without our ownership labels is a stranger: it is
+//!   neither adopted nor changed, and the reconcile reports it.
+//! - A child whose live object already has every field we would set, with
+//!   the hash of the same desired object, is not written: a reconcile that
+//!   changes nothing sends no writes.
+//!
+//! [`Resources::children`]: crate::build::Resources::children
+
+use std::collections::BTreeMap;
+
+use kube::Client;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::build::Child;
+use crate::names::{APPLIED_HASH, FIELD_MANAGER, Names};
+
+/// Errors of the apply step.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A read or write failed.
+    #[error("applying {child}: {source}")]
+    Kube {
+        /// The child.
+        child: String,
+        /// Cause.
+        source: kube::Error,
+    },
+    /// Objects of our names exist without our labels.
+    #[error(
+        "{} already exist{} without this ContourDeployment's labels; not taking over (delete or rename them)",
+        .0.join(", "),
+        if .0.len() == 1 { "s" } else { "" }
+    )]
+    Strangers(Vec<String>),
+}
+
+/// What the apply step did.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    /// Writes sent.
+    pub writes: u32,
+    /// Children not applied because a stranger holds the name.
+    pub strangers: Vec<String>,
+    /// The live objects after the step, by `Kind/name` (namespace omitted:
+    /// the workloads the status reads live in the instance's namespace).
+    pub live: BTreeMap<String, DynamicObject>,
+}
+
+/// Hash of the desired object (without the hash annotation).
+pub fn desired_hash(object: &Value) -> String {
+    let text = serde_json::to_string(object).unwrap_or_default();
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `live` has every field of `desired` with the same value. Arrays
+/// match element by element (live may have more); a default scalar or an
+/// empty object/array matches a missing field (the API server drops them).
+pub fn contains(desired: &Value, live: Option<&Value>) -> bool {
+    let absent_ok = |d: &Value| match d {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.values().all(|v| contains(v, None)),
+    };
+    let Some(live) = live.filter(|l| !l.is_null()) else {
+        return absent_ok(desired);
+    };
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => d.iter().all(|(k, v)| contains(v, l.get(k))),
+        (Value::Array(d), Value::Array(l)) => {
+            d.len() <= l.len() && d.iter().zip(l).all(|(d, l)| contains(d, Some(l)))
+        }
+        (Value::Number(d), Value::Number(l)) => d.as_f64() == l.as_f64(),
+        (d, l) => d == l,
+    }
+}
+
+fn api(client: &Client, child: &Child) -> Api<DynamicObject> {
+    match &child.namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &child.resource),
+        None => Api::all_with(client.clone(), &child.resource),
+    }
+}
+
+/// Applies `children` of the instance `names`.
+pub async fn apply(
+    client: &Client,
+    names: &Names,
+    children: &[Child],
+) -> Result<ApplyReport, ApplyError> {
+    let mut report = ApplyReport::default();
+    for child in children {
+        let err = |source| ApplyError::Kube {
+            child: child.describe(),
+            source,
+        };
+        let api = api(client, child);
+        let mut object = child.object.clone();
+        let hash = desired_hash(&object);
+        object["metadata"]["annotations"][APPLIED_HASH] = Value::String(hash.clone());
+        let live = api.get_opt(&child.name).await.map_err(err)?;
+        let key = format!("{}/{}", child.resource.kind, child.name);
+        if let Some(live) = live {
+            if !names.owns(live.metadata.labels.as_ref()) {
+                report.strangers.push(child.describe());
+                continue;
+            }
+            let same_hash = live
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(APPLIED_HASH))
+                == Some(&hash);
+            let live_json = serde_json::to_value(&live).unwrap_or_default();
+            if same_hash && contains(&object, Some(&live_json)) {
+                report.live.insert(key, live);
+                continue;
+            }
+        }
+        let applied = api
+            .patch(
+                &child.name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&object),
+            )
+            .await
+            .map_err(err)?;
+        report.writes += 1;
+        tracing::info!(child = %child.describe(), "applied");
+        report.live.insert(key, applied);
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn live_with_more_fields_contains_desired() {
+        let d = json!({"spec": {"replicas": 2, "template": {"containers": [{"name": "a"}]}}});
+        let l = json!({"spec": {"replicas": 2, "paused": false,
+            "template": {"containers": [{"name": "a", "terminationMessagePath": "/dev/x"}]}}});
+        assert!(contains(&d, Some(&l)));
+    }
+
+    #[test]
+    fn an_edited_field_is_noticed() {
+        let d = json!({"spec": {"replicas": 2}});
+        assert!(!contains(&d, Some(&json!({"spec": {"replicas": 3}}))));
+        assert!(!contains(&d, Some(&json!({"spec": {}}))));
+        let d = json!({"a": [{"name": "x"}, {"name": "y"}]});
+        assert!(!contains(&d, Some(&json!({"a": [{"name": "x"}]}))));
+    }
+
+    #[test]
+    fn dropped_defaults_match() {
+        let d = json!({"spec": {"hostNetwork": false, "emptyDir": {}, "labels": {}}});
+        assert!(contains(&d, Some(&json!({"spec": {}}))));
+        assert!(!contains(&json!({"x": true}), Some(&json!({}))));
+    }
+}

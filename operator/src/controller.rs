@@ -1,0 +1,148 @@
+//! The controller: reconciles every ContourDeployment when it changes, when
+//! one of its children changes or disappears (children are watched by our
+//! labels, so a deleted or hand-edited child is repaired at once), when the
+//! ServiceMonitor CRD appears or goes, and periodically (certificate
+//! renewal, workload counts in the status).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Resource, ResourceExt};
+use time::OffsetDateTime;
+
+use contour_crds::ContourDeployment;
+
+use crate::dereference::SERVICE_MONITOR_CRD;
+use crate::names::{MANAGED_BY, OWNER_NAME, OWNER_NAMESPACE};
+use crate::{Context, Error};
+
+/// Longest time between two reconciles of one instance.
+pub const RESYNC: Duration = Duration::from_secs(300);
+
+fn owner<K: Resource>(obj: K) -> Option<ObjectRef<ContourDeployment>> {
+    let labels = obj.meta().labels.as_ref()?;
+    Some(ObjectRef::new(labels.get(OWNER_NAME)?).within(labels.get(OWNER_NAMESPACE)?))
+}
+
+async fn reconcile(cd: Arc<ContourDeployment>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let report = crate::reconcile(&ctx, &cd).await?;
+    tracing::info!(
+        namespace = %cd.namespace().unwrap_or_default(),
+        name = %cd.name_any(),
+        writes = report.writes,
+        certificates_generated = report.certificates_generated,
+        millis = started.elapsed().as_millis() as u64,
+        "reconciled"
+    );
+    let until_renewal = report
+        .renew_at
+        .map(|at| at - OffsetDateTime::now_utc())
+        .and_then(|d| Duration::try_from(d).ok())
+        .unwrap_or(RESYNC);
+    Ok(Action::requeue(
+        until_renewal.clamp(Duration::from_secs(1), RESYNC),
+    ))
+}
+
+fn error_policy(cd: Arc<ContourDeployment>, error: &Error, _: Arc<Context>) -> Action {
+    tracing::warn!(
+        namespace = %cd.namespace().unwrap_or_default(),
+        name = %cd.name_any(),
+        category = error.category(),
+        error = %error,
+        "reconcile failed"
+    );
+    Action::requeue(Duration::from_secs(10))
+}
+
+/// Runs the controller until SIGTERM/SIGINT. With `namespace`, only the
+/// ContourDeployments of that namespace are reconciled.
+pub async fn run(ctx: Context, namespace: Option<String>) {
+    let client = ctx.client.clone();
+    fn api<K>(client: &kube::Client, namespace: &Option<String>) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    let children =
+        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd_changes = watcher(
+        crds,
+        watcher::Config::default().fields(&format!("metadata.name={SERVICE_MONITOR_CRD}")),
+    )
+    .touched_objects()
+    .map(|_| ());
+    Controller::new(
+        api::<ContourDeployment>(&client, &namespace),
+        watcher::Config::default(),
+    )
+    .watches(
+        api::<ServiceAccount>(&client, &namespace),
+        children.clone(),
+        owner,
+    )
+    .watches(
+        Api::<ClusterRole>::all(client.clone()),
+        children.clone(),
+        owner,
+    )
+    .watches(
+        Api::<ClusterRoleBinding>::all(client.clone()),
+        children.clone(),
+        owner,
+    )
+    .watches(Api::<Role>::all(client.clone()), children.clone(), owner)
+    .watches(
+        Api::<RoleBinding>::all(client.clone()),
+        children.clone(),
+        owner,
+    )
+    .watches(
+        api::<ConfigMap>(&client, &namespace),
+        children.clone(),
+        owner,
+    )
+    .watches(api::<Secret>(&client, &namespace), children.clone(), owner)
+    .watches(api::<Service>(&client, &namespace), children.clone(), owner)
+    .watches(
+        api::<Deployment>(&client, &namespace),
+        children.clone(),
+        owner,
+    )
+    .watches(
+        api::<DaemonSet>(&client, &namespace),
+        children.clone(),
+        owner,
+    )
+    .watches(
+        api::<PodDisruptionBudget>(&client, &namespace),
+        children,
+        owner,
+    )
+    .reconcile_all_on(crd_changes)
+    .shutdown_on_signal()
+    .run(reconcile, error_policy, Arc::new(ctx))
+    .for_each(|result| async move {
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "controller event");
+        }
+    })
+    .await;
+}
