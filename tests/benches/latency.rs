@@ -216,12 +216,7 @@ async fn run(target: Target, preload: usize, samples: usize) -> Result<Figures> 
     let (controller, xds_port, pki) = start(target, api, &ns, listen).await?;
     let envoy = match &pki {
         Some(p) => contour_tests::contour::envoy_from_bootstrap(xds_port, p, false).await?,
-        None => {
-            contour_tests::Envoy::start(&contour_tests::contour::ads_bootstrap_with(
-                xds_port, None, false,
-            ))
-            .await?
-        }
+        None => contour_tests::contour::envoy_from_bootstrap_with(xds_port, None, false).await?,
     };
     let http = reqwest::Client::new();
     // Wait until the preloaded set is live.

@@ -254,10 +254,19 @@ impl Drop for ContourServe {
 /// `ads`) with Envoy's certificate from `pki`; admin on a free loopback port,
 /// no stats listener.
 pub async fn envoy_from_bootstrap(xds_port: u16, pki: &XdsPki, ads: bool) -> Result<crate::Envoy> {
+    envoy_from_bootstrap_with(xds_port, Some(pki), ads).await
+}
+
+/// [`envoy_from_bootstrap`], over plain gRPC when `pki` is `None`.
+pub async fn envoy_from_bootstrap_with(
+    xds_port: u16,
+    pki: Option<&XdsPki>,
+    ads: bool,
+) -> Result<crate::Envoy> {
     let admin = free_port()?;
     let path = |p: &std::path::Path| p.display().to_string();
     let (xds, admin_port) = (xds_port.to_string(), admin.to_string());
-    let (ca, cert, key) = (path(&pki.ca), path(&pki.envoy_cert), path(&pki.envoy_key));
+    let files = pki.map(|p| (path(&p.ca), path(&p.envoy_cert), path(&p.envoy_key)));
     let mut args = vec![
         "bootstrap",
         "-",
@@ -267,13 +276,17 @@ pub async fn envoy_from_bootstrap(xds_port: u16, pki: &XdsPki, ads: bool) -> Res
         &admin_port,
         "--stats-port",
         "0",
-        "--envoy-cafile",
-        &ca,
-        "--envoy-cert-file",
-        &cert,
-        "--envoy-key-file",
-        &key,
     ];
+    if let Some((ca, cert, key)) = &files {
+        args.extend([
+            "--envoy-cafile",
+            ca.as_str(),
+            "--envoy-cert-file",
+            cert.as_str(),
+            "--envoy-key-file",
+            key.as_str(),
+        ]);
+    }
     if ads {
         args.extend(["--xds-mode", "ads"]);
     }
