@@ -2,13 +2,17 @@
 //! virtual hosts that cannot serve are pruned.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use contour_crds::HTTPProxy;
 use k8s_openapi::api::networking::v1::Ingress;
 
-use super::common::sort_routes;
-use super::{Dag, HTTP_LISTENER, HTTPS_LISTENER, Listener, httpproxy, ingress, ingressroute};
+use super::common::{routes_sorted, sort_routes};
+use super::{
+    Dag, HTTP_LISTENER, HTTPS_LISTENER, Listener, SecureVirtualHost, VirtualHost, httpproxy,
+    ingress, ingressroute,
+};
 use crate::cache::Cache;
 
 /// Settings of the builder (from flags and the Contour configuration).
@@ -155,30 +159,33 @@ pub fn build_with(
     ingressroute::process(cache, config, &mut dag);
     httpproxy::process_with(cache, config, &mut dag, run_root);
     prune(&mut dag);
-    for listener in dag.listeners.values_mut() {
-        let vhosts = listener.virtual_hosts.values_mut().chain(
-            listener
-                .secure_virtual_hosts
-                .values_mut()
-                .map(|s| &mut s.virtual_host),
-        );
-        for vhost in vhosts {
-            sort_routes(&mut vhost.routes);
-        }
-    }
     dag
+}
+
+/// Sorts a host's routes, writing (and so unsharing it) only when they are
+/// out of order.
+fn sort_host(v: &mut Arc<VirtualHost>) {
+    if !routes_sorted(&v.routes) {
+        sort_routes(&mut Arc::make_mut(v).routes);
+    }
+}
+
+/// [`sort_host`] for a TLS host.
+fn sort_secure_host(v: &mut Arc<SecureVirtualHost>) {
+    if !routes_sorted(&v.virtual_host.routes) {
+        sort_routes(&mut Arc::make_mut(v).virtual_host.routes);
+    }
 }
 
 /// Drops virtual hosts that cannot serve (no routes, or TLS without a
 /// certificate) and puts the routes of the others in match order.
 fn prune(dag: &mut Dag) {
     for listener in dag.listeners.values_mut() {
-        for v in listener.virtual_hosts.values_mut() {
-            sort_routes(&mut v.routes);
-        }
-        for v in listener.secure_virtual_hosts.values_mut() {
-            sort_routes(&mut v.virtual_host.routes);
-        }
+        listener.virtual_hosts.values_mut().for_each(sort_host);
+        listener
+            .secure_virtual_hosts
+            .values_mut()
+            .for_each(sort_secure_host);
         listener.virtual_hosts.retain(|_, v| !v.routes.is_empty());
         listener.secure_virtual_hosts.retain(|_, v| {
             (!v.virtual_host.routes.is_empty() && v.secret.is_some()) || v.tcp_proxy.is_some()

@@ -344,59 +344,68 @@ pub fn tls_secret<C: Source + ?Sized>(cache: &C, key: &Key) -> Result<Arc<TlsSec
 /// matches inside each route are sorted first (name, then exact < regex <
 /// contains < present, then value, non-inverted first).
 pub fn sort_routes(routes: &mut [Route]) {
-    use std::cmp::Ordering;
-
+    // A stable sort leaves sorted input as it is, so sorted input (a host
+    // the incremental engine reuses) is left alone, unchanged and unshared.
+    if routes_sorted(routes) {
+        return;
+    }
     for r in routes.iter_mut() {
         r.headers.sort_by(header_order);
     }
+    routes.sort_by(route_order);
+}
+
+/// Whether [`sort_routes`] would leave `routes` as they are.
+pub fn routes_sorted(routes: &[Route]) -> bool {
+    routes
+        .iter()
+        .all(|r| r.headers.is_sorted_by(|a, b| header_order(a, b).is_le()))
+        && routes.is_sorted_by(|a, b| route_order(a, b).is_le())
+}
+
+/// The order of [`sort_routes`] (of routes whose headers are sorted).
+fn route_order(a: &Route, b: &Route) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+
     fn by_headers(a: &Route, b: &Route) -> Ordering {
         let method = |r: &Route| r.headers.iter().any(|h| h.name == ":method");
-        let others = |r: &Route| -> Vec<HeaderMatch> {
-            r.headers
-                .iter()
-                .filter(|h| h.name != ":method")
-                .cloned()
-                .collect()
-        };
-        let (ha, hb) = (others(a), others(b));
-        method(b)
-            .cmp(&method(a))
-            .then_with(|| hb.len().cmp(&ha.len()))
-            .then_with(|| {
+        fn others(r: &Route) -> Vec<&HeaderMatch> {
+            r.headers.iter().filter(|h| h.name != ":method").collect()
+        }
+        method(b).cmp(&method(a)).then_with(|| {
+            let (ha, hb) = (others(a), others(b));
+            hb.len().cmp(&ha.len()).then_with(|| {
                 ha.iter()
                     .zip(&hb)
                     .map(|(x, y)| header_order(x, y))
                     .find(|o| o.is_ne())
                     .unwrap_or(Ordering::Equal)
             })
+        })
     }
-    routes.sort_by(|a, b| {
-        let path = match (&a.path, &b.path) {
-            (PathMatch::Exact(x), PathMatch::Exact(y)) => y.cmp(x),
-            (PathMatch::Exact(_), _) => Ordering::Less,
-            (_, PathMatch::Exact(_)) => Ordering::Greater,
-            (PathMatch::Regex(x), PathMatch::Regex(y)) => {
-                y.len().cmp(&x.len()).then_with(|| y.cmp(x))
-            }
-            (PathMatch::Regex(_), _) => Ordering::Less,
-            (_, PathMatch::Regex(_)) => Ordering::Greater,
-            (
-                PathMatch::Prefix {
-                    prefix: x,
-                    segment: sx,
-                },
-                PathMatch::Prefix {
-                    prefix: y,
-                    segment: sy,
-                },
-            ) => y
-                .len()
-                .cmp(&x.len())
-                .then_with(|| y.cmp(x))
-                .then_with(|| sy.cmp(sx)),
-        };
-        path.then_with(|| by_headers(a, b))
-    });
+    let path = match (&a.path, &b.path) {
+        (PathMatch::Exact(x), PathMatch::Exact(y)) => y.cmp(x),
+        (PathMatch::Exact(_), _) => Ordering::Less,
+        (_, PathMatch::Exact(_)) => Ordering::Greater,
+        (PathMatch::Regex(x), PathMatch::Regex(y)) => y.len().cmp(&x.len()).then_with(|| y.cmp(x)),
+        (PathMatch::Regex(_), _) => Ordering::Less,
+        (_, PathMatch::Regex(_)) => Ordering::Greater,
+        (
+            PathMatch::Prefix {
+                prefix: x,
+                segment: sx,
+            },
+            PathMatch::Prefix {
+                prefix: y,
+                segment: sy,
+            },
+        ) => y
+            .len()
+            .cmp(&x.len())
+            .then_with(|| y.cmp(x))
+            .then_with(|| sy.cmp(sx)),
+    };
+    path.then_with(|| by_headers(a, b))
 }
 
 /// Adds `routes` to `vhost`. A route whose match (path and headers) equals

@@ -124,16 +124,20 @@ fn secure_virtual_hosts(cache: &Cache, dag: &mut Dag) {
                 let Some(listener) = dag.listeners.get_mut(HTTPS_LISTENER) else {
                     return;
                 };
-                let svh = listener
-                    .secure_virtual_hosts
-                    .entry(host.clone())
-                    .or_insert_with(|| SecureVirtualHost {
-                        virtual_host: VirtualHost {
-                            name: host.clone(),
-                            ..VirtualHost::default()
-                        },
-                        ..Default::default()
-                    });
+                let svh = Arc::make_mut(
+                    listener
+                        .secure_virtual_hosts
+                        .entry(host.clone())
+                        .or_insert_with(|| {
+                            Arc::new(SecureVirtualHost {
+                                virtual_host: VirtualHost {
+                                    name: host.clone(),
+                                    ..VirtualHost::default()
+                                },
+                                ..Default::default()
+                            })
+                        }),
+                );
                 svh.secret = Some(Arc::clone(&secret));
                 svh.min_tls_version = min;
                 svh.max_tls_version = max;
@@ -247,14 +251,16 @@ fn process_rule(
         if (force_ssl || http_allowed)
             && let Some(listener) = dag.listeners.get_mut(HTTP_LISTENER)
         {
-            listener
+            let vhost = listener
                 .virtual_hosts
                 .entry(host.to_string())
-                .or_insert_with(|| VirtualHost {
-                    name: host.to_string(),
-                    ..VirtualHost::default()
-                })
-                .add_route(route.clone());
+                .or_insert_with(|| {
+                    Arc::new(VirtualHost {
+                        name: host.to_string(),
+                        ..VirtualHost::default()
+                    })
+                });
+            Arc::make_mut(vhost).add_route(route.clone());
         }
         if host != "*"
             && let Some(svh) = dag
@@ -262,7 +268,7 @@ fn process_rule(
                 .get_mut(HTTPS_LISTENER)
                 .and_then(|l| l.secure_virtual_hosts.get_mut(host))
         {
-            svh.virtual_host.add_route(Route {
+            Arc::make_mut(svh).virtual_host.add_route(Route {
                 https_redirect: false,
                 ..route
             });

@@ -43,10 +43,12 @@ pub struct Listener {
     pub address: String,
     /// Bind port.
     pub port: u32,
-    /// Plain HTTP virtual hosts by host name.
-    pub virtual_hosts: BTreeMap<String, VirtualHost>,
-    /// TLS virtual hosts by SNI name.
-    pub secure_virtual_hosts: BTreeMap<String, SecureVirtualHost>,
+    /// Plain HTTP virtual hosts by host name. Shared (`Arc`): a host is
+    /// changed through `Arc::make_mut`, so builds that reuse a host (the
+    /// incremental engine) neither copy nor compare it.
+    pub virtual_hosts: BTreeMap<String, Arc<VirtualHost>>,
+    /// TLS virtual hosts by SNI name (shared as `virtual_hosts`).
+    pub secure_virtual_hosts: BTreeMap<String, Arc<SecureVirtualHost>>,
 }
 
 /// A virtual host and its routes, most specific first.

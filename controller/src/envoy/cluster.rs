@@ -152,6 +152,7 @@ pub fn dag_clusters_named(
         let vhosts = l
             .virtual_hosts
             .values()
+            .map(|v| &**v)
             .chain(l.secure_virtual_hosts.values().map(|s| &s.virtual_host));
         for route in vhosts.flat_map(|v| &v.routes) {
             if let RouteAction::Forward(clusters) = &route.action {

@@ -36,7 +36,7 @@ pub fn route_configurations(dag: &Dag) -> Vec<RouteConfiguration> {
     if let Some(l) = dag.listeners.get(HTTP_LISTENER) {
         out.push(RouteConfiguration {
             name: HTTP_LISTENER.into(),
-            virtual_hosts: l.virtual_hosts.values().map(virtual_host).collect(),
+            virtual_hosts: l.virtual_hosts.values().map(|v| virtual_host(v)).collect(),
             ..Default::default()
         });
     }

@@ -28,9 +28,9 @@ use crate::dag::{BuilderConfig, Dag, Listener, SecureVirtualHost, VirtualHost};
 #[derive(Debug, Clone)]
 struct Output {
     /// Plain virtual hosts: `(listener, fqdn, host)`.
-    vhosts: Vec<(String, String, VirtualHost)>,
+    vhosts: Vec<(String, String, Arc<VirtualHost>)>,
     /// TLS virtual hosts: `(listener, fqdn, host)`.
-    secure: Vec<(String, String, SecureVirtualHost)>,
+    secure: Vec<(String, String, Arc<SecureVirtualHost>)>,
     /// Final statuses of every proxy walked, the root included.
     statuses: Vec<(Key, ObjectStatus)>,
     /// Proxies reached.
@@ -156,12 +156,12 @@ fn replay(
 ) {
     for (l, fqdn, v) in &out.vhosts {
         if let Some(l) = dag.listeners.get_mut(l) {
-            l.virtual_hosts.insert(fqdn.clone(), v.clone());
+            l.virtual_hosts.insert(fqdn.clone(), Arc::clone(v));
         }
     }
     for (l, fqdn, v) in &out.secure {
         if let Some(l) = dag.listeners.get_mut(l) {
-            l.secure_virtual_hosts.insert(fqdn.clone(), v.clone());
+            l.secure_virtual_hosts.insert(fqdn.clone(), Arc::clone(v));
         }
     }
     if !out.statuses.iter().any(|(k, _)| k == key) {

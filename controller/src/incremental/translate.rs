@@ -55,13 +55,13 @@ pub struct Translator {
     secret_names: HashMap<usize, (Arc<TlsSecret>, String)>,
     secrets: HashMap<String, (Arc<TlsSecret>, Versioned)>,
     /// Canonical `VirtualHost` of plain hosts, by fqdn.
-    vhosts: HashMap<String, (VirtualHost, Arc<Vec<u8>>)>,
+    vhosts: HashMap<String, (Arc<VirtualHost>, Arc<Vec<u8>>)>,
     /// Canonical `VirtualHost` of TLS hosts, by listener and fqdn.
-    secure_vhosts: HashMap<HostKey, (VirtualHost, Bytes)>,
+    secure_vhosts: HashMap<HostKey, (Arc<SecureVirtualHost>, Bytes)>,
     /// `https/<fqdn>` route configurations, with the host bytes they hold.
     https_routes: HashMap<String, (Arc<Vec<u8>>, Versioned)>,
     /// Canonical filter chains of TLS hosts, by listener and fqdn.
-    chains: HashMap<HostKey, (SecureVirtualHost, Bytes)>,
+    chains: HashMap<HostKey, (Arc<SecureVirtualHost>, Bytes)>,
     /// The runtime layers (they never change).
     runtime: Option<TypeSnapshot>,
 }
@@ -76,6 +76,11 @@ fn reuse<K: std::hash::Hash + Eq, V>(
         Some(v) if keep(v) => old.remove(key),
         _ => None,
     }
+}
+
+/// Whether two shared values are equal, by identity first.
+fn same<T: PartialEq>(a: &Arc<T>, b: &Arc<T>) -> bool {
+    Arc::ptr_eq(a, b) || **a == **b
 }
 
 fn ptr<T>(a: &Arc<T>) -> usize {
@@ -229,11 +234,11 @@ impl Translator {
             let mut chains = Vec::with_capacity(l.secure_virtual_hosts.len());
             for (fqdn, svh) in &l.secure_virtual_hosts {
                 let key = (l.name.clone(), fqdn.clone());
-                let entry = match reuse(&mut old, &key, |(k, _)| k == svh) {
+                let entry = match reuse(&mut old, &key, |(k, _)| same(k, svh)) {
                     Some(e) => e,
                     None => {
                         let chain = listener::secure_chain(&l.name, fqdn, svh);
-                        (svh.clone(), Arc::new(canonical::<FilterChain>(&chain)?))
+                        (Arc::clone(svh), Arc::new(canonical::<FilterChain>(&chain)?))
                     }
                 };
                 chains.push(Arc::clone(&entry.1));
@@ -282,9 +287,9 @@ impl Translator {
         if let Some(l) = dag.listeners.get(HTTP_LISTENER) {
             let mut hosts = Vec::with_capacity(l.virtual_hosts.len());
             for (fqdn, v) in &l.virtual_hosts {
-                let entry = match reuse(&mut old_vhosts, fqdn, |(k, _)| k == v) {
+                let entry = match reuse(&mut old_vhosts, fqdn, |(k, _)| same(k, v)) {
                     Some(e) => e,
-                    None => (v.clone(), host_bytes(v)?),
+                    None => (Arc::clone(v), host_bytes(v)?),
                 };
                 hosts.push(Arc::clone(&entry.1));
                 self.vhosts.insert(fqdn.clone(), entry);
@@ -299,10 +304,11 @@ impl Translator {
                 .filter(|(_, s)| s.tcp_proxy.is_none())
             {
                 let key = (l.name.clone(), fqdn.clone());
-                let v = &svh.virtual_host;
-                let entry = match reuse(&mut old_secure, &key, |(k, _)| k == v) {
+                let entry = match reuse(&mut old_secure, &key, |(k, _)| {
+                    Arc::ptr_eq(k, svh) || k.virtual_host == svh.virtual_host
+                }) {
                     Some(e) => e,
-                    None => (v.clone(), host_bytes(v)?),
+                    None => (Arc::clone(svh), host_bytes(&svh.virtual_host)?),
                 };
                 let host = Arc::clone(&entry.1);
                 self.secure_vhosts.insert(key, entry);

@@ -291,13 +291,12 @@ pub fn process_root(
     // fqdn shares the virtual host, and a route of this proxy replaces one
     // of theirs with the same match. The host policies are this proxy's.
     if let Some(l) = dag.listeners.get_mut(HTTP_LISTENER) {
-        let vhost = l
-            .virtual_hosts
-            .entry(fqdn.clone())
-            .or_insert_with(|| VirtualHost {
+        let vhost = Arc::make_mut(l.virtual_hosts.entry(fqdn.clone()).or_insert_with(|| {
+            Arc::new(VirtualHost {
                 routes: vec![],
                 ..template.clone()
-            });
+            })
+        }));
         vhost.adopt_policies(&template);
         add_routes(vhost, insecure);
     }
@@ -310,7 +309,7 @@ pub fn process_root(
             })
             .collect();
         if let Some(l) = dag.listeners.get_mut(HTTPS_LISTENER) {
-            let svh = l.secure_virtual_hosts.entry(fqdn).or_default();
+            let svh = Arc::make_mut(l.secure_virtual_hosts.entry(fqdn).or_default());
             // This proxy's certificate and versions win over earlier ones.
             svh.virtual_host.name = s.virtual_host.name;
             svh.virtual_host.adopt_policies(&template);

@@ -281,7 +281,7 @@ impl Processor<'_> {
         if (certificate.is_some() || tcp_clusters.is_some())
             && let Some(l) = self.dag.listeners.get_mut(HTTPS_LISTENER)
         {
-            let svh = l.secure_virtual_hosts.entry(host.fqdn.clone()).or_default();
+            let svh = Arc::make_mut(l.secure_virtual_hosts.entry(host.fqdn.clone()).or_default());
             svh.virtual_host.name = host.fqdn.clone();
             if let Some((secret, min)) = certificate {
                 svh.secret = Some(secret);
@@ -530,7 +530,7 @@ impl Processor<'_> {
         if host.tls
             && let Some(l) = self.dag.listeners.get_mut(HTTPS_LISTENER)
         {
-            let svh = l.secure_virtual_hosts.entry(host.fqdn.clone()).or_default();
+            let svh = Arc::make_mut(l.secure_virtual_hosts.entry(host.fqdn.clone()).or_default());
             let secure = Route {
                 https_redirect: false,
                 ..route.clone()
@@ -538,14 +538,13 @@ impl Processor<'_> {
             add_routes(&mut svh.virtual_host, vec![secure]);
         }
         if let Some(l) = self.dag.listeners.get_mut(HTTP_LISTENER) {
-            let vhost = l
-                .virtual_hosts
-                .entry(host.fqdn.clone())
-                .or_insert_with(|| VirtualHost {
+            let vhost = l.virtual_hosts.entry(host.fqdn.clone()).or_insert_with(|| {
+                Arc::new(VirtualHost {
                     name: host.fqdn.clone(),
                     ..VirtualHost::default()
-                });
-            add_routes(vhost, vec![route]);
+                })
+            });
+            add_routes(Arc::make_mut(vhost), vec![route]);
         }
     }
 }
