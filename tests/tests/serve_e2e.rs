@@ -128,6 +128,32 @@ async fn httpproxy_ingress_and_ingressroute_route_live_through_envoy() -> TestRe
     Ok(())
 }
 
+/// Sends rounds of 20 requests to `url` until the set of backends that
+/// answered a round satisfies `done`, for up to 15 s.
+async fn backends_until(
+    client: &reqwest::Client,
+    url: &str,
+    what: &str,
+    done: impl Fn(&std::collections::BTreeSet<String>) -> bool,
+) -> TestResult {
+    let start = Instant::now();
+    loop {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            if let Ok(r) = client.get(url).send().await {
+                let v: Value = r.json().await.unwrap_or(Value::Null);
+                seen.insert(v["backend"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        if done(&seen) {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            return Err(format!("{what}: {seen:?}").into());
+        }
+    }
+}
+
 /// Sends `n` requests and counts the answers per backend.
 async fn spread(port: u16, host: &str, n: usize) -> std::collections::BTreeMap<String, usize> {
     let mut counts = std::collections::BTreeMap::new();
@@ -309,41 +335,18 @@ async fn tls_termination_and_endpoint_changes_are_followed() -> TestResult {
     let mut ready = second.clone();
     ready["endpoints"][0]["conditions"]["ready"] = json!(true);
     g.apply(&ready).await?;
-    let start = Instant::now();
-    loop {
-        let mut seen = std::collections::BTreeSet::new();
-        for _ in 0..20 {
-            if let Ok(r) = tls_client.get(&url).send().await {
-                let v: Value = r.json().await.unwrap_or(Value::Null);
-                seen.insert(v["backend"].as_str().unwrap_or_default().to_string());
-            }
-        }
-        if seen.contains("one") && seen.contains("two") {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "both endpoints never served: {seen:?}"
-        );
-    }
+    backends_until(&tls_client, &url, "both endpoints never served", |seen| {
+        seen.contains("one") && seen.contains("two")
+    })
+    .await?;
     delete(&g.client, &g.ns, &objects[1]).await?;
-    let start = Instant::now();
-    loop {
-        let mut seen = std::collections::BTreeSet::new();
-        for _ in 0..20 {
-            if let Ok(r) = tls_client.get(&url).send().await {
-                let v: Value = r.json().await.unwrap_or(Value::Null);
-                seen.insert(v["backend"].as_str().unwrap_or_default().to_string());
-            }
-        }
-        if seen.len() == 1 && seen.contains("two") {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "traffic never left the removed endpoint: {seen:?}"
-        );
-    }
+    backends_until(
+        &tls_client,
+        &url,
+        "traffic never left the removed endpoint",
+        |seen| seen.len() == 1 && seen.contains("two"),
+    )
+    .await?;
     Ok(())
 }
 

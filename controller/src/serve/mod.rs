@@ -340,7 +340,9 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     ));
 
     let (tx, rx) = mpsc::channel(4096);
-    for (kind, resource) in watch::kinds() {
+    let kinds = watch::kinds();
+    let watched = kinds.len();
+    for (kind, resource) in kinds {
         tokio::spawn(watch::run(client.clone(), kind, resource, tx.clone()));
     }
     drop(tx);
@@ -350,6 +352,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         engine: crate::incremental::Engine::new(args.builder_config()),
         relisting: BTreeMap::new(),
         synced: BTreeSet::new(),
+        kinds: watched,
         dirty_since: None,
         last_event: Instant::now(),
         live,
@@ -392,6 +395,8 @@ struct EventLoop {
     /// Keys seen since a kind's (re)list began.
     relisting: BTreeMap<Kind, BTreeSet<Key>>,
     synced: BTreeSet<Kind>,
+    /// How many kinds are watched (a build waits until all have synced).
+    kinds: usize,
     dirty_since: Option<Instant>,
     last_event: Instant,
     live: status::LiveStatuses,
@@ -407,28 +412,22 @@ struct EventLoop {
 
 /// The status an object carries, as JSON (for no-op detection).
 fn live_status(object: &Object) -> Option<(ObjectRef, Value)> {
-    let (kind, meta, status) = match object {
-        Object::HTTPProxy(p) => (
-            ObjectKind::HTTPProxy,
-            &p.metadata,
-            serde_json::to_value(&p.status).ok()?,
-        ),
-        Object::IngressRoute(r) => (
-            ObjectKind::IngressRoute,
-            &r.metadata,
-            serde_json::to_value(&r.status).ok()?,
-        ),
+    let status = match object {
+        Object::HTTPProxy(p) => serde_json::to_value(&p.status).ok()?,
+        Object::IngressRoute(r) => serde_json::to_value(&r.status).ok()?,
         _ => return None,
     };
-    let key = Key::of(meta);
-    Some((
-        ObjectRef {
-            kind,
-            namespace: key.namespace,
-            name: key.name,
-        },
-        status,
-    ))
+    let (kind, key) = kind_of(object);
+    Some((object_ref(kind, key)?, status))
+}
+
+/// The status-carrying reference of an object of `kind`, if it has one.
+fn object_ref(kind: Kind, key: Key) -> Option<ObjectRef> {
+    Some(ObjectRef {
+        kind: object_kind(kind)?,
+        namespace: key.namespace,
+        name: key.name,
+    })
 }
 
 fn object_kind(kind: Kind) -> Option<ObjectKind> {
@@ -460,12 +459,7 @@ impl EventLoop {
     }
 
     fn remove(&mut self, kind: Kind, key: &Key) -> bool {
-        if let Some(k) = object_kind(kind) {
-            let r = ObjectRef {
-                kind: k,
-                namespace: key.namespace.clone(),
-                name: key.name.clone(),
-            };
+        if let Some(r) = object_ref(kind, key.clone()) {
             self.with_live(|l| {
                 l.remove(&r);
             });
@@ -530,7 +524,7 @@ impl EventLoop {
     }
 
     fn ready(&self) -> bool {
-        self.synced.len() == watch::kinds().len()
+        self.synced.len() == self.kinds
     }
 
     fn rebuild(&mut self) {

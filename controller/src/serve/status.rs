@@ -224,11 +224,15 @@ pub async fn run(
         let chunk = if leading { queue.next_chunk() } else { vec![] };
         if chunk.is_empty() {
             tokio::select! {
-                changed = statuses.changed() => if changed.is_err() { return },
+                changed = statuses.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    // `changed()` marked the value seen; look at it above.
+                    statuses.mark_changed();
+                }
                 changed = leader.changed() => if changed.is_err() { return },
             }
-            // `changed()` marked the value seen; look at it again above.
-            statuses.mark_changed();
             continue;
         }
         let now = k8s_openapi::jiff::Timestamp::now()
