@@ -162,34 +162,38 @@ pub fn build_with(
     dag
 }
 
-/// Sorts a host's routes, writing (and so unsharing it) only when they are
-/// out of order.
-fn sort_host(v: &mut Arc<VirtualHost>) {
+/// What pruning makes of one plain host: its routes in match order
+/// (written, and so unshared, only when out of order), or nothing when it
+/// has no route.
+pub fn pruned_host(mut v: Arc<VirtualHost>) -> Option<Arc<VirtualHost>> {
     if !routes_sorted(&v.routes) {
-        sort_routes(&mut Arc::make_mut(v).routes);
+        sort_routes(&mut Arc::make_mut(&mut v).routes);
     }
+    (!v.routes.is_empty()).then_some(v)
 }
 
-/// [`sort_host`] for a TLS host.
-fn sort_secure_host(v: &mut Arc<SecureVirtualHost>) {
+/// [`pruned_host`] for a TLS host: it also needs a certificate, unless it
+/// proxies TCP.
+pub fn pruned_secure_host(mut v: Arc<SecureVirtualHost>) -> Option<Arc<SecureVirtualHost>> {
     if !routes_sorted(&v.virtual_host.routes) {
-        sort_routes(&mut Arc::make_mut(v).virtual_host.routes);
+        sort_routes(&mut Arc::make_mut(&mut v).virtual_host.routes);
     }
+    ((!v.virtual_host.routes.is_empty() && v.secret.is_some()) || v.tcp_proxy.is_some())
+        .then_some(v)
 }
 
 /// Drops virtual hosts that cannot serve (no routes, or TLS without a
 /// certificate) and puts the routes of the others in match order.
 fn prune(dag: &mut Dag) {
     for listener in dag.listeners.values_mut() {
-        listener.virtual_hosts.values_mut().for_each(sort_host);
-        listener
-            .secure_virtual_hosts
-            .values_mut()
-            .for_each(sort_secure_host);
-        listener.virtual_hosts.retain(|_, v| !v.routes.is_empty());
-        listener.secure_virtual_hosts.retain(|_, v| {
-            (!v.virtual_host.routes.is_empty() && v.secret.is_some()) || v.tcp_proxy.is_some()
-        });
+        listener.virtual_hosts = std::mem::take(&mut listener.virtual_hosts)
+            .into_iter()
+            .filter_map(|(k, v)| pruned_host(v).map(|v| (k, v)))
+            .collect();
+        listener.secure_virtual_hosts = std::mem::take(&mut listener.secure_virtual_hosts)
+            .into_iter()
+            .filter_map(|(k, v)| pruned_secure_host(v).map(|v| (k, v)))
+            .collect();
     }
     dag.listeners
         .retain(|_, l| !(l.virtual_hosts.is_empty() && l.secure_virtual_hosts.is_empty()));

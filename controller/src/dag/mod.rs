@@ -16,6 +16,8 @@ pub mod status;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use imbl::OrdMap;
+
 pub use builder::{BuilderConfig, build};
 pub use status::{ObjectKind, ObjectRef, ObjectStatus, Statuses};
 
@@ -26,7 +28,7 @@ pub const HTTPS_LISTENER: &str = "ingress_https";
 
 /// The result of one build: listeners with their hosts, and the status of
 /// every routing object.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Dag {
     /// Listeners by name.
     pub listeners: BTreeMap<String, Listener>,
@@ -35,7 +37,7 @@ pub struct Dag {
 }
 
 /// A listener: a port and the virtual hosts served on it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Listener {
     /// Listener name (`ingress_http`, `ingress_https`).
     pub name: String,
@@ -45,14 +47,16 @@ pub struct Listener {
     pub port: u32,
     /// Plain HTTP virtual hosts by host name. Shared (`Arc`): a host is
     /// changed through `Arc::make_mut`, so builds that reuse a host (the
-    /// incremental engine) neither copy nor compare it.
-    pub virtual_hosts: BTreeMap<String, Arc<VirtualHost>>,
+    /// incremental engine) neither copy nor compare it. The map is
+    /// persistent: a clone costs nothing and shares its nodes, and two
+    /// versions are compared by walking only the nodes they do not share.
+    pub virtual_hosts: OrdMap<String, Arc<VirtualHost>>,
     /// TLS virtual hosts by SNI name (shared as `virtual_hosts`).
-    pub secure_virtual_hosts: BTreeMap<String, Arc<SecureVirtualHost>>,
+    pub secure_virtual_hosts: OrdMap<String, Arc<SecureVirtualHost>>,
 }
 
 /// A virtual host and its routes, most specific first.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VirtualHost {
     /// The host name (`*.` wildcards allowed).
     pub name: String,
@@ -153,7 +157,7 @@ impl VirtualHost {
 }
 
 /// A TLS virtual host.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecureVirtualHost {
     /// Host name and routes.
     pub virtual_host: VirtualHost,
@@ -250,7 +254,7 @@ pub struct TlsSecret {
 
 /// A route: a match and what to do with matching requests. Build one with
 /// `Route { path, action, ..Route::default() }` so new fields stay optional.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Route {
     /// Path match.
     pub path: PathMatch,
@@ -393,7 +397,7 @@ pub enum HeaderMatchKind {
 }
 
 /// What a route does.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteAction {
     /// Forward to weighted clusters.
     Forward(Vec<WeightedCluster>),
@@ -416,7 +420,7 @@ impl Default for RouteAction {
 
 /// A cluster and its share of the traffic. Build one with
 /// `WeightedCluster { cluster, weight, ..Default::default() }`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WeightedCluster {
     /// The upstream.
     pub cluster: Arc<Cluster>,

@@ -1,6 +1,5 @@
 //! Status of routing objects, computed by the builder alongside the DAG.
 
-use std::collections::BTreeMap;
 
 /// The kinds of object that carry a routing status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -124,4 +123,4 @@ impl ObjectStatus {
 }
 
 /// Status of every routing object, in a stable order.
-pub type Statuses = BTreeMap<ObjectRef, ObjectStatus>;
+pub type Statuses = imbl::OrdMap<ObjectRef, ObjectStatus>;
