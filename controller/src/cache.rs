@@ -80,6 +80,34 @@ pub enum Object {
     EndpointSlice(EndpointSlice),
 }
 
+impl Object {
+    /// The kind of the object.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Ingress(_) => Kind::Ingress,
+            Object::IngressRoute(_) => Kind::IngressRoute,
+            Object::HTTPProxy(_) => Kind::HTTPProxy,
+            Object::Delegation(_) => Kind::Delegation,
+            Object::Service(_) => Kind::Service,
+            Object::Secret(_) => Kind::Secret,
+            Object::EndpointSlice(_) => Kind::EndpointSlice,
+        }
+    }
+
+    /// The `(namespace, name)` of the object.
+    pub fn key(&self) -> Key {
+        Key::of(match self {
+            Object::Ingress(o) => &o.metadata,
+            Object::IngressRoute(o) => &o.metadata,
+            Object::HTTPProxy(o) => &o.metadata,
+            Object::Delegation(o) => &o.metadata,
+            Object::Service(o) => &o.metadata,
+            Object::Secret(o) => &o.metadata,
+            Object::EndpointSlice(o) => &o.metadata,
+        })
+    }
+}
+
 /// The kinds of [`Object`], for removal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
@@ -119,6 +147,69 @@ pub struct Cache {
     /// How many routing objects name each Service (kept up to date by
     /// `insert`/`remove`, so a Service event is judged in O(log n)).
     service_refs: BTreeMap<Key, u32>,
+    /// Every stored change, in order (see [`Cache::changes_since`]).
+    journal: Journal,
+}
+
+/// How many journal entries are kept before the oldest half is dropped.
+const JOURNAL_LIMIT: usize = 1 << 16;
+
+/// The stored changes of one cache, so that a reader that remembers where
+/// it stopped can catch up without comparing every object. Every change
+/// goes through [`Cache::insert`] / [`Cache::remove`]: the maps are public
+/// for reading only.
+#[derive(Debug)]
+struct Journal {
+    /// Which cache this is; a clone is another cache with its own history.
+    id: u64,
+    /// The sequence number of `entries[0]`.
+    start: u64,
+    entries: Vec<(Kind, Key)>,
+}
+
+impl Default for Journal {
+    fn default() -> Self {
+        Self::fresh()
+    }
+}
+
+impl Journal {
+    fn fresh() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            start: 0,
+            entries: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, kind: Kind, key: &Key) {
+        if self.entries.len() >= JOURNAL_LIMIT {
+            let half = JOURNAL_LIMIT / 2;
+            self.entries.drain(..half);
+            self.start += half as u64;
+        }
+        self.entries.push((kind, key.clone()));
+    }
+}
+
+impl Clone for Journal {
+    fn clone(&self) -> Self {
+        // A clone changes on its own: it must not look like the original.
+        Self {
+            entries: self.entries.clone(),
+            start: self.start,
+            id: Self::fresh().id,
+        }
+    }
+}
+
+/// Where a reader of [`Cache::changes_since`] stopped: which cache, and
+/// how many changes it has seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    cache: u64,
+    seen: u64,
 }
 
 /// Drops what never affects routing, so that status writes and no-op updates
@@ -159,6 +250,16 @@ fn secret_data(secret: &Secret) -> Option<SecretData> {
 impl Cache {
     /// Inserts or replaces an object; returns whether the output can change.
     pub fn insert(&mut self, object: Object) -> bool {
+        let (kind, key) = (object.kind(), object.key());
+        let before = self.stored(kind, &key);
+        let out = self.insert_untracked(object);
+        if self.stored(kind, &key) != before {
+            self.journal.record(kind, &key);
+        }
+        out
+    }
+
+    fn insert_untracked(&mut self, object: Object) -> bool {
         match object {
             Object::Ingress(mut o) => {
                 strip(&mut o.metadata);
@@ -228,6 +329,50 @@ impl Cache {
 
     /// Removes an object; returns whether the output can change.
     pub fn remove(&mut self, kind: Kind, key: &Key) -> bool {
+        let before = self.stored(kind, key);
+        let out = self.remove_untracked(kind, key);
+        if before.is_some() {
+            self.journal.record(kind, key);
+        }
+        out
+    }
+
+    /// The identity of what is stored under `key` (changes when the object does).
+    fn stored(&self, kind: Kind, key: &Key) -> Option<usize> {
+        fn p<T>(m: &BTreeMap<Key, Arc<T>>, k: &Key) -> Option<usize> {
+            m.get(k).map(|v| Arc::as_ptr(v) as usize)
+        }
+        match kind {
+            Kind::Ingress => p(&self.ingresses, key),
+            Kind::IngressRoute => p(&self.ingressroutes, key),
+            Kind::HTTPProxy => p(&self.httpproxies, key),
+            Kind::Delegation => p(&self.delegations, key),
+            Kind::Service => p(&self.services, key),
+            Kind::Secret => p(&self.secrets, key),
+            Kind::EndpointSlice => p(&self.endpoint_slices, key),
+        }
+    }
+
+    /// Where the journal ends now.
+    pub fn position(&self) -> Position {
+        Position {
+            cache: self.journal.id,
+            seen: self.journal.start + self.journal.entries.len() as u64,
+        }
+    }
+
+    /// The objects changed (inserted, replaced or removed) since `from`, in
+    /// order, possibly repeated; `None` when `from` belongs to another cache
+    /// or to history already dropped.
+    pub fn changes_since(&self, from: Position) -> Option<&[(Kind, Key)]> {
+        if from.cache != self.journal.id || from.seen < self.journal.start {
+            return None;
+        }
+        let skip = usize::try_from(from.seen - self.journal.start).ok()?;
+        self.journal.entries.get(skip..)
+    }
+
+    fn remove_untracked(&mut self, kind: Kind, key: &Key) -> bool {
         match kind {
             Kind::Ingress => match self.ingresses.remove(key) {
                 Some(old) => {
@@ -379,6 +524,46 @@ mod tests {
             "metadata": {"name": name, "namespace": "ns", "resourceVersion": version},
             "spec": {"ports": [{"port": 80}]}
         }))?))
+    }
+
+    #[test]
+    fn the_journal_lists_stored_changes_of_this_cache_only() -> TestResult {
+        let mut cache = Cache::default();
+        let start = cache.position();
+        cache.insert(service("unreferenced", "1")?);
+        cache.insert(service("unreferenced", "2")?); // only metadata noise: no change
+        cache.insert(proxy("app")?);
+        assert!(!cache.remove(Kind::Service, &Key::new("ns", "missing")));
+        cache.remove(Kind::Service, &Key::new("ns", "unreferenced"));
+        let seen: Vec<(Kind, &str)> = cache
+            .changes_since(start)
+            .ok_or("own history")?
+            .iter()
+            .map(|(k, key)| (*k, key.name.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Kind::Service, "unreferenced"),
+                (Kind::HTTPProxy, "p"),
+                (Kind::Service, "unreferenced")
+            ]
+        );
+        assert_eq!(cache.changes_since(cache.position()).map(<[_]>::len), Some(0));
+        let copy = cache.clone();
+        assert!(copy.changes_since(start).is_none(), "a copy is another cache");
+        let mut long = Cache::default();
+        let from = long.position();
+        for i in 0..=JOURNAL_LIMIT {
+            long.insert(service(&format!("s{i}"), "1")?);
+        }
+        assert!(long.changes_since(from).is_none(), "dropped history");
+        assert_eq!(
+            long.changes_since(cache.position()),
+            None,
+            "a position of another cache"
+        );
+        Ok(())
     }
 
     #[test]
