@@ -13,6 +13,7 @@ use super::{
     Dag, HTTP_LISTENER, HTTPS_LISTENER, Listener, SecureVirtualHost, VirtualHost, httpproxy,
     ingress, ingressroute,
 };
+use super::source::Source;
 use crate::cache::Cache;
 
 /// Settings of the builder (from flags and the Contour configuration).
@@ -89,9 +90,17 @@ pub fn object_class<'a>(
     }
 }
 
+/// Whether an HTTPProxy is of the configured ingress class.
+pub fn proxy_visible(config: &BuilderConfig, p: &HTTPProxy) -> bool {
+    config.class_matches(object_class(
+        p.metadata.annotations.as_ref(),
+        Some(p.spec.ingress_class_name.as_str()),
+    ))
+}
+
 /// The cache as the processors see it: Ingresses and HTTPProxies of another
 /// ingress class are invisible (upstream drops them at cache insert).
-fn visible(cache: &Cache, config: &BuilderConfig) -> Option<Cache> {
+pub fn visible(cache: &Cache, config: &BuilderConfig) -> Option<Cache> {
     let ingress_ok = |i: &Ingress| {
         config.class_matches(object_class(
             i.metadata.annotations.as_ref(),
@@ -100,12 +109,7 @@ fn visible(cache: &Cache, config: &BuilderConfig) -> Option<Cache> {
                 .and_then(|s| s.ingress_class_name.as_deref()),
         ))
     };
-    let proxy_ok = |p: &HTTPProxy| {
-        config.class_matches(object_class(
-            p.metadata.annotations.as_ref(),
-            Some(p.spec.ingress_class_name.as_str()),
-        ))
-    };
+    let proxy_ok = |p: &HTTPProxy| proxy_visible(config, p);
     if cache.ingresses.values().all(|i| ingress_ok(i))
         && cache.httpproxies.values().all(|p| proxy_ok(p))
     {
@@ -134,6 +138,14 @@ pub fn build_with(
     config: &BuilderConfig,
     run_root: &mut httpproxy::RootRunner<'_>,
 ) -> Dag {
+    let filtered = visible(cache, config);
+    let cache = filtered.as_ref().unwrap_or(cache);
+    let dag = globals(cache, config);
+    finish(cache, config, dag, run_root)
+}
+
+/// The listeners of a build, without virtual hosts.
+pub fn listeners(config: &BuilderConfig) -> Dag {
     let mut dag = Dag::default();
     for (name, port) in [
         (HTTP_LISTENER, config.http_port),
@@ -149,14 +161,29 @@ pub fn build_with(
             },
         );
     }
-    let filtered = visible(cache, config);
-    let cache = filtered.as_ref().unwrap_or(cache);
-    // Ingress first, then IngressRoutes (upstream v1.0.1's order), then
-    // HTTPProxies. They share virtual hosts; when several claim one fqdn
-    // their routes merge and a later route with the same match replaces an
-    // earlier one.
+    dag
+}
+
+/// The first half of a build from a class-filtered cache (see
+/// [`visible`]): the listeners, with what Ingresses and IngressRoutes make
+/// of them (upstream v1.0.1's order: Ingress first, then IngressRoutes).
+/// It reads the cache only through `cache`.
+pub fn globals(cache: &dyn Source, config: &BuilderConfig) -> Dag {
+    let mut dag = listeners(config);
     ingress::process(cache, config, &mut dag);
     ingressroute::process(cache, config, &mut dag);
+    dag
+}
+
+/// The second half: HTTPProxies on top of [`globals`], then pruning. They
+/// share virtual hosts; when several claim one fqdn their routes merge and
+/// a later route with the same match replaces an earlier one.
+pub fn finish(
+    cache: &Cache,
+    config: &BuilderConfig,
+    mut dag: Dag,
+    run_root: &mut httpproxy::RootRunner<'_>,
+) -> Dag {
     httpproxy::process_with(cache, config, &mut dag, run_root);
     prune(&mut dag);
     dag

@@ -15,7 +15,8 @@ use super::{
     Dag, HTTP_LISTENER, HTTPS_LISTENER, HeaderMatch, HeaderMatchKind, PathMatch, RetryPolicy,
     Route, RouteAction, SecureVirtualHost, TlsVersion, VirtualHost, WeightedCluster,
 };
-use crate::cache::{Cache, Key};
+use crate::cache::Key;
+use crate::dag::source::Source;
 
 const CONTOUR_PREFIX: &str = "projectcontour.io/";
 const FORCE_SSL_REDIRECT: &str = "ingress.kubernetes.io/force-ssl-redirect";
@@ -27,10 +28,10 @@ const SINGLE_LABEL_REGEX: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const OPTIONAL_PORT_REGEX: &str = "(:[0-9]+)?";
 
 /// Processes every Ingress of the (class-filtered) cache into `dag`.
-pub fn process(cache: &Cache, config: &BuilderConfig, dag: &mut Dag) {
+pub fn process(cache: &dyn Source, config: &BuilderConfig, dag: &mut Dag) {
     // TLS first, so that the set of secure hosts is known to every rule.
     secure_virtual_hosts(cache, dag);
-    for (key, ingress) in &cache.ingresses {
+    for (key, ingress) in cache.ingresses() {
         let Some(spec) = &ingress.spec else { continue };
         // The default backend is a rule for any host and path, placed first
         // so that an explicit rule for the same match replaces it.
@@ -74,8 +75,8 @@ fn tls_version(value: &str, default: TlsVersion) -> TlsVersion {
 }
 
 /// Secure virtual hosts of every `spec.tls` entry whose secret resolves.
-fn secure_virtual_hosts(cache: &Cache, dag: &mut Dag) {
-    for (key, ingress) in &cache.ingresses {
+fn secure_virtual_hosts(cache: &dyn Source, dag: &mut Dag) {
+    for (key, ingress) in cache.ingresses() {
         let Some(spec) = &ingress.spec else { continue };
         for tls in spec.tls.iter().flatten() {
             let secret_name = tls.secret_name.clone().unwrap_or_default();
@@ -147,7 +148,7 @@ fn secure_virtual_hosts(cache: &Cache, dag: &mut Dag) {
 }
 
 fn process_rule(
-    cache: &Cache,
+    cache: &dyn Source,
     config: &BuilderConfig,
     key: &Key,
     ingress: &Ingress,

@@ -6,8 +6,9 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use contour_crds::{HTTPProxy, TLSCertificateDelegation};
+use contour_crds::{HTTPProxy, IngressRoute, TLSCertificateDelegation};
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
 
 use crate::cache::{Cache, Key, SecretData};
 
@@ -21,6 +22,11 @@ pub trait Source {
     fn secret(&self, key: &Key) -> Option<&Arc<SecretData>>;
     /// Every TLSCertificateDelegation.
     fn delegations(&self) -> &BTreeMap<Key, Arc<TLSCertificateDelegation>>;
+    /// Every Ingress (not recorded: any change of an Ingress is a change
+    /// of what reads them all).
+    fn ingresses(&self) -> &BTreeMap<Key, Arc<Ingress>>;
+    /// Every IngressRoute (not recorded, as [`Source::ingresses`]).
+    fn ingressroutes(&self) -> &BTreeMap<Key, Arc<IngressRoute>>;
 }
 
 impl Source for Cache {
@@ -35,6 +41,12 @@ impl Source for Cache {
     }
     fn delegations(&self) -> &BTreeMap<Key, Arc<TLSCertificateDelegation>> {
         &self.delegations
+    }
+    fn ingresses(&self) -> &BTreeMap<Key, Arc<Ingress>> {
+        &self.ingresses
+    }
+    fn ingressroutes(&self) -> &BTreeMap<Key, Arc<IngressRoute>> {
+        &self.ingressroutes
     }
 }
 
@@ -131,5 +143,11 @@ impl Source for Tracked<'_> {
     fn delegations(&self) -> &BTreeMap<Key, Arc<TLSCertificateDelegation>> {
         self.reads.borrow_mut().delegations = true;
         &self.cache.delegations
+    }
+    fn ingresses(&self) -> &BTreeMap<Key, Arc<Ingress>> {
+        &self.cache.ingresses
+    }
+    fn ingressroutes(&self) -> &BTreeMap<Key, Arc<IngressRoute>> {
+        &self.cache.ingressroutes
     }
 }

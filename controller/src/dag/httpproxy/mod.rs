@@ -85,49 +85,25 @@ pub fn process_with(
     let mut roots_by_fqdn: BTreeMap<String, Vec<Key>> = BTreeMap::new();
 
     for (key, proxy) in &cache.httpproxies {
-        let generation = proxy.metadata.generation.unwrap_or_default();
-        let mut status = ObjectStatus::valid(VALID, generation);
-        let Some(vhost) = &proxy.spec.virtual_host else {
+        if proxy.spec.virtual_host.is_none() {
             continue;
-        };
-        if !config.root_allowed(&key.namespace) {
-            status.error(
-                "RootNamespaceError",
-                "RootProxyNotAllowedInNamespace",
-                "root HTTPProxy cannot be defined in this namespace",
-            );
-        } else if vhost.fqdn.is_empty() {
-            status.error(
-                "VirtualHostError",
-                "FQDNNotSpecified",
-                "Spec.VirtualHost.Fqdn must be specified",
-            );
-        } else {
-            roots_by_fqdn
-                .entry(vhost.fqdn.to_ascii_lowercase())
-                .or_default()
-                .push(key.clone());
         }
+        let status = match claimed_fqdn(config, key, proxy) {
+            Ok(fqdn) => {
+                roots_by_fqdn.entry(fqdn).or_default().push(key.clone());
+                ObjectStatus::valid(VALID, proxy.metadata.generation.unwrap_or_default())
+            }
+            Err(status) => status,
+        };
         statuses.insert(key.clone(), status);
     }
 
     // One root per fqdn: every claimant of a duplicated fqdn is invalid.
     for (fqdn, keys) in &roots_by_fqdn {
         if keys.len() > 1 {
-            let names: Vec<String> = keys
-                .iter()
-                .map(|k| format!("{}/{}", k.namespace, k.name))
-                .collect();
             for k in keys {
                 if let Some(s) = statuses.get_mut(k) {
-                    s.error(
-                        "VirtualHostError",
-                        "DuplicateVhost",
-                        format!(
-                            "fqdn \"{fqdn}\" is used in multiple HTTPProxies: {}",
-                            names.join(", ")
-                        ),
-                    );
+                    duplicate_error(s, fqdn, keys.iter());
                 }
             }
         }
@@ -148,19 +124,87 @@ pub fn process_with(
     // Non-root proxies no valid root reached are orphaned.
     for (key, proxy) in &cache.httpproxies {
         if proxy.spec.virtual_host.is_none() && !reached.contains(key) {
-            let mut status =
-                ObjectStatus::valid(VALID, proxy.metadata.generation.unwrap_or_default());
-            status.orphan(ORPHANED);
-            statuses.insert(key.clone(), status);
+            statuses.insert(key.clone(), orphan_status(proxy));
         }
     }
-    for (key, mut status) in statuses {
-        if status.current == Current::Invalid {
-            // Upstream keeps the details in the conditions only.
-            status.description = INVALID.to_string();
-        }
-        dag.statuses.insert(obj_ref(&key), status);
+    for (key, status) in statuses {
+        dag.statuses.insert(obj_ref(&key), finished(status));
     }
+}
+
+/// The fqdn (lower case) a proxy with a virtual host claims, or, when it
+/// cannot be a root at all, its status saying why.
+pub fn claimed_fqdn(config: &BuilderConfig, key: &Key, proxy: &HTTPProxy) -> Result<String, ObjectStatus> {
+    let mut status = ObjectStatus::valid(VALID, proxy.metadata.generation.unwrap_or_default());
+    let fqdn = proxy
+        .spec
+        .virtual_host
+        .as_ref()
+        .map(|v| v.fqdn.as_str())
+        .unwrap_or_default();
+    if !config.root_allowed(&key.namespace) {
+        status.error(
+            "RootNamespaceError",
+            "RootProxyNotAllowedInNamespace",
+            "root HTTPProxy cannot be defined in this namespace",
+        );
+    } else if fqdn.is_empty() {
+        status.error(
+            "VirtualHostError",
+            "FQDNNotSpecified",
+            "Spec.VirtualHost.Fqdn must be specified",
+        );
+    } else {
+        return Ok(fqdn.to_ascii_lowercase());
+    }
+    Err(status)
+}
+
+/// The starting status of a root whose fqdn is claimed by `claimants`
+/// (every claimant, itself included, in key order).
+pub fn root_input<'k>(
+    proxy: &HTTPProxy,
+    fqdn: &str,
+    claimants: impl ExactSizeIterator<Item = &'k Key> + Clone,
+) -> ObjectStatus {
+    let mut status = ObjectStatus::valid(VALID, proxy.metadata.generation.unwrap_or_default());
+    if claimants.len() > 1 {
+        duplicate_error(&mut status, fqdn, claimants);
+    }
+    status
+}
+
+fn duplicate_error<'k>(status: &mut ObjectStatus, fqdn: &str, keys: impl Iterator<Item = &'k Key>) {
+    let names: Vec<String> = keys.map(name_of).collect();
+    status.error(
+        "VirtualHostError",
+        "DuplicateVhost",
+        format!(
+            "fqdn \"{fqdn}\" is used in multiple HTTPProxies: {}",
+            names.join(", ")
+        ),
+    );
+}
+
+/// The status of a non-root proxy no root reaches.
+pub fn orphan_status(proxy: &HTTPProxy) -> ObjectStatus {
+    let mut status = ObjectStatus::valid(VALID, proxy.metadata.generation.unwrap_or_default());
+    status.orphan(ORPHANED);
+    status
+}
+
+/// A proxy's status as published: an invalid one keeps its details in the
+/// conditions only, as upstream.
+pub fn finished(mut status: ObjectStatus) -> ObjectStatus {
+    if status.current == Current::Invalid {
+        status.description = INVALID.to_string();
+    }
+    status
+}
+
+/// The status key of a proxy.
+pub fn status_ref(key: &Key) -> ObjectRef {
+    obj_ref(key)
 }
 
 /// Processes the root `key`: its virtual hosts go into `dag`, the statuses

@@ -51,7 +51,8 @@ use super::{
     Dag, HTTP_LISTENER, HTTPS_LISTENER, HealthCheck, PathMatch, RetryPolicy, Route, RouteAction,
     TlsVersion, VirtualHost, WeightedCluster,
 };
-use crate::cache::{Cache, Key};
+use crate::cache::Key;
+use crate::dag::source::Source;
 
 const VALID: &str = "valid IngressRoute";
 const ORPHANED: &str =
@@ -104,7 +105,7 @@ enum Step<'c> {
 }
 
 struct Processor<'a> {
-    cache: &'a Cache,
+    cache: &'a dyn Source,
     config: &'a BuilderConfig,
     dag: &'a mut Dag,
     statuses: BTreeMap<Key, ObjectStatus>,
@@ -112,7 +113,7 @@ struct Processor<'a> {
 
 /// Processes every IngressRoute in the cache into `dag`. Runs before the
 /// HTTPProxy processor, as upstream v1.0.1 did (see `builder::build`).
-pub fn process(cache: &Cache, config: &BuilderConfig, dag: &mut Dag) {
+pub fn process(cache: &dyn Source, config: &BuilderConfig, dag: &mut Dag) {
     let mut p = Processor {
         cache,
         config,
@@ -123,7 +124,7 @@ pub fn process(cache: &Cache, config: &BuilderConfig, dag: &mut Dag) {
     // An fqdn (compared as written) may be claimed by one root only; every
     // claimant of a duplicated one is invalid and not processed.
     let mut roots_by_fqdn: BTreeMap<&str, Vec<&Key>> = BTreeMap::new();
-    for (key, ir) in &cache.ingressroutes {
+    for (key, ir) in cache.ingressroutes() {
         if let Some(vh) = &ir.spec.virtual_host {
             roots_by_fqdn.entry(vh.fqdn.as_str()).or_default().push(key);
         }
@@ -156,7 +157,7 @@ pub fn process(cache: &Cache, config: &BuilderConfig, dag: &mut Dag) {
         }
     }
 
-    for (key, ir) in &cache.ingressroutes {
+    for (key, ir) in cache.ingressroutes() {
         if ir.spec.virtual_host.is_some() && !duplicated.contains(key) {
             let result = p.root(config, key, ir);
             p.commit(key, result);
@@ -164,7 +165,7 @@ pub fn process(cache: &Cache, config: &BuilderConfig, dag: &mut Dag) {
     }
 
     // Non-roots no processed route delegated to.
-    for (key, ir) in &cache.ingressroutes {
+    for (key, ir) in cache.ingressroutes() {
         if ir.spec.virtual_host.is_none() && !p.statuses.contains_key(key) {
             let mut status = ObjectStatus::valid(VALID, ir.metadata.generation.unwrap_or_default());
             status.orphan(ORPHANED);
@@ -193,7 +194,7 @@ impl Processor<'_> {
         }
         let generation = self
             .cache
-            .ingressroutes
+            .ingressroutes()
             .get(key)
             .and_then(|ir| ir.metadata.generation)
             .unwrap_or_default();
@@ -340,7 +341,7 @@ impl Processor<'_> {
     /// One route of the IngressRoute on top of `chain`.
     fn route<'c>(
         &mut self,
-        cache: &'c Cache,
+        cache: &'c dyn Source,
         namespace: &str,
         route: &'c IrRoute,
         parent_prefix: &str,
@@ -405,7 +406,7 @@ impl Processor<'_> {
             delegate.namespace.as_str()
         };
         let target = Key::new(target_namespace, delegate.name.clone());
-        let Some(dest) = cache.ingressroutes.get(&target) else {
+        let Some(dest) = cache.ingressroutes().get(&target) else {
             // Upstream ignores a delegation to a missing IngressRoute.
             return Step::Next;
         };
@@ -786,7 +787,7 @@ mod tests {
     #[test]
     fn long_delegation_chains_are_followed() {
         const DEPTH: usize = 3000;
-        let mut cache = Cache::default();
+        let mut cache = crate::cache::Cache::default();
         let root = ir(
             "root",
             IngressRouteSpec {

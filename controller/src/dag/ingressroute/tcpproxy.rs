@@ -56,7 +56,7 @@ impl Processor<'_> {
                 delegate.namespace.clone()
             };
             let target = Key::new(namespace, delegate.name.clone());
-            let Some(dest) = cache.ingressroutes.get(&target) else {
+            let Some(dest) = cache.ingressroutes().get(&target) else {
                 break (None, Ok(()));
             };
             if visited.contains(&target) {
