@@ -549,9 +549,15 @@ mod tests {
                 (Kind::Service, "unreferenced")
             ]
         );
-        assert_eq!(cache.changes_since(cache.position()).map(<[_]>::len), Some(0));
+        assert_eq!(
+            cache.changes_since(cache.position()).map(<[_]>::len),
+            Some(0)
+        );
         let copy = cache.clone();
-        assert!(copy.changes_since(start).is_none(), "a copy is another cache");
+        assert!(
+            copy.changes_since(start).is_none(),
+            "a copy is another cache"
+        );
         let mut long = Cache::default();
         let from = long.position();
         for i in 0..=JOURNAL_LIMIT {

@@ -215,9 +215,11 @@ proptest! {
         initial in prop::collection::vec(prop_oneof![2 => proxy(), 1 => other()], 0..14),
         steps in prop::collection::vec(step(), 1..12),
         fallback in any::<bool>(),
+        restricted in any::<bool>(),
     ) {
         let config = BuilderConfig {
             fallback_certificate: fallback.then(|| ("team-a".to_string(), "tls".to_string())),
+            root_namespaces: if restricted { vec!["default".into(), "team-a".into()] } else { vec![] },
             ..BuilderConfig::default()
         };
         let mut cache = Cache::default();
@@ -267,15 +269,174 @@ fn an_unchanged_cache_replays_every_root_and_a_change_reprocesses_one() {
     let mut engine = Engine::new(BuilderConfig::default());
     engine.apply(&cache);
     assert_eq!(engine.last_roots(), (0, 20));
+    assert!(!engine.last_patched());
     engine.apply(&cache);
-    assert_eq!(engine.last_roots(), (20, 0));
+    assert_eq!(
+        engine.last_roots(),
+        (0, 0),
+        "nothing changed: nothing to do"
+    );
+    assert!(engine.last_patched());
     let v = json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
         "metadata": {"name": "p3", "namespace": "default"},
         "spec": {"virtualhost": {"fqdn": "p3.example.com"},
                  "routes": [{"services": [{"name": "s1", "port": 80}]}]}});
     cache.insert(object(v).expect("proxy"));
     engine.apply(&cache);
-    assert_eq!(engine.last_roots(), (19, 1));
+    assert_eq!(engine.last_roots(), (0, 1), "only the changed root");
+    assert!(engine.last_patched());
+    // An Ingress change goes the full way, replaying every root.
+    let ing = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "ing", "namespace": "default"},
+        "spec": {"rules": [{"host": "other.example.com", "http": {"paths": [{"path": "/",
+            "pathType": "Prefix", "backend": {"service": {"name": "s0", "port": {"number": 80}}}}]}}]}});
+    cache.insert(object(ing).expect("ingress"));
+    engine.apply(&cache);
+    assert!(!engine.last_patched());
+    assert_eq!(engine.last_roots(), (20, 0));
+}
+
+/// Changes of every kind the patch handles, each checked against the full
+/// build, and each patched (not rebuilt): roots, includes, duplicates,
+/// orphans, Services, Secrets, EndpointSlices.
+#[test]
+fn changes_of_proxies_services_secrets_and_slices_are_patched() {
+    let config = BuilderConfig {
+        root_namespaces: vec!["default".into(), "team-a".into()],
+        ..BuilderConfig::default()
+    };
+    let mut cache = Cache::default();
+    let (cert, key) = pem();
+    fn put(cache: &mut Cache, v: Value) {
+        cache.insert(object(v).expect("object"));
+    }
+    for ns in NAMESPACES {
+        for s in ["s0", "s1"] {
+            put(
+                &mut cache,
+                json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": s, "namespace": ns},
+                "spec": {"ports": [{"port": 80, "name": "http"}]}}),
+            );
+        }
+    }
+    let root = |name: &str, fqdn: &str, service: &str, include: Option<&str>| {
+        let mut spec = json!({"virtualhost": {"fqdn": fqdn, "tls": {"secretName": "tls"}},
+            "routes": [{"conditions": [{"prefix": "/"}], "services": [{"name": service, "port": 80}]}]});
+        if let Some(child) = include {
+            spec["includes"] = json!([{"name": child, "conditions": [{"prefix": "/c"}]}]);
+        }
+        json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
+               "metadata": {"name": name, "namespace": "default"}, "spec": spec})
+    };
+    let child = |name: &str, service: &str| {
+        json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"routes": [{"services": [{"name": service, "port": 80}]}]}})
+    };
+    let secret = |crt: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": "tls", "namespace": "default"}, "data": {"tls.crt": b64(crt), "tls.key": b64(key)}})
+    };
+    put(&mut cache, secret(cert));
+    for i in 0..6 {
+        put(
+            &mut cache,
+            root(
+                &format!("r{i}"),
+                &format!("r{i}.example.com"),
+                "s0",
+                Some(&format!("c{i}")),
+            ),
+        );
+        put(&mut cache, child(&format!("c{i}"), "s1"));
+    }
+    let mut engine = Engine::new(config.clone());
+    check(&mut engine, &cache, &config).expect("first build");
+    assert!(!engine.last_patched());
+    type Change = Box<dyn Fn(&mut Cache)>;
+    let slice = |ip: &str| {
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "s0-x", "namespace": "default", "labels": {"kubernetes.io/service-name": "s0"}},
+        "addressType": "IPv4", "ports": [{"port": 8080, "name": "http"}],
+        "endpoints": [{"addresses": [ip]}]})
+    };
+    let steps: Vec<(&str, Change)> = vec![
+        (
+            "route change",
+            Box::new(move |c| put(c, root("r1", "r1.example.com", "s1", Some("c1")))),
+        ),
+        ("child change", Box::new(move |c| put(c, child("c2", "s0")))),
+        (
+            "child removed",
+            Box::new(|c| {
+                c.remove(Kind::HTTPProxy, &Key::new("default", "c3"));
+            }),
+        ),
+        (
+            "include dropped: child orphaned",
+            Box::new(move |c| put(c, root("r4", "r4.example.com", "s0", None))),
+        ),
+        (
+            "duplicate fqdn",
+            Box::new(move |c| put(c, root("r5", "r0.example.com", "s0", Some("c5")))),
+        ),
+        (
+            "duplicate resolved",
+            Box::new(move |c| put(c, root("r5", "r5.example.com", "s0", Some("c5")))),
+        ),
+        (
+            "root in a namespace not allowed",
+            Box::new(|c| {
+                put(
+                    c,
+                    json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
+            "metadata": {"name": "x", "namespace": "team-b"},
+            "spec": {"virtualhost": {"fqdn": "x.example.com"}, "routes": [{"services": [{"name": "s0", "port": 80}]}]}}),
+                )
+            }),
+        ),
+        (
+            "root becomes a child",
+            Box::new(move |c| put(c, child("r0", "s0"))),
+        ),
+        (
+            "service removed",
+            Box::new(|c| {
+                c.remove(Kind::Service, &Key::new("default", "s1"));
+            }),
+        ),
+        (
+            "service back",
+            Box::new(|c| {
+                put(
+                    c,
+                    json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "s1", "namespace": "default"}, "spec": {"ports": [{"port": 80, "name": "http"}]}}),
+                )
+            }),
+        ),
+        (
+            "certificate broken",
+            Box::new(move |c| put(c, secret("garbage"))),
+        ),
+        ("certificate fixed", Box::new(move |c| put(c, secret(cert)))),
+        ("endpoints", Box::new(move |c| put(c, slice("10.0.0.1")))),
+        (
+            "endpoints moved",
+            Box::new(move |c| put(c, slice("10.0.0.2"))),
+        ),
+        (
+            "root removed",
+            Box::new(|c| {
+                c.remove(Kind::HTTPProxy, &Key::new("default", "r2"));
+            }),
+        ),
+    ];
+    for (what, change) in steps {
+        change(&mut cache);
+        check(&mut engine, &cache, &config).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(engine.last_patched(), "{what}: patched");
+    }
 }
 
 #[test]

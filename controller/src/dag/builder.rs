@@ -9,11 +9,11 @@ use contour_crds::HTTPProxy;
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::common::{routes_sorted, sort_routes};
+use super::source::Source;
 use super::{
     Dag, HTTP_LISTENER, HTTPS_LISTENER, Listener, SecureVirtualHost, VirtualHost, httpproxy,
     ingress, ingressroute,
 };
-use super::source::Source;
 use crate::cache::Cache;
 
 /// Settings of the builder (from flags and the Contour configuration).

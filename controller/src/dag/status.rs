@@ -1,6 +1,5 @@
 //! Status of routing objects, computed by the builder alongside the DAG.
 
-
 /// The kinds of object that carry a routing status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ObjectKind {

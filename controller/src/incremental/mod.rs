@@ -18,6 +18,7 @@
 //! final pruning still run in full on every build; they are cheap next to
 //! the roots.
 
+pub mod fast;
 pub mod roots;
 pub mod splice;
 pub mod translate;
@@ -71,7 +72,7 @@ impl Engine {
 
     /// The DAG half of [`Engine::apply`]: `dag::build(cache, config)`.
     pub fn build(&mut self, cache: &Cache) -> Dag {
-        self.roots.build(cache, &self.config)
+        self.roots.update(cache, &self.config)
     }
 
     /// The translation half of [`Engine::apply`]:
@@ -85,6 +86,11 @@ impl Engine {
                 Err(Arc::new(e))
             }
         }
+    }
+
+    /// Whether the last build patched the previous DAG (see [`fast`]).
+    pub fn last_patched(&self) -> bool {
+        self.roots.last_fast
     }
 
     /// How many HTTPProxy roots the last build replayed and processed afresh.

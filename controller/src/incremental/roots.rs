@@ -12,13 +12,13 @@
 //! virtual host, no earlier root walked the same proxies). Otherwise the
 //! root is processed on the real DAG exactly as the full build does.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use contour_crds::{HTTPProxy, TLSCertificateDelegation};
 
 use crate::cache::{Cache, Key};
-use crate::dag::builder::build_with;
+use crate::dag::builder::{self, visible};
 use crate::dag::httpproxy::{ProxyStatuses, process_root};
 use crate::dag::source::{Reads, Tracked};
 use crate::dag::status::ObjectStatus;
@@ -26,33 +26,38 @@ use crate::dag::{BuilderConfig, Dag, Listener, SecureVirtualHost, VirtualHost};
 
 /// What one root wrote.
 #[derive(Debug, Clone)]
-struct Output {
+pub(super) struct Output {
     /// Plain virtual hosts: `(listener, fqdn, host)`.
-    vhosts: Vec<(String, String, Arc<VirtualHost>)>,
+    pub(super) vhosts: Vec<(String, String, Arc<VirtualHost>)>,
     /// TLS virtual hosts: `(listener, fqdn, host)`.
-    secure: Vec<(String, String, Arc<SecureVirtualHost>)>,
+    pub(super) secure: Vec<(String, String, Arc<SecureVirtualHost>)>,
     /// Final statuses of every proxy walked, the root included.
-    statuses: Vec<(Key, ObjectStatus)>,
+    pub(super) statuses: Vec<(Key, ObjectStatus)>,
     /// Proxies reached.
-    reached: Vec<Key>,
+    pub(super) reached: Vec<Key>,
 }
 
 #[derive(Debug, Clone)]
-struct Memo {
-    input: Option<ObjectStatus>,
-    reads: Reads,
-    output: Output,
+pub(super) struct Memo {
+    pub(super) input: Option<ObjectStatus>,
+    pub(super) reads: Reads,
+    pub(super) output: Output,
 }
 
 /// Remembered root results between builds.
 #[derive(Debug, Default)]
 pub struct Roots {
-    memo: HashMap<Key, Memo>,
+    pub(super) memo: HashMap<Key, Memo>,
     delegations: Vec<(Key, Arc<TLSCertificateDelegation>)>,
     /// Roots replayed / processed during the last build (for tests and logs).
     pub last_replayed: usize,
     /// Roots processed afresh during the last build.
     pub last_processed: usize,
+    /// Whether the last build was a patch.
+    pub last_fast: bool,
+    /// What the next build can patch (see [`super::fast`]); `None` when
+    /// the last build cannot be patched.
+    pub(super) state: Option<super::fast::State>,
 }
 
 /// A DAG with the same listeners as `dag` and no virtual hosts.
@@ -78,7 +83,7 @@ fn empty_like(dag: &Dag) -> Dag {
 }
 
 /// Runs a root on a scratch DAG, recording what it reads and writes.
-fn record(
+pub(super) fn record(
     cache: &Cache,
     config: &BuilderConfig,
     key: &Key,
@@ -174,8 +179,25 @@ fn replay(
 }
 
 impl Roots {
+    /// The DAG of `cache`: the last one patched when it can be (see
+    /// [`super::fast`]), else a build that replays remembered roots.
+    pub fn update(&mut self, cache: &Cache, config: &BuilderConfig) -> Dag {
+        if let Some(mut state) = self.state.take()
+            && let Some((dag, processed)) = state.patch(&mut self.memo, cache, config)
+        {
+            self.state = Some(state);
+            self.last_fast = true;
+            self.last_processed = processed;
+            self.last_replayed = 0;
+            return dag;
+        }
+        self.last_fast = false;
+        self.build(cache, config)
+    }
+
     /// Builds the DAG as [`crate::dag::build`] does, replaying remembered
-    /// root results where they still hold.
+    /// root results where they still hold, and notes what the next build
+    /// needs to patch this one.
     pub fn build(&mut self, cache: &Cache, config: &BuilderConfig) -> Dag {
         let delegations: Vec<(Key, Arc<TLSCertificateDelegation>)> = cache
             .delegations
@@ -188,12 +210,26 @@ impl Roots {
                 .zip(&self.delegations)
                 .all(|((ka, a), (kb, b))| ka == kb && Arc::ptr_eq(a, b));
         self.delegations = delegations;
+        let filtered = visible(cache, config);
+        let view = filtered.as_ref().unwrap_or(cache);
+        let tracked = Tracked::new(view);
+        let globals = builder::globals(&tracked, config);
+        let globals_reads = tracked.into_reads();
+        let globals_hosts: HashSet<String> = globals
+            .listeners
+            .values()
+            .flat_map(|l| l.virtual_hosts.keys().chain(l.secure_virtual_hosts.keys()))
+            .cloned()
+            .collect();
         let mut seen: BTreeMap<Key, ()> = BTreeMap::new();
+        let mut applied: HashSet<Key> = HashSet::new();
+        let mut in_place = false;
         let (mut replayed, mut processed) = (0, 0);
         let memo = &mut self.memo;
-        let dag = build_with(
-            cache,
+        let dag = builder::finish(
+            view,
             config,
+            globals,
             &mut |cache, config, key, proxy, dag, statuses, reached| {
                 seen.insert(key.clone(), ());
                 let input = statuses.get(key);
@@ -209,15 +245,34 @@ impl Roots {
                 }
                 match memo.get(key) {
                     Some(m) if applicable(&m.output, key, dag, statuses) => {
+                        applied.insert(key.clone());
                         replay(&m.output, key, dag, statuses, reached)
                     }
-                    _ => process_root(cache, config, key, proxy, dag, statuses, reached),
+                    _ => {
+                        in_place = true;
+                        process_root(cache, config, key, proxy, dag, statuses, reached)
+                    }
                 }
             },
         );
         memo.retain(|k, _| seen.contains_key(k));
         self.last_replayed = replayed;
         self.last_processed = processed;
+        // A build the fast path cannot patch: objects of other classes
+        // hidden, or roots that share hosts or proxies with others.
+        self.state = (filtered.is_none() && !in_place)
+            .then(|| {
+                super::fast::State::new(
+                    cache,
+                    config,
+                    &dag,
+                    &self.memo,
+                    applied,
+                    globals_hosts,
+                    globals_reads,
+                )
+            })
+            .flatten();
         dag
     }
 }

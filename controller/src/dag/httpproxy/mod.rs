@@ -134,7 +134,11 @@ pub fn process_with(
 
 /// The fqdn (lower case) a proxy with a virtual host claims, or, when it
 /// cannot be a root at all, its status saying why.
-pub fn claimed_fqdn(config: &BuilderConfig, key: &Key, proxy: &HTTPProxy) -> Result<String, ObjectStatus> {
+pub fn claimed_fqdn(
+    config: &BuilderConfig,
+    key: &Key,
+    proxy: &HTTPProxy,
+) -> Result<String, ObjectStatus> {
     let mut status = ObjectStatus::valid(VALID, proxy.metadata.generation.unwrap_or_default());
     let fqdn = proxy
         .spec
