@@ -232,9 +232,12 @@ proptest! {
             }
         }
         let (cert, key) = pem();
-        let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-            "metadata": {"name": "tls", "namespace": "default"}, "data": {"tls.crt": b64(cert), "tls.key": b64(key)}});
-        cache.insert(object(secret).expect("secret"));
+        // The proxies' certificate, and the fallback certificate.
+        for ns in ["default", "team-a"] {
+            let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                "metadata": {"name": "tls", "namespace": ns}, "data": {"tls.crt": b64(cert), "tls.key": b64(key)}});
+            cache.insert(object(secret).expect("secret"));
+        }
         for o in initial.into_iter().filter_map(object) {
             cache.insert(o);
         }
@@ -303,6 +306,7 @@ fn an_unchanged_cache_replays_every_root_and_a_change_reprocesses_one() {
 fn changes_of_proxies_services_secrets_and_slices_are_patched() {
     let config = BuilderConfig {
         root_namespaces: vec!["default".into(), "team-a".into()],
+        fallback_certificate: Some(("default".into(), "tls".into())),
         ..BuilderConfig::default()
     };
     let mut cache = Cache::default();
@@ -429,6 +433,30 @@ fn changes_of_proxies_services_secrets_and_slices_are_patched() {
             "root removed",
             Box::new(|c| {
                 c.remove(Kind::HTTPProxy, &Key::new("default", "r2"));
+            }),
+        ),
+        (
+            "fallback certificate on",
+            Box::new(move |c| {
+                let mut v = root("r3", "r3.example.com", "s0", Some("c3"));
+                v["spec"]["virtualhost"]["tls"]["enableFallbackCertificate"] = json!(true);
+                put(c, v);
+            }),
+        ),
+        (
+            "fallback certificate off",
+            Box::new(move |c| put(c, root("r3", "r3.example.com", "s0", Some("c3")))),
+        ),
+        (
+            "tcp proxy",
+            Box::new(|c| {
+                put(
+                    c,
+                    json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
+                    "metadata": {"name": "t", "namespace": "default"},
+                    "spec": {"virtualhost": {"fqdn": "t.example.com", "tls": {"secretName": "tls"}},
+                             "tcpproxy": {"services": [{"name": "s0", "port": 80}]}}}),
+                )
             }),
         ),
     ];

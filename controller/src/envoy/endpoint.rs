@@ -46,14 +46,9 @@ impl<'a> SliceIndex<'a> {
     pub fn new(cache: &'a Cache) -> Self {
         let mut by_service: BTreeMap<(&str, &str), Vec<&Arc<EndpointSlice>>> = BTreeMap::new();
         for (key, slice) in &cache.endpoint_slices {
-            let service = slice
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(SERVICE_NAME_LABEL));
-            if let Some(service) = service {
+            if let Some(service) = slice_service(slice) {
                 by_service
-                    .entry((key.namespace.as_str(), service.as_str()))
+                    .entry((key.namespace.as_str(), service))
                     .or_default()
                     .push(slice);
             }
@@ -71,34 +66,53 @@ impl<'a> SliceIndex<'a> {
 
     /// `(ip, port)` of every ready endpoint of the cluster's Service port.
     pub fn ready_addresses(&self, c: &Cluster) -> BTreeSet<(String, u32)> {
-        let mut addrs = BTreeSet::new();
         let slices = self
             .by_service
             .get(&(c.namespace.as_str(), c.service.as_str()));
-        for slice in slices.into_iter().flatten() {
-            let port = slice
-                .ports
-                .iter()
-                .flatten()
-                .find(|p| p.name.clone().unwrap_or_default() == c.port_name);
-            let Some(port) = port
-                .and_then(|p| p.port)
-                .and_then(|p| u32::try_from(p).ok())
-            else {
+        ready_addresses(slices.into_iter().flatten().copied(), &c.port_name)
+    }
+}
+
+/// The Service a slice belongs to (its `kubernetes.io/service-name` label).
+pub fn slice_service(slice: &EndpointSlice) -> Option<&str> {
+    slice
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(SERVICE_NAME_LABEL))
+        .map(String::as_str)
+}
+
+/// `(ip, port)` of every ready endpoint of these slices on the port named
+/// `port_name`.
+pub fn ready_addresses<'a>(
+    slices: impl IntoIterator<Item = &'a Arc<EndpointSlice>>,
+    port_name: &str,
+) -> BTreeSet<(String, u32)> {
+    let mut addrs = BTreeSet::new();
+    for slice in slices {
+        let port = slice
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref().unwrap_or_default() == port_name);
+        let Some(port) = port
+            .and_then(|p| p.port)
+            .and_then(|p| u32::try_from(p).ok())
+        else {
+            continue;
+        };
+        for ep in &slice.endpoints {
+            // Only an explicit `ready: false` excludes an endpoint, as upstream.
+            if ep.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
                 continue;
-            };
-            for ep in &slice.endpoints {
-                // Only an explicit `ready: false` excludes an endpoint, as upstream.
-                if ep.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
-                    continue;
-                }
-                for ip in &ep.addresses {
-                    addrs.insert((ip.clone(), port));
-                }
+            }
+            for ip in &ep.addresses {
+                addrs.insert((ip.clone(), port));
             }
         }
-        addrs
     }
+    addrs
 }
 
 /// The assignment `name` of these addresses.

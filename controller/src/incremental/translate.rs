@@ -1,10 +1,18 @@
 //! The translation half of the engine: `envoy::translate` followed by
-//! `Snapshot::build`, with every piece remembered next to the DAG value it
-//! came from and reused while that value is equal. Big resources
-//! (`ingress_http`'s route configuration, `ingress_https`) are assembled
-//! from remembered canonical pieces (see [`super::splice`]).
+//! `Snapshot::build`, computed from what changed since the last call.
+//!
+//! The DAG's host maps are persistent, so the hosts that differ from the
+//! last translated DAG are found by walking only the nodes the two do not
+//! share (after a patched build, a handful). Each added, removed or
+//! replaced host adds or removes its pieces: its canonical bytes in
+//! `ingress_http` or `https/<fqdn>`, its filter chain, and references to
+//! the clusters and secrets it uses (counted, so a cluster leaves when its
+//! last user does). EndpointSlices come from the cache journal. Only the
+//! resources touched are encoded again; the big ones (`ingress_http`'s
+//! route configuration, the TLS listener) are spliced from remembered
+//! canonical pieces (see [`super::splice`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::cluster::v3::Cluster as EnvoyCluster;
@@ -14,29 +22,32 @@ use envoy_types::pb::envoy::config::route::v3::{
     RouteConfiguration, VirtualHost as EnvoyVirtualHost,
 };
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
+use imbl::OrdMap;
+use imbl::ordmap::DiffItem;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use prost::{Message, Name};
 
 use super::splice::splice;
-use crate::cache::Cache;
-use crate::dag::{Cluster, Dag, HTTP_LISTENER, SecureVirtualHost, TlsSecret, VirtualHost};
+use crate::cache::{Cache, Key, Kind, Position};
+use crate::dag::{
+    Cluster, Dag, HTTP_LISTENER, Listener, RouteAction, SecureVirtualHost, TlsSecret, VirtualHost,
+};
 use crate::envoy::canonical::canonical_bytes;
 use crate::envoy::json::JsonError;
 use crate::envoy::{cluster, endpoint, listener, route, secret};
 use crate::xds::snapshot::{Snapshot, TypeSnapshot, VersionedResource};
 use crate::xds::type_url;
 
-type Versioned = Arc<VersionedResource>;
-/// Canonical bytes of a piece, shared between the maps.
+/// Canonical bytes of a piece.
 type Bytes = Arc<Vec<u8>>;
-/// `(listener, fqdn)`.
-type HostKey = (String, String);
+/// `(namespace, service)`.
+type ServiceKey = (String, String);
 
 fn canonical<M: Message + Name>(m: &M) -> Result<Vec<u8>, JsonError> {
     canonical_bytes(&M::full_name(), m)
 }
 
-fn versioned<M: Message + Name>(name: String, m: &M) -> Result<Versioned, JsonError> {
+fn versioned<M: Message + Name>(name: String, m: &M) -> Result<Arc<VersionedResource>, JsonError> {
     Ok(Arc::new(VersionedResource::new(
         name,
         M::type_url(),
@@ -44,293 +55,506 @@ fn versioned<M: Message + Name>(name: String, m: &M) -> Result<Versioned, JsonEr
     )))
 }
 
-/// Remembered pieces of the last translation. Maps are rebuilt on every
-/// pass from what was used, so nothing stale stays.
+fn host_bytes(v: &VirtualHost) -> Result<Bytes, JsonError> {
+    Ok(Arc::new(canonical::<EnvoyVirtualHost>(
+        &route::virtual_host(v),
+    )?))
+}
+
+/// A route configuration `name` holding these canonical hosts.
+fn route_config<'a>(
+    name: &str,
+    hosts: impl Iterator<Item = &'a Bytes>,
+) -> Result<Arc<VersionedResource>, JsonError> {
+    let base = canonical(&RouteConfiguration {
+        name: name.to_string(),
+        ..Default::default()
+    })?;
+    let bytes = splice(&base, 2, 0, hosts.map(|h| h.as_slice()))?;
+    Ok(Arc::new(VersionedResource::new(
+        name.to_string(),
+        RouteConfiguration::type_url(),
+        bytes,
+    )))
+}
+
+/// Every cluster a host's routes (and TCP proxy) use.
+fn host_clusters<'a>(
+    v: &'a VirtualHost,
+    tcp: Option<&'a Vec<crate::dag::WeightedCluster>>,
+) -> impl Iterator<Item = &'a Arc<Cluster>> {
+    let routes = v.routes.iter().flat_map(|r| match &r.action {
+        RouteAction::Forward(clusters) => clusters.iter().chain(r.mirror.as_ref()),
+        _ => [].iter().chain(None),
+    });
+    tcp.into_iter()
+        .flatten()
+        .chain(routes)
+        .map(|wc| &wc.cluster)
+}
+
+/// What one update touched and must encode again.
 #[derive(Debug, Default)]
-pub struct Translator {
-    /// Cluster names by the address of the (kept alive) DAG cluster.
-    cluster_names: HashMap<usize, (Arc<Cluster>, String)>,
-    clusters: HashMap<String, (Arc<Cluster>, Versioned)>,
-    endpoints: HashMap<String, (Vec<Arc<EndpointSlice>>, String, Versioned)>,
-    secret_names: HashMap<usize, (Arc<TlsSecret>, String)>,
-    secrets: HashMap<String, (Arc<TlsSecret>, Versioned)>,
-    /// Canonical `VirtualHost` of plain hosts, by fqdn.
-    vhosts: HashMap<String, (Arc<VirtualHost>, Arc<Vec<u8>>)>,
-    /// Canonical `VirtualHost` of TLS hosts, by listener and fqdn.
-    secure_vhosts: HashMap<HostKey, (Arc<SecureVirtualHost>, Bytes)>,
-    /// `https/<fqdn>` route configurations, with the host bytes they hold.
-    https_routes: HashMap<String, (Arc<Vec<u8>>, Versioned)>,
-    /// Canonical filter chains of TLS hosts, by listener and fqdn.
-    chains: HashMap<HostKey, (Arc<SecureVirtualHost>, Bytes)>,
-    /// The runtime layers (they never change).
-    runtime: Option<TypeSnapshot>,
+struct Touched {
+    /// `ingress_http`'s route configuration.
+    http: bool,
+    /// Listeners by name.
+    listeners: BTreeSet<String>,
+    /// The fallback route configuration.
+    fallback: bool,
+    /// Cluster names whose users changed.
+    clusters: BTreeSet<String>,
+    /// EDS names that appeared, left, or whose slices changed.
+    endpoints: BTreeSet<String>,
+    /// Secret names that appeared or left.
+    secrets: BTreeSet<String>,
 }
 
-/// Takes `key`'s entry out of `old` when `keep` says it still holds.
-fn reuse<K: std::hash::Hash + Eq, V>(
-    old: &mut HashMap<K, V>,
-    key: &K,
-    keep: impl FnOnce(&V) -> bool,
-) -> Option<V> {
-    match old.get(key) {
-        Some(v) if keep(v) => old.remove(key),
-        _ => None,
+/// EndpointSlices grouped by Service, kept up to date from the journal.
+#[derive(Debug, Default)]
+struct Slices {
+    at: Option<Position>,
+    by_service: HashMap<ServiceKey, BTreeMap<Key, Arc<EndpointSlice>>>,
+    owner: HashMap<Key, ServiceKey>,
+}
+
+impl Slices {
+    fn put(&mut self, key: &Key, slice: Option<&Arc<EndpointSlice>>) -> Vec<ServiceKey> {
+        let mut changed = Vec::new();
+        if let Some(old) = self.owner.remove(key) {
+            if let Some(m) = self.by_service.get_mut(&old) {
+                m.remove(key);
+                if m.is_empty() {
+                    self.by_service.remove(&old);
+                }
+            }
+            changed.push(old);
+        }
+        if let Some(slice) = slice
+            && let Some(service) = endpoint::slice_service(slice)
+        {
+            let owner = (key.namespace.clone(), service.to_string());
+            self.by_service
+                .entry(owner.clone())
+                .or_default()
+                .insert(key.clone(), Arc::clone(slice));
+            self.owner.insert(key.clone(), owner.clone());
+            changed.push(owner);
+        }
+        changed
     }
-}
 
-/// Whether two shared values are equal, by identity first.
-fn same<T: PartialEq>(a: &Arc<T>, b: &Arc<T>) -> bool {
-    Arc::ptr_eq(a, b) || **a == **b
-}
-
-fn ptr<T>(a: &Arc<T>) -> usize {
-    Arc::as_ptr(a) as usize
-}
-
-impl Translator {
-    /// `Snapshot::build(&envoy::translate(dag, cache))`, from remembered pieces.
-    pub fn snapshot(&mut self, dag: &Dag, cache: &Cache) -> Result<Snapshot, JsonError> {
-        let mut types = BTreeMap::new();
-        types.insert(type_url::LISTENER, self.listeners(dag)?);
-        types.insert(type_url::ROUTE, self.routes(dag)?);
-        let clusters = self.dag_clusters(dag);
-        types.insert(type_url::CLUSTER, self.clusters(&clusters)?);
-        types.insert(type_url::ENDPOINT, self.endpoints(&clusters, cache)?);
-        types.insert(type_url::SECRET, self.secrets(dag)?);
-        let runtime = match self.runtime.take() {
-            Some(r) => r,
+    /// Catches up with `cache`; the Services whose slices changed, or
+    /// `None` when every slice was read again.
+    fn update(&mut self, cache: &Cache) -> Option<BTreeSet<ServiceKey>> {
+        let changes = self.at.and_then(|at| cache.changes_since(at));
+        let out = match changes {
+            Some(changes) => {
+                let keys: BTreeSet<&Key> = changes
+                    .iter()
+                    .filter(|(k, _)| *k == Kind::EndpointSlice)
+                    .map(|(_, key)| key)
+                    .collect();
+                let mut services = BTreeSet::new();
+                for key in keys {
+                    services.extend(self.put(key, cache.endpoint_slices.get(key)));
+                }
+                Some(services)
+            }
             None => {
-                crate::xds::snapshot::runtime_snapshot(&crate::envoy::runtime::runtime_layers())?
+                *self = Slices::default();
+                for (key, slice) in &cache.endpoint_slices {
+                    self.put(key, Some(slice));
+                }
+                None
             }
         };
-        types.insert(type_url::RUNTIME, runtime.clone());
-        self.runtime = Some(runtime);
-        Ok(Snapshot { types })
-    }
-
-    fn dag_clusters(&mut self, dag: &Dag) -> BTreeMap<String, Arc<Cluster>> {
-        let mut old = std::mem::take(&mut self.cluster_names);
-        let mut next = HashMap::with_capacity(old.len());
-        let out = cluster::dag_clusters_named(dag, &mut |c| {
-            let p = ptr(c);
-            if let Some((_, n)) = next.get(&p) {
-                return String::clone(n);
-            }
-            let entry = old
-                .remove(&p)
-                .unwrap_or_else(|| (Arc::clone(c), cluster::cluster_name(c)));
-            let n = entry.1.clone();
-            next.insert(p, entry);
-            n
-        });
-        self.cluster_names = next;
+        self.at = Some(cache.position());
         out
     }
 
-    fn clusters(
-        &mut self,
-        dag: &BTreeMap<String, Arc<Cluster>>,
-    ) -> Result<TypeSnapshot, JsonError> {
-        let mut old = std::mem::take(&mut self.clusters);
-        let mut resources = BTreeMap::new();
-        for (name, c) in dag {
-            let entry = match reuse(&mut old, name, |(k, _)| Arc::ptr_eq(k, c) || **k == **c) {
-                Some(e) => e,
-                None => (
-                    Arc::clone(c),
-                    versioned::<EnvoyCluster>(
-                        name.clone(),
-                        &cluster::envoy_cluster(name.clone(), c),
+    fn of(&self, c: &Cluster) -> impl Iterator<Item = &Arc<EndpointSlice>> {
+        self.by_service
+            .get(&(c.namespace.clone(), c.service.clone()))
+            .into_iter()
+            .flat_map(|m| m.values())
+    }
+}
+
+/// Remembered pieces of the last translation.
+#[derive(Debug, Default)]
+pub struct Translator {
+    /// The DAG translated last (empty before the first).
+    dag: Dag,
+    slices: Slices,
+    /// Canonical hosts of `ingress_http`, by fqdn.
+    http_hosts: OrdMap<String, Bytes>,
+    /// Canonical filter chains of TLS hosts, by listener and fqdn.
+    chains: BTreeMap<String, OrdMap<String, Bytes>>,
+    /// Canonical hosts served with the fallback certificate, by listener.
+    fallback: BTreeMap<String, OrdMap<String, Bytes>>,
+    /// The distinct DAG clusters using each cluster name, with user counts.
+    clusters: HashMap<String, Vec<(Arc<Cluster>, usize)>>,
+    /// The cluster each published Envoy cluster was made from.
+    chosen: HashMap<String, Arc<Cluster>>,
+    /// Published clusters using each EDS name (and one of them).
+    endpoints: HashMap<String, (Arc<Cluster>, usize)>,
+    /// EDS names in use per Service.
+    eds_by_service: HashMap<ServiceKey, BTreeSet<String>>,
+    /// Secrets in use by name, with user counts.
+    secrets: HashMap<String, (Arc<TlsSecret>, usize)>,
+    /// The result, patched in place.
+    snapshot: Option<Snapshot>,
+}
+
+impl Translator {
+    /// `Snapshot::build(&envoy::translate(dag, cache))`, from the last result.
+    pub fn snapshot(&mut self, dag: &Dag, cache: &Cache) -> Result<Snapshot, JsonError> {
+        let mut snapshot = match self.snapshot.take() {
+            Some(s) => s,
+            None => {
+                let mut s = Snapshot::default();
+                for t in [
+                    type_url::LISTENER,
+                    type_url::ROUTE,
+                    type_url::CLUSTER,
+                    type_url::ENDPOINT,
+                    type_url::SECRET,
+                ] {
+                    s.types.insert(t, TypeSnapshot::new([]));
+                }
+                s.types.insert(
+                    type_url::RUNTIME,
+                    crate::xds::snapshot::runtime_snapshot(
+                        &crate::envoy::runtime::runtime_layers(),
                     )?,
-                ),
-            };
-            resources.insert(name.clone(), Arc::clone(&entry.1));
-            self.clusters.insert(name.clone(), entry);
+                );
+                s
+            }
+        };
+        let mut t = Touched::default();
+        let old = std::mem::replace(&mut self.dag, dag.clone());
+        let empty = Listener::default();
+        let names: BTreeSet<&String> = old.listeners.keys().chain(dag.listeners.keys()).collect();
+        for name in names {
+            let a = old.listeners.get(name).unwrap_or(&empty);
+            let b = dag.listeners.get(name).unwrap_or(&empty);
+            if a.name != b.name || a.address != b.address || a.port != b.port {
+                t.listeners.insert(name.clone());
+                t.http |= name == HTTP_LISTENER;
+            }
+            for d in a.virtual_hosts.diff(&b.virtual_hosts) {
+                t.listeners.insert(name.clone());
+                let (gone, came) = match d {
+                    DiffItem::Add(k, v) => (None, Some((k, v))),
+                    DiffItem::Remove(k, v) => (Some((k, v)), None),
+                    DiffItem::Update { old, new } => (Some(old), Some(new)),
+                };
+                if let Some((fqdn, v)) = gone {
+                    self.plain(name, fqdn, v, false, &mut t)?;
+                }
+                if let Some((fqdn, v)) = came {
+                    self.plain(name, fqdn, v, true, &mut t)?;
+                }
+            }
+            for d in a.secure_virtual_hosts.diff(&b.secure_virtual_hosts) {
+                t.listeners.insert(name.clone());
+                let (gone, came) = match d {
+                    DiffItem::Add(k, v) => (None, Some((k, v))),
+                    DiffItem::Remove(k, v) => (Some((k, v)), None),
+                    DiffItem::Update { old, new } => (Some(old), Some(new)),
+                };
+                if let Some((fqdn, v)) = gone {
+                    self.secure(name, fqdn, v, false, &mut t, &mut snapshot)?;
+                }
+                if let Some((fqdn, v)) = came {
+                    self.secure(name, fqdn, v, true, &mut t, &mut snapshot)?;
+                }
+            }
         }
-        Ok(TypeSnapshot::new(resources))
+        match self.slices.update(cache) {
+            Some(services) => {
+                for s in services {
+                    if let Some(names) = self.eds_by_service.get(&s) {
+                        t.endpoints.extend(names.iter().cloned());
+                    }
+                }
+            }
+            None => t.endpoints.extend(self.endpoints.keys().cloned()),
+        }
+        self.publish(dag, &mut t, &mut snapshot)?;
+        self.snapshot = Some(snapshot.clone());
+        Ok(snapshot)
     }
 
-    fn endpoints(
+    fn types<'s>(snapshot: &'s mut Snapshot, t: &'static str) -> &'s mut TypeSnapshot {
+        snapshot.types.entry(t).or_default()
+    }
+
+    /// Adds (`add`) or removes a plain host of listener `l`.
+    fn plain(
         &mut self,
-        clusters: &BTreeMap<String, Arc<Cluster>>,
-        cache: &Cache,
-    ) -> Result<TypeSnapshot, JsonError> {
-        let index = endpoint::SliceIndex::new(cache);
-        let mut old = std::mem::take(&mut self.endpoints);
-        let mut resources = BTreeMap::new();
-        for c in clusters.values().filter(|c| c.external_name.is_none()) {
-            let name = c.eds_name();
-            if resources.contains_key(&name) {
+        l: &str,
+        fqdn: &str,
+        v: &Arc<VirtualHost>,
+        add: bool,
+        t: &mut Touched,
+    ) -> Result<(), JsonError> {
+        for c in host_clusters(v, None) {
+            self.cluster_user(c, add, t);
+        }
+        if l == HTTP_LISTENER {
+            t.http = true;
+            if add {
+                self.http_hosts.insert(fqdn.to_string(), host_bytes(v)?);
+            } else {
+                self.http_hosts.remove(fqdn);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds (`add`) or removes a TLS host of listener `l`.
+    fn secure(
+        &mut self,
+        l: &str,
+        fqdn: &str,
+        svh: &Arc<SecureVirtualHost>,
+        add: bool,
+        t: &mut Touched,
+        snapshot: &mut Snapshot,
+    ) -> Result<(), JsonError> {
+        for c in host_clusters(&svh.virtual_host, svh.tcp_proxy.as_ref()) {
+            self.cluster_user(c, add, t);
+        }
+        for s in svh.secret.iter().chain(&svh.fallback_certificate) {
+            self.secret_user(s, add, t);
+        }
+        let chains = self.chains.entry(l.to_string()).or_default();
+        let name = format!("https/{fqdn}");
+        if add {
+            let chain = listener::secure_chain(l, fqdn, svh);
+            chains.insert(
+                fqdn.to_string(),
+                Arc::new(canonical::<FilterChain>(&chain)?),
+            );
+        } else {
+            chains.remove(fqdn);
+        }
+        if svh.tcp_proxy.is_some() {
+            return Ok(());
+        }
+        let routes = Self::types(snapshot, type_url::ROUTE);
+        let fallback = self.fallback.entry(l.to_string()).or_default();
+        if add {
+            let host = host_bytes(&svh.virtual_host)?;
+            routes.insert(route_config(&name, std::iter::once(&host))?);
+            if svh.fallback_certificate.is_some() {
+                fallback.insert(fqdn.to_string(), host);
+                t.fallback = true;
+            }
+        } else {
+            routes.remove(&name);
+            if fallback.remove(fqdn).is_some() {
+                t.fallback = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn cluster_user(&mut self, c: &Arc<Cluster>, add: bool, t: &mut Touched) {
+        let name = cluster::cluster_name(c);
+        let variants = self.clusters.entry(name.clone()).or_default();
+        let at = variants.iter().position(|(v, _)| **v == **c);
+        match (at, add) {
+            (Some(i), true) => variants[i].1 += 1,
+            (None, true) => variants.push((Arc::clone(c), 1)),
+            (Some(i), false) => {
+                variants[i].1 -= 1;
+                if variants[i].1 == 0 {
+                    variants.remove(i);
+                }
+            }
+            (None, false) => {}
+        }
+        if variants.is_empty() {
+            self.clusters.remove(&name);
+        }
+        t.clusters.insert(name);
+    }
+
+    fn secret_user(&mut self, s: &Arc<TlsSecret>, add: bool, t: &mut Touched) {
+        let name = secret::secret_name(s);
+        if add {
+            let e = self
+                .secrets
+                .entry(name.clone())
+                .or_insert_with(|| (Arc::clone(s), 0));
+            e.1 += 1;
+            if e.1 == 1 {
+                t.secrets.insert(name);
+            }
+        } else if let Some(e) = self.secrets.get_mut(&name) {
+            e.1 -= 1;
+            if e.1 == 0 {
+                self.secrets.remove(&name);
+                t.secrets.insert(name);
+            }
+        }
+    }
+
+    fn endpoint_user(&mut self, c: &Arc<Cluster>, add: bool, t: &mut Touched) {
+        if c.external_name.is_some() {
+            return;
+        }
+        let name = c.eds_name();
+        let service = (c.namespace.clone(), c.service.clone());
+        if add {
+            let e = self
+                .endpoints
+                .entry(name.clone())
+                .or_insert_with(|| (Arc::clone(c), 0));
+            e.1 += 1;
+            if e.1 == 1 {
+                self.eds_by_service
+                    .entry(service)
+                    .or_default()
+                    .insert(name.clone());
+                t.endpoints.insert(name);
+            }
+        } else if let Some(e) = self.endpoints.get_mut(&name) {
+            e.1 -= 1;
+            if e.1 == 0 {
+                self.endpoints.remove(&name);
+                if let Some(names) = self.eds_by_service.get_mut(&service) {
+                    names.remove(&name);
+                    if names.is_empty() {
+                        self.eds_by_service.remove(&service);
+                    }
+                }
+                t.endpoints.insert(name);
+            }
+        }
+    }
+
+    /// Encodes what `t` says changed into `snapshot`.
+    fn publish(
+        &mut self,
+        dag: &Dag,
+        t: &mut Touched,
+        snapshot: &mut Snapshot,
+    ) -> Result<(), JsonError> {
+        // Clusters: a name used by different DAG clusters is published
+        // from the first in DAG order, as the full translation does.
+        let mut contested = BTreeSet::new();
+        let mut chosen: Vec<(String, Option<Arc<Cluster>>)> = Vec::new();
+        for name in std::mem::take(&mut t.clusters) {
+            match self.clusters.get(&name).map(Vec::as_slice) {
+                None | Some([]) => chosen.push((name, None)),
+                Some([(c, _)]) => chosen.push((name, Some(Arc::clone(c)))),
+                Some(_) => {
+                    contested.insert(name);
+                }
+            }
+        }
+        if !contested.is_empty() {
+            let first = cluster::dag_clusters(dag);
+            for name in contested {
+                let c = first.get(&name).cloned();
+                chosen.push((name, c));
+            }
+        }
+        for (name, c) in chosen {
+            let before = self.chosen.get(&name).cloned();
+            if before.as_deref() == c.as_deref() {
                 continue;
             }
-            let slices = index.slices(c);
-            let same = |(s, port, _): &(Vec<Arc<EndpointSlice>>, String, Versioned)| {
-                *port == c.port_name
-                    && s.len() == slices.len()
-                    && s.iter().zip(slices).all(|(a, b)| Arc::ptr_eq(a, b))
-            };
-            let entry = match reuse(&mut old, &name, same) {
-                Some(e) => e,
+            if let Some(b) = &before {
+                self.endpoint_user(b, false, t);
+            }
+            let clusters = Self::types(snapshot, type_url::CLUSTER);
+            match c {
+                Some(c) => {
+                    clusters.insert(versioned::<EnvoyCluster>(
+                        name.clone(),
+                        &cluster::envoy_cluster(name.clone(), &c),
+                    )?);
+                    self.endpoint_user(&c, true, t);
+                    self.chosen.insert(name, c);
+                }
                 None => {
-                    let cla = endpoint::assignment(name.clone(), &index.ready_addresses(c));
-                    (
-                        slices.iter().map(|s| Arc::clone(s)).collect(),
-                        c.port_name.clone(),
-                        versioned::<ClusterLoadAssignment>(name.clone(), &cla)?,
-                    )
+                    clusters.remove(&name);
+                    self.chosen.remove(&name);
                 }
+            }
+        }
+
+        for name in std::mem::take(&mut t.endpoints) {
+            let assignments = Self::types(snapshot, type_url::ENDPOINT);
+            match self.endpoints.get(&name) {
+                Some((c, _)) => {
+                    let addrs = endpoint::ready_addresses(self.slices.of(c), &c.port_name);
+                    let cla = endpoint::assignment(name.clone(), &addrs);
+                    assignments.insert(versioned::<ClusterLoadAssignment>(name, &cla)?);
+                }
+                None => assignments.remove(&name),
+            }
+        }
+
+        for name in std::mem::take(&mut t.secrets) {
+            let secrets = Self::types(snapshot, type_url::SECRET);
+            match self.secrets.get(&name) {
+                Some((s, _)) => {
+                    secrets.insert(versioned::<Secret>(
+                        name.clone(),
+                        &secret::sds_secret(name.clone(), s),
+                    )?);
+                }
+                None => secrets.remove(&name),
+            }
+        }
+
+        if t.http {
+            let routes = Self::types(snapshot, type_url::ROUTE);
+            match dag.listeners.contains_key(HTTP_LISTENER) {
+                true => routes.insert(route_config(HTTP_LISTENER, self.http_hosts.values())?),
+                false => routes.remove(HTTP_LISTENER),
+            }
+        }
+        if t.fallback {
+            // The last listener with such hosts wins, as in the full path.
+            let hosts = self.fallback.values().rev().find(|h| !h.is_empty());
+            let routes = Self::types(snapshot, type_url::ROUTE);
+            let name = listener::FALLBACK_ROUTE_CONFIG;
+            match hosts {
+                Some(h) => routes.insert(route_config(name, h.values())?),
+                None => routes.remove(name),
+            }
+        }
+
+        for name in std::mem::take(&mut t.listeners) {
+            let listeners = Self::types(snapshot, type_url::LISTENER);
+            let Some(l) = dag.listeners.get(&name) else {
+                listeners.remove(&name);
+                continue;
             };
-            resources.insert(name.clone(), Arc::clone(&entry.2));
-            self.endpoints.insert(name, entry);
-        }
-        Ok(TypeSnapshot::new(resources))
-    }
-
-    fn secrets(&mut self, dag: &Dag) -> Result<TypeSnapshot, JsonError> {
-        let mut old_names = std::mem::take(&mut self.secret_names);
-        let mut old = std::mem::take(&mut self.secrets);
-        let mut resources = BTreeMap::new();
-        for l in dag.listeners.values() {
-            for vh in l.secure_virtual_hosts.values() {
-                for s in vh.secret.iter().chain(&vh.fallback_certificate) {
-                    let p = ptr(s);
-                    let name = match self.secret_names.get(&p) {
-                        Some((_, n)) => n.clone(),
-                        None => {
-                            let e = old_names
-                                .remove(&p)
-                                .unwrap_or_else(|| (Arc::clone(s), secret::secret_name(s)));
-                            let n = e.1.clone();
-                            self.secret_names.insert(p, e);
-                            n
-                        }
-                    };
-                    if resources.contains_key(&name) {
-                        continue;
-                    }
-                    let entry = match reuse(&mut old, &name, |(k, _)| **k == **s) {
-                        Some(e) => e,
-                        None => (
-                            Arc::clone(s),
-                            versioned::<Secret>(
-                                name.clone(),
-                                &secret::sds_secret(name.clone(), s),
-                            )?,
-                        ),
-                    };
-                    resources.insert(name.clone(), Arc::clone(&entry.1));
-                    self.secrets.insert(name, entry);
-                }
-            }
-        }
-        Ok(TypeSnapshot::new(resources))
-    }
-
-    fn listeners(&mut self, dag: &Dag) -> Result<TypeSnapshot, JsonError> {
-        let mut old = std::mem::take(&mut self.chains);
-        let mut resources = BTreeMap::new();
-        for l in dag.listeners.values() {
             let (shell, at) = listener::listener_shell(l);
-            let mut chains = Vec::with_capacity(l.secure_virtual_hosts.len());
-            for (fqdn, svh) in &l.secure_virtual_hosts {
-                let key = (l.name.clone(), fqdn.clone());
-                let entry = match reuse(&mut old, &key, |(k, _)| same(k, svh)) {
-                    Some(e) => e,
-                    None => {
-                        let chain = listener::secure_chain(&l.name, fqdn, svh);
-                        (Arc::clone(svh), Arc::new(canonical::<FilterChain>(&chain)?))
-                    }
-                };
-                chains.push(Arc::clone(&entry.1));
-                self.chains.insert(key, entry);
-            }
+            let chains = self.chains.get(&name);
             let bytes = splice(
                 &canonical(&shell)?,
                 3,
                 at,
-                chains.iter().map(|c| c.as_slice()),
+                chains
+                    .into_iter()
+                    .flat_map(|c| c.values())
+                    .map(|c| c.as_slice()),
             )?;
-            resources.insert(
-                l.name.clone(),
-                Arc::new(VersionedResource::new(
-                    l.name.clone(),
-                    EnvoyListener::type_url(),
-                    bytes,
-                )),
-            );
-        }
-        Ok(TypeSnapshot::new(resources))
-    }
-
-    fn routes(&mut self, dag: &Dag) -> Result<TypeSnapshot, JsonError> {
-        let mut old_vhosts = std::mem::take(&mut self.vhosts);
-        let mut old_secure = std::mem::take(&mut self.secure_vhosts);
-        let mut old_https = std::mem::take(&mut self.https_routes);
-        let mut resources = BTreeMap::new();
-        let config = |name: &str, hosts: &[Arc<Vec<u8>>]| -> Result<Versioned, JsonError> {
-            let base = canonical(&RouteConfiguration {
-                name: name.to_string(),
-                ..Default::default()
-            })?;
-            let bytes = splice(&base, 2, 0, hosts.iter().map(|h| h.as_slice()))?;
-            Ok(Arc::new(VersionedResource::new(
-                name.to_string(),
-                RouteConfiguration::type_url(),
+            listeners.insert(Arc::new(VersionedResource::new(
+                name.clone(),
+                EnvoyListener::type_url(),
                 bytes,
-            )))
-        };
-        let host_bytes = |v: &VirtualHost| -> Result<Arc<Vec<u8>>, JsonError> {
-            Ok(Arc::new(canonical::<EnvoyVirtualHost>(
-                &route::virtual_host(v),
-            )?))
-        };
-        if let Some(l) = dag.listeners.get(HTTP_LISTENER) {
-            let mut hosts = Vec::with_capacity(l.virtual_hosts.len());
-            for (fqdn, v) in &l.virtual_hosts {
-                let entry = match reuse(&mut old_vhosts, fqdn, |(k, _)| same(k, v)) {
-                    Some(e) => e,
-                    None => (Arc::clone(v), host_bytes(v)?),
-                };
-                hosts.push(Arc::clone(&entry.1));
-                self.vhosts.insert(fqdn.clone(), entry);
-            }
-            resources.insert(HTTP_LISTENER.to_string(), config(HTTP_LISTENER, &hosts)?);
+            )));
         }
-        for l in dag.listeners.values() {
-            let mut fallback = Vec::new();
-            for (fqdn, svh) in l
-                .secure_virtual_hosts
-                .iter()
-                .filter(|(_, s)| s.tcp_proxy.is_none())
-            {
-                let key = (l.name.clone(), fqdn.clone());
-                let entry = match reuse(&mut old_secure, &key, |(k, _)| {
-                    Arc::ptr_eq(k, svh) || k.virtual_host == svh.virtual_host
-                }) {
-                    Some(e) => e,
-                    None => (Arc::clone(svh), host_bytes(&svh.virtual_host)?),
-                };
-                let host = Arc::clone(&entry.1);
-                self.secure_vhosts.insert(key, entry);
-                if svh.fallback_certificate.is_some() {
-                    fallback.push(Arc::clone(&host));
-                }
-                let name = format!("https/{fqdn}");
-                let rc = match reuse(&mut old_https, &name, |(h, _)| Arc::ptr_eq(h, &host)) {
-                    Some(e) => e,
-                    None => (
-                        Arc::clone(&host),
-                        config(&name, std::slice::from_ref(&host))?,
-                    ),
-                };
-                resources.insert(name.clone(), Arc::clone(&rc.1));
-                self.https_routes.insert(name, rc);
-            }
-            if !fallback.is_empty() {
-                let name = listener::FALLBACK_ROUTE_CONFIG;
-                resources.insert(name.to_string(), config(name, &fallback)?);
-            }
-        }
-        Ok(TypeSnapshot::new(resources))
+        Ok(())
     }
 }

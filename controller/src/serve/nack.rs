@@ -219,13 +219,11 @@ mod tests {
 
     fn snapshot(version: &str) -> Snapshot {
         let mut s = Snapshot::default();
-        s.types.insert(
-            ROUTE,
-            TypeSnapshot {
-                version: version.into(),
-                ..Default::default()
-            },
-        );
+        s.types.insert(ROUTE, {
+            let mut t = TypeSnapshot::default();
+            t.version = version.into();
+            t
+        });
         s
     }
 

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use imbl::OrdMap;
+
 use envoy_types::pb::google::protobuf::Any;
 use prost::{Message, Name};
 use sha2::{Digest, Sha256};
@@ -30,8 +32,12 @@ pub struct VersionedResource {
 pub struct TypeSnapshot {
     /// Hash over every (name, version) pair.
     pub version: String,
-    /// Resources by name.
-    pub resources: BTreeMap<String, Arc<VersionedResource>>,
+    /// Resources by name, in a persistent map: a clone shares it, and
+    /// [`TypeSnapshot::insert`] / [`TypeSnapshot::remove`] change one entry
+    /// and the version without visiting the others.
+    pub resources: OrdMap<String, Arc<VersionedResource>>,
+    /// XOR of the hash of every `(name, version)`.
+    digest: u64,
 }
 
 /// Resources of every type.
@@ -104,19 +110,53 @@ impl VersionedResource {
 
 impl TypeSnapshot {
     /// The resources of a type, versioned together by a hash over every
-    /// `(name, version)` in name order.
-    pub fn new(resources: BTreeMap<String, Arc<VersionedResource>>) -> Self {
-        let mut all = Sha256::new();
-        for (n, r) in &resources {
-            all.update(n.as_bytes());
-            all.update([0]);
-            all.update(r.version.as_bytes());
+    /// `(name, version)` (independent of order, see [`TypeSnapshot::insert`]).
+    pub fn new(resources: impl IntoIterator<Item = (String, Arc<VersionedResource>)>) -> Self {
+        let mut out = Self::default();
+        for (_, r) in resources {
+            out.put(r);
         }
-        Self {
-            version: hex(&all.finalize()[..8]),
-            resources,
+        out.seal();
+        out
+    }
+
+    /// Adds or replaces a resource (by its name).
+    pub fn insert(&mut self, r: Arc<VersionedResource>) {
+        self.put(r);
+        self.seal();
+    }
+
+    /// Removes the resource `name`, if there is one.
+    pub fn remove(&mut self, name: &str) {
+        if let Some(old) = self.resources.remove(name) {
+            self.digest ^= entry_hash(&old);
+            self.seal();
         }
     }
+
+    fn put(&mut self, r: Arc<VersionedResource>) {
+        self.digest ^= entry_hash(&r);
+        if let Some(old) = self.resources.insert(r.name.clone(), r) {
+            self.digest ^= entry_hash(&old);
+        }
+    }
+
+    fn seal(&mut self) {
+        self.version = format!("{:016x}", self.digest);
+    }
+}
+
+/// The hash of one `(name, version)`: names are unique within a type, so
+/// the XOR of these over a type changes whenever any entry does.
+fn entry_hash(r: &VersionedResource) -> u64 {
+    let mut h = Sha256::new();
+    h.update(r.name.as_bytes());
+    h.update([0]);
+    h.update(r.version.as_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_be_bytes(b)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -179,10 +179,7 @@ mod tests {
     fn snap(entries: &[(&'static str, &[(&str, &str)])]) -> Snapshot {
         let mut s = Snapshot::default();
         for (t, resources) in entries {
-            let mut ts = TypeSnapshot {
-                version: String::new(),
-                ..Default::default()
-            };
+            let mut ts = TypeSnapshot::default();
             for (name, version) in *resources {
                 ts.version.push_str(version);
                 ts.resources.insert(
