@@ -15,7 +15,9 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::cache::{Cache, Key};
-use crate::dag::{ObjectKind, Statuses, status::Current};
+use imbl::ordmap::DiffItem;
+
+use crate::dag::{ObjectKind, ObjectRef, ObjectStatus, Statuses, status::Current};
 use crate::xds::Event;
 use crate::xds::server::Observer;
 
@@ -42,9 +44,31 @@ struct KindGauges {
     invalid: Family<Labels, Gauge>,
 }
 
+/// One status's share of the routing-object gauges.
+#[derive(Debug, Clone)]
+struct Share {
+    kind: ObjectKind,
+    namespace: String,
+    fqdn: Option<String>,
+    current: Current,
+}
+
+/// The statuses the gauges last counted, with each one's share.
+type Counted = (Statuses, std::collections::HashMap<ObjectRef, Share>);
+
+/// Adds `delta` to a gauge; a label set that drops to zero disappears.
+fn bump(family: &Family<Labels, Gauge>, labels: &Labels, delta: i64) {
+    let before = family.get_or_create(labels).inc_by(delta);
+    if before + delta <= 0 {
+        family.remove(labels);
+    }
+}
+
 /// Every metric, registered once.
 pub struct Metrics {
     registry: Registry,
+    /// What `record_statuses` counted last.
+    counted: std::sync::Mutex<Option<Counted>>,
     httpproxy: KindGauges,
     ingressroute: KindGauges,
     /// `contour_dagrebuild_total`.
@@ -90,6 +114,7 @@ impl Metrics {
     pub fn new() -> Arc<Self> {
         let mut registry = Registry::default();
         let m = Metrics {
+            counted: std::sync::Mutex::new(None),
             httpproxy: KindGauges::default(),
             ingressroute: KindGauges::default(),
             dag_rebuilds: Counter::default(),
@@ -264,48 +289,52 @@ impl Metrics {
         out
     }
 
-    /// Recomputes the routing-object gauges from a build's statuses. Label
-    /// sets that no longer occur disappear.
+    /// Brings the routing-object gauges to a build's statuses. Only the
+    /// statuses that differ from the last call are counted again (the maps
+    /// share what did not change); label sets that no longer occur
+    /// disappear.
     pub fn record_statuses(&self, statuses: &Statuses, cache: &Cache) {
-        for g in [&self.httpproxy, &self.ingressroute] {
-            g.total.clear();
-            g.root.clear();
-            g.orphaned.clear();
-            g.valid.clear();
-            g.invalid.clear();
-        }
-        for (r, status) in statuses {
-            let key = Key::new(r.namespace.clone(), r.name.clone());
-            let (g, fqdn) = match r.kind {
-                ObjectKind::HTTPProxy => (
-                    &self.httpproxy,
-                    cache
-                        .httpproxies
-                        .get(&key)
-                        .and_then(|p| p.spec.virtual_host.as_ref().map(|v| v.fqdn.clone())),
-                ),
-                ObjectKind::IngressRoute => (
-                    &self.ingressroute,
-                    cache
-                        .ingressroutes
-                        .get(&key)
-                        .and_then(|p| p.spec.virtual_host.as_ref().map(|v| v.fqdn.clone())),
-                ),
+        let mut counted = match self.counted.lock() {
+            Ok(c) => c,
+            Err(p) => p.into_inner(),
+        };
+        let (previous, shares) = counted.get_or_insert_with(Default::default);
+        for d in previous.diff(statuses) {
+            let (gone, came) = match d {
+                DiffItem::Add(r, s) => (None, Some((r, s))),
+                DiffItem::Remove(r, _) => (Some(r), None),
+                DiffItem::Update { old, new } => (Some(old.0), Some(new)),
             };
-            let ns = vec![("namespace", r.namespace.clone())];
-            let ns_vhost = vec![
-                ("namespace", r.namespace.clone()),
-                ("vhost", fqdn.clone().unwrap_or_default()),
-            ];
-            g.total.get_or_create(&ns).inc();
-            if fqdn.is_some() {
-                g.root.get_or_create(&ns).inc();
+            if let Some(share) = gone.and_then(|r| shares.remove(r)) {
+                self.count(&share, -1);
             }
-            match status.current {
-                Current::Valid => g.valid.get_or_create(&ns_vhost).inc(),
-                Current::Invalid => g.invalid.get_or_create(&ns_vhost).inc(),
-                Current::Orphaned => g.orphaned.get_or_create(&ns).inc(),
-            };
+            if let Some((r, s)) = came {
+                let share = share_of(r, s, cache);
+                self.count(&share, 1);
+                shares.insert(r.clone(), share);
+            }
+        }
+        *previous = statuses.clone();
+    }
+
+    fn count(&self, share: &Share, delta: i64) {
+        let g = match share.kind {
+            ObjectKind::HTTPProxy => &self.httpproxy,
+            ObjectKind::IngressRoute => &self.ingressroute,
+        };
+        let ns = vec![("namespace", share.namespace.clone())];
+        let ns_vhost = vec![
+            ("namespace", share.namespace.clone()),
+            ("vhost", share.fqdn.clone().unwrap_or_default()),
+        ];
+        bump(&g.total, &ns, delta);
+        if share.fqdn.is_some() {
+            bump(&g.root, &ns, delta);
+        }
+        match share.current {
+            Current::Valid => bump(&g.valid, &ns_vhost, delta),
+            Current::Invalid => bump(&g.invalid, &ns_vhost, delta),
+            Current::Orphaned => bump(&g.orphaned, &ns, delta),
         }
     }
 
@@ -324,6 +353,28 @@ impl Metrics {
                 .get_or_create(&vec![("kind", kind.to_string())])
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
+    }
+}
+
+/// What one status counts for: its kind, namespace, root fqdn (from the
+/// cache) and state.
+fn share_of(r: &ObjectRef, status: &ObjectStatus, cache: &Cache) -> Share {
+    let key = Key::new(r.namespace.clone(), r.name.clone());
+    let fqdn = match r.kind {
+        ObjectKind::HTTPProxy => cache
+            .httpproxies
+            .get(&key)
+            .and_then(|p| p.spec.virtual_host.as_ref().map(|v| v.fqdn.clone())),
+        ObjectKind::IngressRoute => cache
+            .ingressroutes
+            .get(&key)
+            .and_then(|p| p.spec.virtual_host.as_ref().map(|v| v.fqdn.clone())),
+    };
+    Share {
+        kind: r.kind,
+        namespace: r.namespace.clone(),
+        fqdn,
+        current: status.current,
     }
 }
 
@@ -418,6 +469,21 @@ mod tests {
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
+        // The proxy turns valid: its count moves, the invalid series goes.
+        let mut fixed = statuses.clone();
+        fixed.insert(
+            ObjectRef {
+                kind: ObjectKind::HTTPProxy,
+                namespace: "apps".into(),
+                name: "web".into(),
+            },
+            ObjectStatus::valid("Valid HTTPProxy", 2),
+        );
+        m.record_statuses(&fixed, &Cache::default());
+        let text = m.render();
+        assert!(!text.contains("contour_httpproxy_invalid{"), "{text}");
+        assert!(text.contains("contour_httpproxy_valid{namespace=\"apps\",vhost=\"\"} 1"));
+        assert!(text.contains("contour_httpproxy{namespace=\"apps\"} 1"));
         // A second rebuild without the object drops its label set.
         m.record_statuses(&Statuses::new(), &Cache::default());
         assert!(!m.render().contains("contour_ingressroute_total{"));

@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::dag::status::Current;
+use imbl::ordmap::DiffItem;
+
 use crate::dag::{ObjectKind, ObjectRef, ObjectStatus, Statuses};
 use crate::metrics::Metrics;
 
@@ -205,9 +207,13 @@ pub async fn run(
                 // that later changes overtake it.
                 queue.backlog.extend(next.keys().cloned());
             } else {
-                for (r, s) in next.iter() {
-                    if current.get(r) != Some(s) {
-                        queue.changed(r);
+                // The maps share what did not change: only changes are visited.
+                for d in current.diff(&next) {
+                    match d {
+                        DiffItem::Add(r, _) | DiffItem::Update { new: (r, _), .. } => {
+                            queue.changed(r)
+                        }
+                        DiffItem::Remove(..) => {}
                     }
                 }
             }
