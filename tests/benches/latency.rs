@@ -245,12 +245,36 @@ async fn run(target: Target, preload: usize, samples: usize) -> Result<Figures> 
         &ns,
         &contour_tests::k8s::resource_of(&proxy("x", "x", "x"))?,
     );
-    let (mut first_200, mut valid) = (Vec::new(), Vec::new());
+    // Measure the steady state: wait until the controller has written the
+    // preloaded proxies' statuses (its start-up backlog loads the API server
+    // and the CPU the samples share).
+    let settle = Instant::now();
+    loop {
+        let list = proxies.list(&Default::default()).await?;
+        let valid = list
+            .items
+            .iter()
+            .filter(|o| o.data["status"]["currentStatus"] == "valid")
+            .count();
+        if valid >= preload {
+            break;
+        }
+        if settle.elapsed() > Duration::from_secs(900) {
+            return Err(format!("only {valid} of {preload} preloaded statuses written").into());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    eprintln!(
+        "{target:?}: preloaded statuses written after {:.1} s",
+        settle.elapsed().as_secs_f64()
+    );
+    let (mut first_200, mut valid, mut acked) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..samples {
         let name = format!("new-{i}");
         let host = format!("{name}.{ns}.bench");
         let t0 = Instant::now();
         apply(&client, &ns, &proxy(&name, &host, "bench")).await?;
+        acked.push(t0.elapsed());
         loop {
             let r = http
                 .get(format!("http://127.0.0.1:{listen}/"))
@@ -279,6 +303,43 @@ async fn run(target: Target, preload: usize, samples: usize) -> Result<Figures> 
         }
     }
     let rss_mib = rss_mib(controller.pid());
+    acked.sort();
+    eprintln!(
+        "{target:?} {preload}: the API server answered the apply after p50 {} / p99 {}",
+        ms(percentile(&acked, 0.5)),
+        ms(percentile(&acked, 0.99))
+    );
+    // Where the time went: Envoy applying route updates, and (ours) the
+    // rebuild and the push. Envoy's histograms show after a stats flush (5 s).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let stats = http
+        .get(format!(
+            "http://127.0.0.1:{}/stats?filter=update_duration",
+            envoy.admin_port()
+        ))
+        .send()
+        .await?
+        .text()
+        .await?;
+    for line in stats.lines().filter(|l| l.contains("update_duration")) {
+        eprintln!("{target:?} {preload}: envoy {line}");
+    }
+    if let Controller::Ours(c) = &controller {
+        for name in [
+            "contour_dagrebuild_seconds",
+            "contour_xds_cache_seconds",
+            "contour_xds_push_latency_seconds",
+        ] {
+            let sum: f64 = sum_metric(c, &format!("{name}_sum")).await;
+            let count: f64 = sum_metric(c, &format!("{name}_count")).await;
+            if count > 0.0 {
+                eprintln!(
+                    "{target:?} {preload}: {name} mean {:.2} ms over {count}",
+                    sum / count * 1e3
+                );
+            }
+        }
+    }
     drop(envoy);
     drop(controller);
     first_200.sort();
@@ -288,6 +349,17 @@ async fn run(target: Target, preload: usize, samples: usize) -> Result<Figures> 
         valid,
         rss_mib,
     })
+}
+
+/// The sum of every sample of a metric family (all label sets).
+async fn sum_metric(c: &ContourServe, name: &str) -> f64 {
+    let Ok((_, text)) = c.get("/metrics").await else {
+        return 0.0;
+    };
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

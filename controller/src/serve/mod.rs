@@ -615,10 +615,12 @@ impl EventLoop {
             let Some(update) = update else {
                 return;
             };
-            let now = Instant::now();
-            self.last_event = now;
-            if self.apply(update) && self.dirty_since.is_none() {
-                self.dirty_since = Some(now);
+            // Only a change restarts the quiet time: echoes of our own
+            // status writes and other no-op updates do not hold a rebuild back.
+            if self.apply(update) {
+                let now = Instant::now();
+                self.last_event = now;
+                self.dirty_since.get_or_insert(now);
             }
         }
     }
