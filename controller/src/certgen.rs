@@ -139,13 +139,42 @@ pub fn service_names(service: &str, namespace: &str, dns_name: &str) -> Vec<Stri
     ]
 }
 
-/// A new CA and the Contour and Envoy certificates, valid from a day before
-/// `now` (clock skew) until `now` + the lifetime.
-pub fn generate(s: &CertSettings, now: OffsetDateTime) -> Result<Certificates, CertgenError> {
-    let not_before = now - Duration::days(1);
-    let not_after = now + Duration::days(i64::from(s.lifetime_days));
+/// A certificate authority: its certificate and private key, PEM.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaMaterial {
+    /// The CA certificate.
+    pub cert: String,
+    /// The CA's private key.
+    pub key: String,
+}
 
-    let ca_key = KeyPair::generate()?;
+impl std::fmt::Debug for CaMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaMaterial")
+            .field("cert", &self.cert)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A new CA and two key pairs it signed, all valid for the lifetime.
+pub fn generate(s: &CertSettings, now: OffsetDateTime) -> Result<Certificates, CertgenError> {
+    let ca = generate_ca(s.lifetime_days, now)?;
+    issue(s, &ca, now)
+}
+
+/// A new self-signed CA valid for `lifetime_days` from `now` (backdated a
+/// day for clock skew, as the leaves).
+pub fn generate_ca(lifetime_days: u32, now: OffsetDateTime) -> Result<CaMaterial, CertgenError> {
+    let key = KeyPair::generate()?;
+    let params = ca_params(now, lifetime_days);
+    Ok(CaMaterial {
+        cert: params.self_signed(&key)?.pem(),
+        key: key.serialize_pem(),
+    })
+}
+
+fn ca_params(now: OffsetDateTime, lifetime_days: u32) -> CertificateParams {
     let mut ca = CertificateParams::default();
     ca.distinguished_name = common_name(CA_COMMON_NAME);
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -154,11 +183,22 @@ pub fn generate(s: &CertSettings, now: OffsetDateTime) -> Result<Certificates, C
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
     ];
-    ca.not_before = not_before;
-    ca.not_after = not_after;
-    let ca_cert = ca.self_signed(&ca_key)?.pem();
-    let issuer = Issuer::new(ca, ca_key);
+    ca.not_before = now - Duration::days(1);
+    ca.not_after = now + Duration::days(i64::from(lifetime_days));
+    ca
+}
 
+/// New Contour and Envoy key pairs signed by `ca`, valid for the lifetime
+/// from `now`: a rotation that keeps the CA, so both sides keep trusting
+/// each other while they pick up the new files.
+pub fn issue(
+    s: &CertSettings,
+    ca: &CaMaterial,
+    now: OffsetDateTime,
+) -> Result<Certificates, CertgenError> {
+    let not_before = now - Duration::days(1);
+    let not_after = now + Duration::days(i64::from(s.lifetime_days));
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert, KeyPair::from_pem(&ca.key)?)?;
     let leaf = |service: &str| -> Result<(String, String), CertgenError> {
         let key = KeyPair::generate()?;
         let mut p = CertificateParams::new(service_names(service, &s.namespace, &s.dns_name))?;
@@ -177,7 +217,7 @@ pub fn generate(s: &CertSettings, now: OffsetDateTime) -> Result<Certificates, C
     let (contour_cert, contour_key) = leaf(&s.contour_service)?;
     let (envoy_cert, envoy_key) = leaf(&s.envoy_service)?;
     Ok(Certificates {
-        ca_cert,
+        ca_cert: ca.cert.clone(),
         contour_cert,
         contour_key,
         envoy_cert,

@@ -81,6 +81,43 @@ fn leaves_chain_to_the_ca_with_the_service_names_and_lifetime() -> TestResult {
 }
 
 #[test]
+fn leaves_issued_from_a_kept_ca_chain_to_it() -> TestResult {
+    let now = OffsetDateTime::now_utc();
+    let ca = generate_ca(300, now)?;
+    let settings = CertSettings {
+        lifetime_days: 2,
+        ..CertSettings::default()
+    };
+    let first = issue(&settings, &ca, now)?;
+    let later = issue(&settings, &ca, now + Duration::days(1))?;
+    assert_eq!(first.ca_cert, ca.cert);
+    assert_eq!(later.ca_cert, ca.cert, "the CA is kept");
+    assert_ne!(first.contour_cert, later.contour_cert);
+    assert_ne!(first.envoy_key, later.envoy_key);
+    let ca_der = der(&ca.cert)?;
+    let (_, ca_x509) = X509Certificate::from_der(&ca_der)?;
+    let ca_after = ca_x509.validity().not_after.timestamp();
+    assert!((ca_after - (now + Duration::days(300)).unix_timestamp()).abs() <= 1);
+    for pem_text in [&later.contour_cert, &later.envoy_cert] {
+        let leaf_der = der(pem_text)?;
+        let (_, leaf) = X509Certificate::from_der(&leaf_der)?;
+        leaf.verify_signature(Some(ca_x509.public_key()))?;
+        let expected = (now + Duration::days(3)).unix_timestamp();
+        assert!((leaf.validity().not_after.timestamp() - expected).abs() <= 1);
+    }
+    assert!(
+        !format!("{ca:?}").contains("PRIVATE"),
+        "the key stays out of logs"
+    );
+    let broken = CaMaterial {
+        cert: ca.cert.clone(),
+        key: "not a key".into(),
+    };
+    assert!(issue(&settings, &broken, now).is_err());
+    Ok(())
+}
+
+#[test]
 fn every_run_makes_a_new_ca() -> TestResult {
     let now = OffsetDateTime::now_utc();
     let a = generate(&CertSettings::default(), now)?;

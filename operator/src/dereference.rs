@@ -38,6 +38,9 @@ pub struct Dereferenced {
     pub contour_cert: Option<Secret>,
     /// Our generated `envoycert-<name>` Secret, when it exists with our labels.
     pub envoy_cert: Option<Secret>,
+    /// Our `contourca-<name>` Secret (the CA's certificate and key), when it
+    /// exists with our labels.
+    pub ca: Option<Secret>,
     /// The Secrets `spec.certificates.{contour,envoy}SecretName` name:
     /// `(name, the Secret if it exists)`.
     pub user_secrets: Vec<(String, Option<Secret>)>,
@@ -85,6 +88,12 @@ pub async fn dereference(
             .await
             .map_err(read(format!("Secret {}", names.envoy_cert)))?,
     );
+    let ca = ours(
+        secrets
+            .get_opt(&names.ca)
+            .await
+            .map_err(read(format!("Secret {}", names.ca)))?,
+    );
     let mut user_secrets = Vec::new();
     if let Some(c) = &cd.spec.certificates {
         for secret in [&c.contour_secret_name, &c.envoy_secret_name]
@@ -102,6 +111,7 @@ pub async fn dereference(
         service_monitor_crd,
         contour_cert,
         envoy_cert,
+        ca,
         user_secrets,
     })
 }

@@ -200,12 +200,7 @@ async fn run(
             apply::ApplyError::Strangers(applied.strangers).into(),
         ));
     }
-    let renew_at = match &v.certificates {
-        validate::CertPlan::Generate { rotate_before, .. } => certs
-            .expiry
-            .map(|e| e - time::Duration::try_from(*rotate_before).unwrap_or(time::Duration::ZERO)),
-        validate::CertPlan::Existing { .. } => None,
-    };
+    let renew_at = certs.renew_at;
     Ok((
         observation,
         Report {

@@ -20,6 +20,11 @@ pub const OWNER_NAME: &str = "projectcontour.io/owner-name";
 pub const OWNER_NAMESPACE: &str = "projectcontour.io/owner-namespace";
 /// Annotation: hash of what we last applied (no-op detection).
 pub const APPLIED_HASH: &str = "projectcontour.io/applied-hash";
+/// Annotation on a ContourDeployment: any new value rotates the generated
+/// certificates once (the CA is kept).
+pub const ROTATE_CERTIFICATES: &str = "projectcontour.io/rotate-certificates";
+/// Annotation on the certificate Secrets: the rotation value they answer.
+pub const ROTATED_FOR: &str = "projectcontour.io/certificates-rotated-for";
 /// Longest instance name: `contour-<name>` must be a 63-character DNS label.
 pub const MAX_NAME_LEN: usize = 55;
 
@@ -40,6 +45,9 @@ pub struct Names {
     pub contour_cert: String,
     /// Envoy's certificate Secret.
     pub envoy_cert: String,
+    /// The CA (certificate and key) the two are signed with; read by the
+    /// operator only.
+    pub ca: String,
     /// ClusterRole/ClusterRoleBinding, and Roles in watched namespaces.
     pub cluster_scoped: String,
 }
@@ -55,6 +63,7 @@ impl Names {
             envoy_metrics: format!("envoy-{name}-metrics"),
             contour_cert: format!("contourcert-{name}"),
             envoy_cert: format!("envoycert-{name}"),
+            ca: format!("contourca-{name}"),
             cluster_scoped: format!("contour:{namespace}:{name}"),
         }
     }

@@ -131,6 +131,9 @@ pub enum CertPlan {
         lifetime: Duration,
         /// Renew this long before expiry.
         rotate_before: Duration,
+        /// The `projectcontour.io/rotate-certificates` value: a value the
+        /// Secrets do not answer yet rotates them.
+        rotation: Option<String>,
     },
     /// The user's Secrets (contour, envoy).
     Existing {
@@ -649,6 +652,12 @@ pub fn validate(
             CertPlan::Generate {
                 lifetime,
                 rotate_before,
+                rotation: cd
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(crate::names::ROTATE_CERTIFICATES))
+                    .cloned(),
             }
         }
         _ => {

@@ -57,7 +57,15 @@ fn render(dir: &Path) -> Result<BTreeMap<String, String>, Box<dyn std::error::Er
             return Ok(out);
         }
     };
-    let children = build::build(&v, Some(&certificates()))?.children()?;
+    let generated = contour_operator::certs::Generated {
+        certs: certificates(),
+        ca: contour::certgen::CaMaterial {
+            cert: "<ca.crt>".into(),
+            key: "<ca.key>".into(),
+        },
+        rotated_for: None,
+    };
+    let children = build::build(&v, Some(&generated))?.children()?;
     let mut by_kind: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in children {
         by_kind

@@ -342,6 +342,11 @@ async fn run(target: Target, preload: usize, samples: usize) -> Result<Figures> 
     }
     drop(envoy);
     drop(controller);
+    // The API server outlives this run: leave no proxies for the next
+    // controller to serve (and, upstream, to write statuses for).
+    proxies
+        .delete_collection(&Default::default(), &Default::default())
+        .await?;
     first_200.sort();
     valid.sort();
     Ok(Figures {

@@ -683,3 +683,83 @@ async fn the_controller_repairs_a_deleted_child_within_seconds() -> TestResult {
     controller.abort();
     Ok(())
 }
+
+fn secret_field(s: &Secret, key: &str) -> Option<Vec<u8>> {
+    s.data.as_ref()?.get(key).map(|b| b.0.clone())
+}
+
+/// The certificates rotate on demand (annotation) through the real
+/// reconcile: new leaf key pairs for both sides, the same CA in both
+/// Secrets and in the operator's CA Secret; once answered, a reconcile
+/// writes nothing.
+#[tokio::test]
+async fn certificates_rotate_on_demand_keeping_the_ca() -> TestResult {
+    let (admin, ns) = setup("op-rotate").await?;
+    let (client, writes) = counting_client(ApiServer::shared()?).await?;
+    create(&admin, &ns, "rot", json!({})).await?;
+    reconcile(&client, &ns, "rot").await?;
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns);
+    let read = || async {
+        Ok::<_, kube::Error>((
+            secrets.get("contourcert-rot").await?,
+            secrets.get("envoycert-rot").await?,
+            secrets.get("contourca-rot").await?,
+        ))
+    };
+    let (c0, e0, ca0) = read().await?;
+    assert_eq!(ca0.type_.as_deref(), Some("Opaque"));
+    assert!(secret_field(&ca0, "ca.key").is_some());
+    assert_eq!(secret_field(&c0, "ca.crt"), secret_field(&ca0, "ca.crt"));
+
+    let cds: Api<ContourDeployment> = Api::namespaced(admin.clone(), &ns);
+    cds.patch(
+        "rot",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {
+            "projectcontour.io/rotate-certificates": "2026-11-26T01:00:00Z"}}})),
+    )
+    .await?;
+    let report = reconcile(&client, &ns, "rot").await?;
+    assert!(report.certificates_generated, "{report:?}");
+    let (c1, e1, ca1) = read().await?;
+    assert_ne!(secret_field(&c1, "tls.crt"), secret_field(&c0, "tls.crt"));
+    assert_ne!(secret_field(&c1, "tls.key"), secret_field(&c0, "tls.key"));
+    assert_ne!(secret_field(&e1, "tls.crt"), secret_field(&e0, "tls.crt"));
+    for s in [&c1, &e1] {
+        assert_eq!(
+            secret_field(s, "ca.crt"),
+            secret_field(&ca0, "ca.crt"),
+            "same CA"
+        );
+        assert_eq!(
+            s.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("projectcontour.io/certificates-rotated-for"))
+                .map(String::as_str),
+            Some("2026-11-26T01:00:00Z")
+        );
+    }
+    assert_eq!(secret_field(&ca1, "ca.key"), secret_field(&ca0, "ca.key"));
+
+    // The new leaves chain to the kept CA.
+    let ca_pem = secret_field(&ca1, "ca.crt").ok_or("ca.crt")?;
+    let (_, ca_block) = x509_parser::pem::parse_x509_pem(&ca_pem)?;
+    let ca = ca_block.parse_x509()?;
+    for s in [&c1, &e1] {
+        let leaf_pem = secret_field(s, "tls.crt").ok_or("tls.crt")?;
+        let (_, leaf_block) = x509_parser::pem::parse_x509_pem(&leaf_pem)?;
+        leaf_block
+            .parse_x509()?
+            .verify_signature(Some(ca.public_key()))?;
+    }
+
+    // Answered: the next reconcile keeps them and writes nothing.
+    writes.store(0, Ordering::SeqCst);
+    let again = reconcile(&client, &ns, "rot").await?;
+    assert!(!again.certificates_generated);
+    assert_eq!(writes.load(Ordering::SeqCst), 0);
+    let (c2, _, _) = read().await?;
+    assert_eq!(secret_field(&c2, "tls.crt"), secret_field(&c1, "tls.crt"));
+    Ok(())
+}

@@ -12,7 +12,7 @@ mod contour_deployment;
 mod envoy_workload;
 mod pdb;
 mod rbac;
-mod secret;
+pub(crate) mod secret;
 mod service;
 mod service_account;
 mod service_monitor;
@@ -27,7 +27,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::api::ApiResource;
 use serde_json::Value;
 
-use contour::certgen::Certificates;
+use crate::certs::Generated;
 
 use crate::validate::Validated;
 
@@ -243,7 +243,7 @@ pub enum Scope {
 
 /// Builds every child of `v`. `certs` are the generated certificates, `None`
 /// when the user's Secrets are used.
-pub fn build(v: &Validated, certs: Option<&Certificates>) -> Result<Resources, BuildError> {
+pub fn build(v: &Validated, certs: Option<&Generated>) -> Result<Resources, BuildError> {
     let (cluster_role, cluster_role_binding, roles, role_bindings) = rbac::build(v);
     let monitors = v.monitoring.create;
     Ok(Resources {
