@@ -15,8 +15,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::cache::{Cache, Key};
-use imbl::ordmap::DiffItem;
-
 use crate::dag::{ObjectKind, ObjectRef, ObjectStatus, Statuses, status::Current};
 use crate::xds::Event;
 use crate::xds::server::Observer;
@@ -300,12 +298,8 @@ impl Metrics {
         };
         let (previous, shares) = counted.get_or_insert_with(Default::default);
         for d in previous.diff(statuses) {
-            let (gone, came) = match d {
-                DiffItem::Add(r, s) => (None, Some((r, s))),
-                DiffItem::Remove(r, _) => (Some(r), None),
-                DiffItem::Update { old, new } => (Some(old.0), Some(new)),
-            };
-            if let Some(share) = gone.and_then(|r| shares.remove(r)) {
+            let (gone, came) = crate::dag::diff_sides(d);
+            if let Some(share) = gone.and_then(|(r, _)| shares.remove(r)) {
                 self.count(&share, -1);
             }
             if let Some((r, s)) = came {

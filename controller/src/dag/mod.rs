@@ -18,6 +18,22 @@ use std::sync::Arc;
 
 pub use imbl::OrdMap;
 
+/// One entry of a persistent map, borrowed.
+pub type Entry<'a, K, V> = Option<(&'a K, &'a V)>;
+
+/// What one difference of two persistent maps takes away and brings:
+/// `(gone, came)`; an update is both.
+pub fn diff_sides<'a, 'b, K, V>(
+    d: imbl::ordmap::DiffItem<'a, 'b, K, V>,
+) -> (Entry<'a, K, V>, Entry<'b, K, V>) {
+    use imbl::ordmap::DiffItem;
+    match d {
+        DiffItem::Add(k, v) => (None, Some((k, v))),
+        DiffItem::Remove(k, v) => (Some((k, v)), None),
+        DiffItem::Update { old, new } => (Some(old), Some(new)),
+    }
+}
+
 pub use builder::{BuilderConfig, build};
 pub use status::{ObjectKind, ObjectRef, ObjectStatus, Statuses};
 

@@ -23,7 +23,6 @@ use envoy_types::pb::envoy::config::route::v3::{
 };
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
 use imbl::OrdMap;
-use imbl::ordmap::DiffItem;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use prost::{Message, Name};
 
@@ -31,6 +30,7 @@ use super::splice::splice;
 use crate::cache::{Cache, Key, Kind, Position};
 use crate::dag::{
     Cluster, Dag, HTTP_LISTENER, Listener, RouteAction, SecureVirtualHost, TlsSecret, VirtualHost,
+    diff_sides,
 };
 use crate::envoy::canonical::canonical_bytes;
 use crate::envoy::json::JsonError;
@@ -245,11 +245,7 @@ impl Translator {
             }
             for d in a.virtual_hosts.diff(&b.virtual_hosts) {
                 t.listeners.insert(name.clone());
-                let (gone, came) = match d {
-                    DiffItem::Add(k, v) => (None, Some((k, v))),
-                    DiffItem::Remove(k, v) => (Some((k, v)), None),
-                    DiffItem::Update { old, new } => (Some(old), Some(new)),
-                };
+                let (gone, came) = diff_sides(d);
                 if let Some((fqdn, v)) = gone {
                     self.plain(name, fqdn, v, false, &mut t)?;
                 }
@@ -259,11 +255,7 @@ impl Translator {
             }
             for d in a.secure_virtual_hosts.diff(&b.secure_virtual_hosts) {
                 t.listeners.insert(name.clone());
-                let (gone, came) = match d {
-                    DiffItem::Add(k, v) => (None, Some((k, v))),
-                    DiffItem::Remove(k, v) => (Some((k, v)), None),
-                    DiffItem::Update { old, new } => (Some(old), Some(new)),
-                };
+                let (gone, came) = diff_sides(d);
                 if let Some((fqdn, v)) = gone {
                     self.secure(name, fqdn, v, false, &mut t, &mut snapshot)?;
                 }

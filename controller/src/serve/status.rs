@@ -13,8 +13,6 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::dag::status::Current;
-use imbl::ordmap::DiffItem;
-
 use crate::dag::{ObjectKind, ObjectRef, ObjectStatus, Statuses};
 use crate::metrics::Metrics;
 
@@ -209,11 +207,8 @@ pub async fn run(
             } else {
                 // The maps share what did not change: only changes are visited.
                 for d in current.diff(&next) {
-                    match d {
-                        DiffItem::Add(r, _) | DiffItem::Update { new: (r, _), .. } => {
-                            queue.changed(r)
-                        }
-                        DiffItem::Remove(..) => {}
+                    if let (_, Some((r, _))) = crate::dag::diff_sides(d) {
+                        queue.changed(r);
                     }
                 }
             }
