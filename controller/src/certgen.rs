@@ -199,9 +199,13 @@ pub fn issue(
     let not_before = now - Duration::days(1);
     let not_after = now + Duration::days(i64::from(s.lifetime_days));
     let issuer = Issuer::from_ca_cert_pem(&ca.cert, KeyPair::from_pem(&ca.key)?)?;
-    let leaf = |service: &str| -> Result<(String, String), CertgenError> {
+    let leaf = |service: &str, also: Option<&str>| -> Result<(String, String), CertgenError> {
         let key = KeyPair::generate()?;
-        let mut p = CertificateParams::new(service_names(service, &s.namespace, &s.dns_name))?;
+        let mut names = service_names(service, &s.namespace, &s.dns_name);
+        if let Some(extra) = also.filter(|n| !names.iter().any(|x| x == n)) {
+            names.push(extra.to_string());
+        }
+        let mut p = CertificateParams::new(names)?;
         p.distinguished_name = common_name(service);
         p.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
@@ -214,8 +218,11 @@ pub fn issue(
         p.not_after = not_after;
         Ok((p.signed_by(&key, &issuer)?.pem(), key.serialize_pem()))
     };
-    let (contour_cert, contour_key) = leaf(&s.contour_service)?;
-    let (envoy_cert, envoy_key) = leaf(&s.envoy_service)?;
+    // Envoy's bootstrap checks the name `contour` on Contour's certificate
+    // (as upstream's does), whatever the Service is called.
+    let (contour_cert, contour_key) =
+        leaf(&s.contour_service, Some(crate::bootstrap::XDS_CLUSTER))?;
+    let (envoy_cert, envoy_key) = leaf(&s.envoy_service, None)?;
     Ok(Certificates {
         ca_cert: ca.cert.clone(),
         contour_cert,

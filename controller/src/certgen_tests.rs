@@ -88,6 +88,20 @@ fn leaves_issued_from_a_kept_ca_chain_to_it() -> TestResult {
         lifetime_days: 2,
         ..CertSettings::default()
     };
+    let renamed = CertSettings {
+        contour_service: "contour-blue".into(),
+        ..settings.clone()
+    };
+    let blue = issue(&renamed, &ca, now)?;
+    let blue_der = der(&blue.contour_cert)?;
+    let (_, blue_leaf) = X509Certificate::from_der(&blue_der)?;
+    let mut want = service_names("contour-blue", "projectcontour", "cluster.local");
+    want.push("contour".into());
+    assert_eq!(
+        dns_names(&blue_leaf),
+        want,
+        "the name Envoy's bootstrap checks is always there"
+    );
     let first = issue(&settings, &ca, now)?;
     let later = issue(&settings, &ca, now + Duration::days(1))?;
     assert_eq!(first.ca_cert, ca.cert);

@@ -81,6 +81,21 @@ impl ApiServer {
     /// exactly the rights RBAC gives that account. Creates the account if it
     /// does not exist.
     pub async fn service_account_client(&self, namespace: &str, name: &str) -> Result<Client> {
+        let kc = Kubeconfig::from_yaml(
+            &self
+                .service_account_kubeconfig_yaml(namespace, name)
+                .await?,
+        )?;
+        client_from(kc).await
+    }
+
+    /// A kubeconfig (YAML) that acts as ServiceAccount `namespace/name`
+    /// (created if missing) with a one-hour token.
+    pub async fn service_account_kubeconfig_yaml(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<String> {
         let admin = self.admin_client().await?;
         let accounts: Api<ServiceAccount> = Api::namespaced(admin, namespace);
         if accounts.get_opt(name).await?.is_none() {
@@ -104,12 +119,11 @@ impl ApiServer {
             .create_token_request(name, &PostParams::default(), &request)
             .await?;
         let token = issued.status.map(|s| s.token).unwrap_or_default();
-        let kc = Kubeconfig::from_yaml(&kubeconfig_yaml(
+        Ok(kubeconfig_yaml(
             &self.url,
             &self.ca_pem,
             UserAuth::Token(&token),
-        ))?;
-        client_from(kc).await
+        ))
     }
 
     /// Creates a fresh namespace named after `prefix` and returns its name.

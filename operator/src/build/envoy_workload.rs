@@ -49,18 +49,24 @@ pub fn bootstrap_args(v: &Validated) -> Vec<String> {
     a
 }
 
-/// The arguments of `envoy`.
+/// The arguments of `envoy`. Each flag and its value are separate
+/// arguments: Envoy's command line parser refuses `--flag=value`.
 pub fn envoy_args(v: &Validated) -> Vec<String> {
     let e = &v.envoy;
-    let mut a = vec![
-        "-c".to_string(),
-        "/config/envoy.json".into(),
-        "--service-cluster=$(CONTOUR_NAMESPACE)".into(),
-        "--service-node=$(ENVOY_POD_NAME)".into(),
-        format!("--log-level={}", e.log_level),
-    ];
+    let mut a: Vec<String> = [
+        "-c",
+        "/config/envoy.json",
+        "--service-cluster",
+        "$(CONTOUR_NAMESPACE)",
+        "--service-node",
+        "$(ENVOY_POD_NAME)",
+        "--log-level",
+        e.log_level.as_str(),
+    ]
+    .map(String::from)
+    .to_vec();
     if let Some(id) = e.base_id {
-        a.push(format!("--base-id={id}"));
+        a.extend(["--base-id".to_string(), id.to_string()]);
     }
     a.extend(e.extra_args.iter().cloned());
     a
