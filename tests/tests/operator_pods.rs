@@ -228,12 +228,26 @@ impl Drop for Running {
 
 #[tokio::test]
 async fn rendered_contour_and_envoy_pods_serve_traffic() -> TestResult {
+    rendered_pods_serve("pods", |_| json!({})).await
+}
+
+/// With `watchNamespaces` the Contour ServiceAccount may read only those
+/// namespaces: the rendered `--watch-namespaces` must keep it within them.
+#[tokio::test]
+async fn rendered_pods_watching_one_namespace_serve_traffic() -> TestResult {
+    rendered_pods_serve("scoped", |ns| json!({"contour": {"watchNamespaces": [ns]}})).await
+}
+
+async fn rendered_pods_serve(name: &str, spec: impl Fn(&str) -> serde_json::Value) -> TestResult {
     let server = ApiServer::shared()?;
     let admin = server.admin_client().await?;
     contour_tests::k8s::install_crds(&admin).await?;
-    let ns = server.namespace("op-pods").await?;
+    let ns = server.namespace(&format!("op-{name}")).await?;
     let net = TestNet::shared()?;
-    let backend = net.backend("pods-backend")?;
+    let backend_name = format!("{name}-backend");
+    let backend = net.backend(&backend_name)?;
+    let (contour_name, envoy_name) = (format!("contour-{name}"), format!("envoy-{name}"));
+    let fqdn = format!("{name}.example.com");
     for m in service_for("web", &[backend.addr]) {
         apply(&admin, &ns, &m).await?;
     }
@@ -242,7 +256,7 @@ async fn rendered_contour_and_envoy_pods_serve_traffic() -> TestResult {
         &ns,
         &json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
             "metadata": {"name": "web"},
-            "spec": {"virtualhost": {"fqdn": "pods.example.com"},
+            "spec": {"virtualhost": {"fqdn": fqdn},
                      "routes": [{"services": [{"name": "web", "port": 80}]}]}}),
     )
     .await?;
@@ -251,7 +265,7 @@ async fn rendered_contour_and_envoy_pods_serve_traffic() -> TestResult {
     let cds: Api<ContourDeployment> = Api::namespaced(admin.clone(), &ns);
     let cd: ContourDeployment = serde_json::from_value(json!({
         "apiVersion": "projectcontour.io/v1alpha1", "kind": "ContourDeployment",
-        "metadata": {"name": "pods"}, "spec": {}}))?;
+        "metadata": {"name": name}, "spec": spec(&ns)}))?;
     cds.create(&Default::default(), &cd).await?;
     let ctx = Context {
         client: admin.clone(),
@@ -260,12 +274,12 @@ async fn rendered_contour_and_envoy_pods_serve_traffic() -> TestResult {
             envoy: "envoy:test".into(),
         },
     };
-    contour_operator::reconcile(&ctx, &cds.get("pods").await?).await?;
+    contour_operator::reconcile(&ctx, &cds.get(name).await?).await?;
     let deployment = Api::<Deployment>::namespaced(admin.clone(), &ns)
-        .get("contour-pods")
+        .get(&contour_name)
         .await?;
     let daemonset = Api::<DaemonSet>::namespaced(admin.clone(), &ns)
-        .get("envoy-pods")
+        .get(&envoy_name)
         .await?;
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns);
     let maps: Api<ConfigMap> = Api::namespaced(admin.clone(), &ns);
@@ -283,7 +297,7 @@ async fn rendered_contour_and_envoy_pods_serve_traffic() -> TestResult {
             ports.insert(rendered, free_port()?);
         }
     }
-    let root = tempdir()?;
+    let root = tempdir(name)?;
     let kubeconfig = root.join("contour.kubeconfig");
     let account = contour_pod
         .service_account_name
@@ -296,8 +310,8 @@ async fn rendered_contour_and_envoy_pods_serve_traffic() -> TestResult {
             .await?,
     )?;
     let hosts = BTreeMap::from([
-        ("contour-pods".to_string(), "127.0.0.1".to_string()),
-        (format!("contour-pods.{ns}"), "127.0.0.1".to_string()),
+        (contour_name.clone(), "127.0.0.1".to_string()),
+        (format!("{contour_name}.{ns}"), "127.0.0.1".to_string()),
     ]);
     let binaries = BTreeMap::from([
         ("contour", contour_tests::contour::binary()?),
@@ -316,7 +330,7 @@ async fn rendered_contour_and_envoy_pods_serve_traffic() -> TestResult {
         hosts: hosts.clone(),
         kubeconfig: Some(kubeconfig.clone()),
     };
-    let env = env_of(contour, &ns, "contour-pods-0")?;
+    let env = env_of(contour, &ns, &format!("{contour_name}-0"))?;
     let cmd = command(contour, &local, &env, &binaries)?;
     running
         .0
@@ -324,7 +338,7 @@ async fn rendered_contour_and_envoy_pods_serve_traffic() -> TestResult {
 
     // Envoy: the init container writes the bootstrap, then Envoy runs it.
     let envoy_vols = volumes(&envoy_pod, &secrets, &maps, &root.join("envoy")).await?;
-    let env_pod_name = "envoy-pods-abcde";
+    let env_pod_name = &format!("{envoy_name}-abcde");
     for init in envoy_pod.init_containers.iter().flatten() {
         let local = Local {
             mounts: mounts(init, &envoy_vols)?,
@@ -400,7 +414,7 @@ async fn rendered_contour_and_envoy_pods_serve_traffic() -> TestResult {
         if ready
             && let Ok(r) = http
                 .get(format!("http://127.0.0.1:{http_port}/"))
-                .header("Host", "pods.example.com")
+                .header("Host", &fqdn)
                 .send()
                 .await
             && r.status() == 200
@@ -453,7 +467,7 @@ async fn rendered_contour_and_envoy_pods_serve_traffic() -> TestResult {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(
-        served.contains("pods-backend"),
+        served.contains(&backend_name),
         "no answer from the backend through Envoy: {served:?}\nproxy status {proxy_status}\n{dag}\n{}",
         logs()
     );
@@ -463,8 +477,8 @@ async fn rendered_contour_and_envoy_pods_serve_traffic() -> TestResult {
 }
 
 /// A short temp dir (Envoy's admin socket path must stay under 108 bytes).
-fn tempdir() -> Result<PathBuf, BoxError> {
-    let dir = std::env::temp_dir().join(format!("op-pods-{}", std::process::id()));
+fn tempdir(name: &str) -> Result<PathBuf, BoxError> {
+    let dir = std::env::temp_dir().join(format!("op-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     Ok(dir)

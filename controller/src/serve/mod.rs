@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// Port of the metrics/debug endpoint.
     #[arg(long, default_value_t = 8000)]
     pub http_port: u16,
+    /// Namespaces to watch (comma separated; default all): objects elsewhere
+    /// are not seen, and only these namespaces need to be readable.
+    #[arg(long, value_delimiter = ',')]
+    pub watch_namespaces: Vec<String>,
     /// Namespaces where root HTTPProxies/IngressRoutes may live (comma separated; default all).
     #[arg(long, value_delimiter = ',')]
     pub root_namespaces: Vec<String>,
@@ -341,9 +345,21 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
 
     let (tx, rx) = mpsc::channel(4096);
     let kinds = watch::kinds();
-    let watched = kinds.len();
+    let scopes: Vec<Option<String>> = match args.watch_namespaces.is_empty() {
+        true => vec![None],
+        false => args.watch_namespaces.iter().cloned().map(Some).collect(),
+    };
+    let watched = kinds.len() * scopes.len();
     for (kind, resource) in kinds {
-        tokio::spawn(watch::run(client.clone(), kind, resource, tx.clone()));
+        for scope in &scopes {
+            tokio::spawn(watch::run(
+                client.clone(),
+                kind,
+                resource.clone(),
+                scope.clone(),
+                tx.clone(),
+            ));
+        }
     }
     drop(tx);
 
@@ -393,9 +409,9 @@ struct EventLoop {
     /// `dag::build` → `envoy::translate` → `Snapshot::build`).
     engine: crate::incremental::Engine,
     /// Keys seen since a kind's (re)list began.
-    relisting: BTreeMap<Kind, BTreeSet<Key>>,
-    synced: BTreeSet<Kind>,
-    /// How many kinds are watched (a build waits until all have synced).
+    relisting: BTreeMap<(Kind, Option<String>), BTreeSet<Key>>,
+    synced: BTreeSet<(Kind, Option<String>)>,
+    /// How many watches (kinds × namespaces) run; a build waits until all have synced.
     kinds: usize,
     dirty_since: Option<Instant>,
     last_event: Instant,
@@ -479,7 +495,14 @@ impl EventLoop {
                     .events
                     .get_or_create(&label("apply", kind))
                     .inc();
-                if let Some(seen) = self.relisting.get_mut(&kind) {
+                // The relist this object belongs to: its namespace's, or the
+                // cluster-wide one.
+                let scoped = (kind, Some(key.namespace.clone()));
+                let relist = match self.relisting.contains_key(&scoped) {
+                    true => Some(scoped),
+                    false => Some((kind, None)).filter(|k| self.relisting.contains_key(k)),
+                };
+                if let Some(seen) = relist.and_then(|r| self.relisting.get_mut(&r)) {
                     seen.insert(key);
                 }
                 let live = live_status(&object);
@@ -501,21 +524,25 @@ impl EventLoop {
                     .inc();
                 self.remove(kind, &key)
             }
-            Update::ListStart(kind) => {
-                self.relisting.insert(kind, BTreeSet::new());
+            Update::ListStart(kind, scope) => {
+                self.relisting.insert((kind, scope), BTreeSet::new());
                 false
             }
-            Update::ListDone(kind) => {
-                let seen = self.relisting.remove(&kind).unwrap_or_default();
+            Update::ListDone(kind, scope) => {
+                let seen = self
+                    .relisting
+                    .remove(&(kind, scope.clone()))
+                    .unwrap_or_default();
                 let mut changed = false;
+                let in_scope = |k: &Key| scope.as_ref().is_none_or(|ns| *ns == k.namespace);
                 for key in self.cache.keys(kind) {
-                    if !seen.contains(&key) {
+                    if in_scope(&key) && !seen.contains(&key) {
                         changed |= self.remove(kind, &key);
                     }
                 }
-                let first = self.synced.insert(kind);
+                let first = self.synced.insert((kind, scope.clone()));
                 if first {
-                    tracing::info!(kind = ?kind, "initial list done");
+                    tracing::info!(kind = ?kind, namespace = ?scope, "initial list done");
                 }
                 // The first build happens once every kind has synced.
                 changed || first

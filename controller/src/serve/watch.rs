@@ -19,11 +19,12 @@ pub enum Update {
     Apply(Box<Object>),
     /// An object was deleted (or no longer parses).
     Delete(Kind, Key),
-    /// A (re)list of a kind starts.
-    ListStart(Kind),
-    /// A (re)list of a kind finished: every object of it has been applied
-    /// since the matching `ListStart`; others are gone.
-    ListDone(Kind),
+    /// A (re)list of a kind starts, in one namespace or (`None`) all.
+    ListStart(Kind, Option<String>),
+    /// A (re)list of a kind finished: every object of it (in that
+    /// namespace, or all) has been applied since the matching `ListStart`;
+    /// others are gone.
+    ListDone(Kind, Option<String>),
 }
 
 /// The kinds watched, with their API resource.
@@ -83,15 +84,20 @@ fn apply(kind: Kind, obj: DynamicObject) -> Update {
     }
 }
 
-/// Watches one kind cluster-wide until the receiver is gone. Watch errors
-/// (a missing CRD, a dropped connection) are logged and retried with backoff.
+/// Watches one kind, cluster-wide or (`namespace`) in one namespace, until
+/// the receiver is gone. Watch errors (a missing CRD, a dropped connection,
+/// a namespace we may not read) are logged and retried with backoff.
 pub async fn run(
     client: kube::Client,
     kind: Kind,
     resource: ApiResource,
+    namespace: Option<String>,
     tx: mpsc::Sender<Update>,
 ) {
-    let api: Api<DynamicObject> = Api::all_with(client, &resource);
+    let api: Api<DynamicObject> = match &namespace {
+        Some(ns) => Api::namespaced_with(client, ns, &resource),
+        None => Api::all_with(client, &resource),
+    };
     let mut stream = watcher::watcher(api, watcher::Config::default()).boxed();
     let mut failures = 0u32;
     loop {
@@ -99,7 +105,7 @@ pub async fn run(
             None => return,
             Some(Err(e)) => {
                 failures = failures.saturating_add(1);
-                tracing::warn!(kind = ?kind, error = %e, failures, "watch failed; retrying");
+                tracing::warn!(kind = ?kind, namespace = ?namespace, error = %e, failures, "watch failed; retrying");
                 let wait = Duration::from_millis(200u64.saturating_mul(1 << failures.min(6)));
                 tokio::time::sleep(wait).await;
                 continue;
@@ -107,9 +113,9 @@ pub async fn run(
             Some(Ok(event)) => {
                 failures = 0;
                 match event {
-                    Event::Init => Update::ListStart(kind),
+                    Event::Init => Update::ListStart(kind, namespace.clone()),
                     Event::InitApply(o) | Event::Apply(o) => apply(kind, o),
-                    Event::InitDone => Update::ListDone(kind),
+                    Event::InitDone => Update::ListDone(kind, namespace.clone()),
                     Event::Delete(o) => Update::Delete(kind, Key::of(&o.metadata)),
                 }
             }

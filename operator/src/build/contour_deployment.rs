@@ -39,6 +39,13 @@ pub fn args(v: &Validated) -> Vec<String> {
     if let Some(class) = &c.ingress_class_name {
         a.push(format!("--ingress-class-name={class}"));
     }
+    if !c.watch_namespaces.is_empty() {
+        // The Roles are per namespace then: a cluster-wide list is refused.
+        a.push(format!(
+            "--watch-namespaces={}",
+            c.watch_namespaces.join(",")
+        ));
+    }
     if !c.root_namespaces.is_empty() {
         a.push(format!("--root-namespaces={}", c.root_namespaces.join(",")));
     }
