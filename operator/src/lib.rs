@@ -19,8 +19,9 @@ pub mod status;
 pub mod validate;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Client, Resource};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -141,10 +142,56 @@ pub async fn reconcile(ctx: &Context, cd: &ContourDeployment) -> Result<Report, 
     if status::write(client, cd, &status).await? {
         writes += 1;
     }
+    let event = match &outcome {
+        Err(e) => Some((EventType::Warning, e.category(), e.to_string())),
+        Ok(r) if r.certificates_generated => Some((
+            EventType::Normal,
+            "CertificatesIssued",
+            "issued new Contour and Envoy certificates".to_string(),
+        )),
+        Ok(_) => None,
+    };
+    if let Some((type_, reason, note)) = event
+        && record(client, cd, type_, reason, note).await
+    {
+        writes += 1;
+    }
     outcome.map(|mut r: Report| {
         r.writes = writes;
         r
     })
+}
+
+/// Publishes a Kubernetes Event about `cd` (visible in `kubectl describe`);
+/// returns whether it was written. A failure to record is only logged.
+async fn record(
+    client: &Client,
+    cd: &ContourDeployment,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) -> bool {
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: names::FIELD_MANAGER.to_string(),
+            instance: std::env::var("POD_NAME").ok(),
+        },
+    );
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: "Reconcile".to_string(),
+        secondary: None,
+    };
+    match recorder.publish(&event, &cd.object_ref(&())).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, reason, "could not record an event");
+            false
+        }
+    }
 }
 
 type StepFailure = (Option<Observation>, Error);

@@ -493,6 +493,22 @@ async fn strangers_and_invalid_specs_are_degraded_not_taken_over() -> TestResult
         sas.get_opt("contour-delta").await?.is_none(),
         "nothing applied"
     );
+    // ...and a Warning Event on the instance says why.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns);
+    let warned = events
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .any(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("delta")
+                && e.reason.as_deref() == Some("InvalidSpec")
+                && e.type_.as_deref() == Some("Warning")
+                && e.note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("conflicting ports"))
+        });
+    assert!(warned, "a Warning event with the reason and message");
     // Fixing it recovers.
     let cds: Api<ContourDeployment> = Api::namespaced(client.clone(), &ns);
     cds.patch(
