@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 use contour_crds::ContourDeployment;
 
 use crate::dereference::SERVICE_MONITOR_CRD;
+use crate::metrics::OperatorMetrics;
 use crate::names::{MANAGED_BY, OWNER_NAME, OWNER_NAMESPACE};
 use crate::{Context, Error};
 
@@ -34,9 +35,20 @@ fn owner<K: Resource>(obj: K) -> Option<ObjectRef<ContourDeployment>> {
     Some(ObjectRef::new(labels.get(OWNER_NAME)?).within(labels.get(OWNER_NAMESPACE)?))
 }
 
-async fn reconcile(cd: Arc<ContourDeployment>, ctx: Arc<Context>) -> Result<Action, Error> {
+/// What the reconcile and error functions share.
+struct Shared {
+    ctx: Context,
+    metrics: Arc<OperatorMetrics>,
+}
+
+async fn reconcile(cd: Arc<ContourDeployment>, shared: Arc<Shared>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
-    let report = crate::reconcile(&ctx, &cd).await?;
+    let outcome = crate::reconcile(&shared.ctx, &cd).await;
+    shared.metrics.observe(
+        outcome.as_ref().map(|_| ()).map_err(Error::category),
+        started.elapsed(),
+    );
+    let report = outcome?;
     tracing::info!(
         namespace = %cd.namespace().unwrap_or_default(),
         name = %cd.name_any(),
@@ -55,7 +67,7 @@ async fn reconcile(cd: Arc<ContourDeployment>, ctx: Arc<Context>) -> Result<Acti
     ))
 }
 
-fn error_policy(cd: Arc<ContourDeployment>, error: &Error, _: Arc<Context>) -> Action {
+fn error_policy(cd: Arc<ContourDeployment>, error: &Error, _: Arc<Shared>) -> Action {
     tracing::warn!(
         namespace = %cd.namespace().unwrap_or_default(),
         name = %cd.name_any(),
@@ -69,6 +81,15 @@ fn error_policy(cd: Arc<ContourDeployment>, error: &Error, _: Arc<Context>) -> A
 /// Runs the controller until SIGTERM/SIGINT. With `namespace`, only the
 /// ContourDeployments of that namespace are reconciled.
 pub async fn run(ctx: Context, namespace: Option<String>) {
+    run_with_metrics(ctx, namespace, OperatorMetrics::new()).await
+}
+
+/// [`run`], counting reconciles in `metrics` (and marking it ready).
+pub async fn run_with_metrics(
+    ctx: Context,
+    namespace: Option<String>,
+    metrics: Arc<OperatorMetrics>,
+) {
     let client = ctx.client.clone();
     fn api<K>(client: &kube::Client, namespace: &Option<String>) -> Api<K>
     where
@@ -138,7 +159,10 @@ pub async fn run(ctx: Context, namespace: Option<String>) {
     )
     .reconcile_all_on(crd_changes)
     .shutdown_on_signal()
-    .run(reconcile, error_policy, Arc::new(ctx))
+    .run(reconcile, error_policy, {
+        metrics.set_ready();
+        Arc::new(Shared { ctx, metrics })
+    })
     .for_each(|result| async move {
         if let Err(e) = result {
             tracing::debug!(error = %e, "controller event");

@@ -13,6 +13,7 @@ pub mod certs;
 pub mod controller;
 pub mod dereference;
 pub mod error;
+pub mod metrics;
 pub mod names;
 pub mod prune;
 pub mod status;

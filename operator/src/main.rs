@@ -30,6 +30,9 @@ struct Cli {
     /// Reconcile only the ContourDeployments of this namespace (default: all).
     #[arg(long, env = "WATCH_NAMESPACE")]
     namespace: Option<String>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_address: String,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
@@ -73,7 +76,21 @@ async fn main() -> ExitCode {
         envoy: cli.envoy_image.clone().unwrap_or(defaults.envoy),
     };
     tracing::info!(contour_image = %images.contour, envoy_image = %images.envoy, "starting");
-    contour_operator::controller::run(Context { client, images }, cli.namespace.clone()).await;
+    let metrics = contour_operator::metrics::OperatorMetrics::new();
+    let listener = match tokio::net::TcpListener::bind(&cli.metrics_address).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(address = %cli.metrics_address, error = %e, "cannot listen for metrics");
+            return ExitCode::from(1);
+        }
+    };
+    tokio::spawn(contour_operator::metrics::serve(listener, metrics.clone()));
+    contour_operator::controller::run_with_metrics(
+        Context { client, images },
+        cli.namespace.clone(),
+        metrics,
+    )
+    .await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

@@ -669,9 +669,14 @@ async fn contour_service_account_has_exactly_what_serve_needs() -> TestResult {
 #[tokio::test]
 async fn the_controller_repairs_a_deleted_child_within_seconds() -> TestResult {
     let (client, ns) = setup("op-controller").await?;
-    let controller = tokio::spawn(contour_operator::controller::run(
+    let metrics = contour_operator::metrics::OperatorMetrics::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let metrics_url = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(contour_operator::metrics::serve(listener, metrics.clone()));
+    let controller = tokio::spawn(contour_operator::controller::run_with_metrics(
         ctx(&client),
         Some(ns.clone()),
+        metrics,
     ));
     let services: Api<Service> = Api::namespaced(client.clone(), &ns);
     let wait_for = |what: &'static str| {
@@ -696,7 +701,62 @@ async fn the_controller_repairs_a_deleted_child_within_seconds() -> TestResult {
     assert!(took.as_secs() < 5, "repaired after {took:?}");
     let st = status(&client, &ns, "live").await?;
     assert_eq!(condition(&st, "Degraded")["status"], "False", "{st}");
+
+    // The operator's own metrics and health.
+    create(
+        &client,
+        &ns,
+        "broken",
+        json!({"runtimeSettings": {"envoy": {"http": {"port": 8002}}}}),
+    )
+    .await?;
+    let get = |path: &'static str| {
+        let url = format!("{metrics_url}{path}");
+        async move {
+            let r = reqwest::get(url).await?;
+            Ok::<_, Box<dyn std::error::Error>>((r.status().as_u16(), r.text().await?))
+        }
+    };
+    let sample = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    let started = std::time::Instant::now();
+    let text = loop {
+        let (_, text) = get("/metrics").await?;
+        if sample(
+            &text,
+            "contour_operator_reconcile_errors_total{category=\"InvalidSpec\"}",
+        ) >= 1.0
+            || started.elapsed().as_secs() > 20
+        {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        sample(
+            &text,
+            "contour_operator_reconcile_total{result=\"success\"}"
+        ) >= 2.0,
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "contour_operator_reconcile_errors_total{category=\"InvalidSpec\"}"
+        ) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "contour_operator_reconcile_duration_seconds_count") >= 3.0,
+        "{text}"
+    );
+    assert_eq!(get("/healthz").await?.0, 200);
+    assert_eq!(get("/readyz").await?.0, 200);
     controller.abort();
+    server.abort();
     Ok(())
 }
 
