@@ -262,8 +262,7 @@ impl State {
             if self.applied.contains(r)
                 && let Some(m) = memo.get(r)
             {
-                let m = m.clone();
-                self.forget(r, &m, &mut check);
+                self.forget(r, m, &mut check);
             }
         }
 
@@ -308,8 +307,8 @@ impl State {
                 memo.insert(r.clone(), m);
                 processed += 1;
             }
-            let m = memo.get(r)?.clone();
-            if !self.independent(cache, r, &m) {
+            let m = memo.get(r)?;
+            if !self.independent(cache, r, m) {
                 return None;
             }
             for (l, fqdn, v) in &m.output.vhosts {
@@ -329,7 +328,7 @@ impl State {
             for (k, s) in &m.output.statuses {
                 self.dag.statuses.insert(status_ref(k), finished(s.clone()));
             }
-            self.adopt(r, &m);
+            self.adopt(r, m);
         }
 
         // Proxies no root reaches any more (or that changed unreached) are

@@ -93,6 +93,31 @@ fn host_clusters<'a>(
         .map(|wc| &wc.cluster)
 }
 
+/// Adds (`add`) or removes one user of `name` (first user: `value` is
+/// kept). `Some(true)` when it got its first user, `Some(false)` when it
+/// lost its last, else `None`.
+fn count_user<T>(
+    users: &mut HashMap<String, (Arc<T>, usize)>,
+    name: &str,
+    value: &Arc<T>,
+    add: bool,
+) -> Option<bool> {
+    if add {
+        let e = users
+            .entry(name.to_string())
+            .or_insert_with(|| (Arc::clone(value), 0));
+        e.1 += 1;
+        return (e.1 == 1).then_some(true);
+    }
+    let e = users.get_mut(name)?;
+    e.1 -= 1;
+    if e.1 > 0 {
+        return None;
+    }
+    users.remove(name);
+    Some(false)
+}
+
 /// What one update touched and must encode again.
 #[derive(Debug, Default)]
 struct Touched {
@@ -377,21 +402,8 @@ impl Translator {
 
     fn secret_user(&mut self, s: &Arc<TlsSecret>, add: bool, t: &mut Touched) {
         let name = secret::secret_name(s);
-        if add {
-            let e = self
-                .secrets
-                .entry(name.clone())
-                .or_insert_with(|| (Arc::clone(s), 0));
-            e.1 += 1;
-            if e.1 == 1 {
-                t.secrets.insert(name);
-            }
-        } else if let Some(e) = self.secrets.get_mut(&name) {
-            e.1 -= 1;
-            if e.1 == 0 {
-                self.secrets.remove(&name);
-                t.secrets.insert(name);
-            }
+        if count_user(&mut self.secrets, &name, s, add).is_some() {
+            t.secrets.insert(name);
         }
     }
 
@@ -401,32 +413,24 @@ impl Translator {
         }
         let name = c.eds_name();
         let service = (c.namespace.clone(), c.service.clone());
-        if add {
-            let e = self
-                .endpoints
-                .entry(name.clone())
-                .or_insert_with(|| (Arc::clone(c), 0));
-            e.1 += 1;
-            if e.1 == 1 {
+        match count_user(&mut self.endpoints, &name, c, add) {
+            Some(true) => {
                 self.eds_by_service
                     .entry(service)
                     .or_default()
                     .insert(name.clone());
-                t.endpoints.insert(name);
             }
-        } else if let Some(e) = self.endpoints.get_mut(&name) {
-            e.1 -= 1;
-            if e.1 == 0 {
-                self.endpoints.remove(&name);
+            Some(false) => {
                 if let Some(names) = self.eds_by_service.get_mut(&service) {
                     names.remove(&name);
                     if names.is_empty() {
                         self.eds_by_service.remove(&service);
                     }
                 }
-                t.endpoints.insert(name);
             }
+            None => return,
         }
+        t.endpoints.insert(name);
     }
 
     /// Encodes what `t` says changed into `snapshot`.
