@@ -3,6 +3,8 @@
 //! unrelated virtual host serves.
 #![allow(clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use contour::cache::{Cache, Object};
@@ -17,13 +19,8 @@ use proptest::prelude::*;
 use prost::{Message, Name};
 use serde_json::{Value, json};
 
-const NAMESPACES: [&str; 3] = ["default", "team-a", "team-b"];
-const FQDNS: [&str; 4] = [
-    "a.example.com",
-    "b.example.com",
-    "c.example.com",
-    "Bad Host!",
-];
+use common::{FQDNS, NAMESPACES};
+
 const SENTINEL: &str = "sentinel.example.com";
 
 fn service(ns: &str, name: &str, port: i32) -> Object {
@@ -49,24 +46,7 @@ fn condition() -> impl Strategy<Value = Value> {
 }
 
 fn route() -> impl Strategy<Value = Value> {
-    (
-        prop::collection::vec(condition(), 0..3),
-        prop::collection::vec(("[s][0-2]", prop_oneof![Just(80), Just(81)], 0i64..3), 0..3),
-        any::<bool>(),
-        prop_oneof![Just(None), Just(Some("5s")), Just(Some("bogus"))],
-    )
-        .prop_map(|(conditions, services, insecure, timeout)| {
-            let services: Vec<Value> = services
-                .into_iter()
-                .map(|(n, p, w)| json!({"name": n, "port": p, "weight": w}))
-                .collect();
-            let mut r =
-                json!({"conditions": conditions, "services": services, "permitInsecure": insecure});
-            if let Some(t) = timeout {
-                r["timeoutPolicy"] = json!({"response": t});
-            }
-            r
-        })
+    common::route(condition(), 3)
 }
 
 fn proxy() -> impl Strategy<Value = Value> {

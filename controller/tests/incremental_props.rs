@@ -6,6 +6,8 @@
 //! Services, Secrets, TLSCertificateDelegations and EndpointSlices.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::OnceLock;
 
 use contour::cache::{Cache, Key, Kind, Object};
@@ -16,13 +18,7 @@ use contour::xds::snapshot::Snapshot;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-const NAMESPACES: [&str; 3] = ["default", "team-a", "team-b"];
-const FQDNS: [&str; 4] = [
-    "a.example.com",
-    "b.example.com",
-    "c.example.com",
-    "Bad Host!",
-];
+use common::{FQDNS, NAMESPACES};
 
 fn pem() -> &'static (String, String) {
     static PEM: OnceLock<(String, String)> = OnceLock::new();
@@ -52,24 +48,7 @@ fn condition() -> impl Strategy<Value = Value> {
 }
 
 fn route() -> impl Strategy<Value = Value> {
-    (
-        prop::collection::vec(condition(), 0..2),
-        prop::collection::vec(("[s][0-2]", prop_oneof![Just(80), Just(81)], 0i64..3), 0..3),
-        any::<bool>(),
-        prop_oneof![Just(None), Just(Some("5s")), Just(Some("bogus"))],
-    )
-        .prop_map(|(conditions, services, insecure, timeout)| {
-            let services: Vec<Value> = services
-                .into_iter()
-                .map(|(n, p, w)| json!({"name": n, "port": p, "weight": w}))
-                .collect();
-            let mut r =
-                json!({"conditions": conditions, "services": services, "permitInsecure": insecure});
-            if let Some(t) = timeout {
-                r["timeoutPolicy"] = json!({"response": t});
-            }
-            r
-        })
+    common::route(condition(), 2)
 }
 
 fn proxy() -> impl Strategy<Value = Value> {
