@@ -7,6 +7,10 @@
 //! - A child whose live object already has every field we would set, with
 //!   the hash of the same desired object, is not written: a reconcile that
 //!   changes nothing sends no writes.
+//! - Upgrade order ([`Gate`]): a change to an existing Envoy workload waits
+//!   until Contour's Deployment has rolled out (Envoy's new configuration
+//!   may need the new Contour); the next reconcile, woken by the
+//!   Deployment's status, applies it. A new Envoy workload is never held.
 //!
 //! [`Resources::children`]: crate::build::Resources::children
 
@@ -50,6 +54,42 @@ pub struct ApplyReport {
     /// The live objects after the step, by `Kind/name` (namespace omitted:
     /// the workloads the status reads live in the instance's namespace).
     pub live: BTreeMap<String, DynamicObject>,
+    /// The child whose change waits for the gate, if one does.
+    pub held: Option<String>,
+}
+
+/// An ordering rule: a change to the child `held` (`Kind/name`) is applied
+/// only once the child `after` (`Kind/name`, applied earlier in the same
+/// pass) has rolled out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gate {
+    /// The child that must have rolled out (Contour's Deployment).
+    pub after: String,
+    /// The child that waits (Envoy's workload).
+    pub held: String,
+}
+
+/// Whether a live Deployment has rolled out its current spec: its
+/// controller has seen the latest generation, every replica runs the new
+/// pod template, no old replica is left, and every new one is available
+/// (what `kubectl rollout status` waits for).
+pub fn rolled_out(live: Option<&DynamicObject>) -> bool {
+    let Some(o) = live else {
+        return false;
+    };
+    let int = |v: &Value| v.as_i64().unwrap_or(0);
+    let spec = &o.data["spec"];
+    let s = &o.data["status"];
+    let desired = spec["replicas"].as_i64().unwrap_or(1);
+    let current = match (s["observedGeneration"].as_i64(), o.metadata.generation) {
+        (Some(seen), Some(generation)) => seen >= generation,
+        _ => false,
+    };
+    let updated = int(&s["updatedReplicas"]);
+    current
+        && updated >= desired
+        && int(&s["replicas"]) <= updated
+        && int(&s["availableReplicas"]) >= updated
 }
 
 /// Hash of the desired object (without the hash annotation).
@@ -96,6 +136,7 @@ pub async fn apply(
     client: &Client,
     names: &Names,
     children: &[Child],
+    gate: Option<&Gate>,
 ) -> Result<ApplyReport, ApplyError> {
     let mut report = ApplyReport::default();
     for child in children {
@@ -122,6 +163,14 @@ pub async fn apply(
                 == Some(&hash);
             let live_json = serde_json::to_value(&live).unwrap_or_default();
             if same_hash && contains(&object, Some(&live_json)) {
+                report.live.insert(key, live);
+                continue;
+            }
+            if let Some(g) = gate.filter(|g| g.held == key)
+                && !rolled_out(report.live.get(&g.after))
+            {
+                tracing::info!(child = %child.describe(), waits_for = %g.after, "update held until Contour has rolled out");
+                report.held = Some(child.describe());
                 report.live.insert(key, live);
                 continue;
             }
@@ -161,6 +210,43 @@ mod tests {
         assert!(!contains(&d, Some(&json!({"spec": {}}))));
         let d = json!({"a": [{"name": "x"}, {"name": "y"}]});
         assert!(!contains(&d, Some(&json!({"a": [{"name": "x"}]}))));
+    }
+
+    fn deployment(generation: i64, spec: Value, status: Value) -> DynamicObject {
+        let mut o = DynamicObject::new(
+            "contour-x",
+            &kube::api::ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&()),
+        )
+        .data(json!({"spec": spec, "status": status}));
+        o.metadata.generation = Some(generation);
+        o
+    }
+
+    #[test]
+    fn a_deployment_has_rolled_out_when_every_new_replica_is_available() {
+        let spec = json!({"replicas": 2});
+        let done = json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2,
+            "availableReplicas": 2});
+        assert!(rolled_out(Some(&deployment(3, spec.clone(), done.clone()))));
+        // The controller has not seen the new spec yet.
+        assert!(!rolled_out(Some(&deployment(4, spec.clone(), done))));
+        // One replica still runs the old template.
+        let old_left = json!({"observedGeneration": 3, "replicas": 3, "updatedReplicas": 2,
+            "availableReplicas": 2});
+        assert!(!rolled_out(Some(&deployment(3, spec.clone(), old_left))));
+        // A new replica is not available yet.
+        let starting = json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2,
+            "availableReplicas": 1});
+        assert!(!rolled_out(Some(&deployment(3, spec.clone(), starting))));
+        assert!(!rolled_out(Some(&deployment(3, spec, json!({})))));
+        assert!(!rolled_out(None));
+        // Scaled to zero: nothing to wait for once observed.
+        let zero = json!({"observedGeneration": 1});
+        assert!(rolled_out(Some(&deployment(
+            1,
+            json!({"replicas": 0}),
+            zero
+        ))));
     }
 
     #[test]

@@ -212,7 +212,17 @@ async fn run(
     let certs = certs::ensure(&v, &deref, now).map_err(|e| (None, e.into()))?;
     let resources = build::build(&v, certs.generated.as_ref()).map_err(|e| (None, e.into()))?;
     let children = resources.children().map_err(|e| (None, e.into()))?;
-    let applied = apply::apply(client, names, &children)
+    let envoy_kind = match v.envoy.workload {
+        validate::EnvoyWorkload::DaemonSet(_) => "DaemonSet",
+        validate::EnvoyWorkload::Deployment(..) => "Deployment",
+    };
+    let contour_key = format!("Deployment/{}", names.contour);
+    let envoy_key = format!("{envoy_kind}/{}", names.envoy);
+    let gate = apply::Gate {
+        after: contour_key.clone(),
+        held: envoy_key.clone(),
+    };
+    let applied = apply::apply(client, names, &children, Some(&gate))
         .await
         .map_err(|e| (None, e.into()))?;
     *writes += applied.writes;
@@ -227,17 +237,12 @@ async fn run(
     .map_err(|e| (None, e.into()))?;
     *writes += deletes;
 
-    let envoy_kind = match v.envoy.workload {
-        validate::EnvoyWorkload::DaemonSet(_) => "DaemonSet",
-        validate::EnvoyWorkload::Deployment(..) => "Deployment",
-    };
-    let (contour, c_current) =
-        status::workload_status(applied.live.get(&format!("Deployment/{}", names.contour)));
-    let (envoy, e_current) =
-        status::workload_status(applied.live.get(&format!("{envoy_kind}/{}", names.envoy)));
+    let (contour, c_current) = status::workload_status(applied.live.get(&contour_key));
+    let (envoy, e_current) = status::workload_status(applied.live.get(&envoy_key));
     let observation = Observation {
         workloads: Some((contour, envoy)),
         workloads_current: c_current && e_current,
+        envoy_held: applied.held.is_some(),
         certificate_expiry: certs.expiry.and_then(to_time),
         service_monitors: Some(v.monitoring.state.to_string()),
         problem: None,

@@ -25,6 +25,8 @@ pub struct Observation {
     pub workloads: Option<(WorkloadStatus, WorkloadStatus)>,
     /// Whether each workload's controller has seen its latest spec.
     pub workloads_current: bool,
+    /// Whether a change to Envoy's workload waits for Contour's rollout.
+    pub envoy_held: bool,
     /// First certificate expiry.
     pub certificate_expiry: Option<Time>,
     /// `Created`, `Disabled`, `CRDAbsent`.
@@ -138,7 +140,14 @@ pub fn compute(
                 && [contour, envoy]
                     .iter()
                     .all(|w| w.ready >= w.desired && w.updated >= w.desired);
-            conditions.push(if done {
+            conditions.push(if o.envoy_held {
+                c(
+                    "Progressing",
+                    "True",
+                    "WaitingForContour",
+                    format!("Envoy is updated once Contour has rolled out ({counts})"),
+                )
+            } else if done {
                 c("Progressing", "False", "RolloutComplete", counts.clone())
             } else {
                 c("Progressing", "True", "RollingOut", counts.clone())

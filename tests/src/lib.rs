@@ -19,6 +19,7 @@ pub mod envoy;
 mod error;
 pub mod fixtures;
 pub mod k8s;
+pub mod operator;
 pub mod pki;
 pub mod process;
 pub mod tools;

@@ -19,9 +19,8 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use contour_crds::{ContourDeployment, HTTPProxy};
-use contour_operator::validate::Images;
-use contour_operator::{Context, Error};
 use contour_tests::ApiServer;
+use contour_tests::operator::{condition, create, ctx, reconcile, setup, status};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -73,64 +72,6 @@ async fn counting_client(
         .with_layer(&CountWrites(writes.clone()))
         .build();
     Ok((client, writes))
-}
-
-async fn setup(prefix: &str) -> Result<(Client, String), Box<dyn std::error::Error>> {
-    let server = ApiServer::shared()?;
-    let client = server.admin_client().await?;
-    contour_tests::k8s::install_crds(&client).await?;
-    let ns = server.namespace(prefix).await?;
-    Ok((client, ns))
-}
-
-fn ctx(client: &Client) -> Context {
-    Context {
-        client: client.clone(),
-        images: Images {
-            contour: "contour:test".into(),
-            envoy: "envoy:test".into(),
-        },
-    }
-}
-
-async fn create(
-    client: &Client,
-    ns: &str,
-    name: &str,
-    spec: serde_json::Value,
-) -> Result<ContourDeployment, Box<dyn std::error::Error>> {
-    let api: Api<ContourDeployment> = Api::namespaced(client.clone(), ns);
-    let cd: ContourDeployment = serde_json::from_value(json!({
-        "apiVersion": "projectcontour.io/v1alpha1", "kind": "ContourDeployment",
-        "metadata": {"name": name}, "spec": spec}))?;
-    Ok(api.create(&PostParams::default(), &cd).await?)
-}
-
-/// Reads the instance afresh and reconciles it.
-async fn reconcile(
-    client: &Client,
-    ns: &str,
-    name: &str,
-) -> Result<contour_operator::Report, Error> {
-    let api: Api<ContourDeployment> = Api::namespaced(client.clone(), ns);
-    let cd = api.get(name).await.map_err(Error::Finalizer)?;
-    contour_operator::reconcile(&ctx(client), &cd).await
-}
-
-async fn status(
-    client: &Client,
-    ns: &str,
-    name: &str,
-) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
-    let api: Api<ContourDeployment> = Api::namespaced(client.clone(), ns);
-    Ok(serde_json::to_value(api.get(name).await?.status)?)
-}
-
-fn condition<'a>(status: &'a serde_json::Value, type_: &str) -> &'a serde_json::Value {
-    status["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
-        .unwrap_or(&serde_json::Value::Null)
 }
 
 fn owned_by(meta: &kube::api::ObjectMeta, cd: &ContourDeployment) -> bool {
