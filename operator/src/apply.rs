@@ -7,6 +7,10 @@
 //! - A child whose live object already has every field we would set, with
 //!   the hash of the same desired object, is not written: a reconcile that
 //!   changes nothing sends no writes.
+//! - A Deployment whose replicas we stop applying (an autoscaler took them
+//!   over) would have the field removed and reset to 1 by server-side apply;
+//!   the replicas are first handed to a second field manager
+//!   ([`HANDOVER_MANAGER`]) at their live value, so they stay as they are.
 //! - Upgrade order ([`Gate`]): a change to an existing Envoy workload waits
 //!   until Contour's Deployment has rolled out (Envoy's new configuration
 //!   may need the new Contour); the next reconcile, woken by the
@@ -92,6 +96,21 @@ pub fn rolled_out(live: Option<&DynamicObject>) -> bool {
         && int(&s["availableReplicas"]) >= updated
 }
 
+/// The field manager that holds a Deployment's replicas after we stop
+/// applying them, until the autoscaler's first write takes them.
+pub const HANDOVER_MANAGER: &str = "contour-operator-handover";
+
+/// Whether `manager` owns `spec.replicas` of `live` (by an apply).
+pub fn owns_replicas(live: &DynamicObject, manager: &str) -> bool {
+    live.metadata.managed_fields.iter().flatten().any(|m| {
+        m.manager.as_deref() == Some(manager)
+            && m.operation.as_deref() == Some("Apply")
+            && m.fields_v1
+                .as_ref()
+                .is_some_and(|f| !f.0["f:spec"]["f:replicas"].is_null())
+    })
+}
+
 /// Hash of the desired object (without the hash annotation).
 pub fn desired_hash(object: &Value) -> String {
     let text = serde_json::to_string(object).unwrap_or_default();
@@ -165,6 +184,25 @@ pub async fn apply(
             if same_hash && contains(&object, Some(&live_json)) {
                 report.live.insert(key, live);
                 continue;
+            }
+            if child.resource.kind == "Deployment"
+                && object["spec"].get("replicas").is_none()
+                && owns_replicas(&live, FIELD_MANAGER)
+            {
+                let replicas = live.data["spec"]["replicas"].clone();
+                let handover = serde_json::json!({
+                    "apiVersion": object["apiVersion"], "kind": object["kind"],
+                    "metadata": {"name": child.name},
+                    "spec": {"replicas": replicas}});
+                api.patch(
+                    &child.name,
+                    &PatchParams::apply(HANDOVER_MANAGER).force(),
+                    &Patch::Apply(&handover),
+                )
+                .await
+                .map_err(err)?;
+                report.writes += 1;
+                tracing::info!(child = %child.describe(), %replicas, "replicas handed over to the autoscaler");
             }
             if let Some(g) = gate.filter(|g| g.held == key)
                 && !rolled_out(report.live.get(&g.after))

@@ -1,7 +1,8 @@
 //! The controller: reconciles every ContourDeployment when it changes, when
 //! one of its children changes or disappears (children are watched by our
 //! labels, so a deleted or hand-edited child is repaired at once), when the
-//! ServiceMonitor CRD appears or goes, and periodically (certificate
+//! ServiceMonitor CRD appears or goes, when a HorizontalPodAutoscaler of one
+//! of its Deployments appears or changes, and periodically (certificate
 //! renewal, workload counts in the status).
 
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -33,6 +35,24 @@ pub const RESYNC: Duration = Duration::from_secs(300);
 fn owner<K: Resource>(obj: K) -> Option<ObjectRef<ContourDeployment>> {
     let labels = obj.meta().labels.as_ref()?;
     Some(ObjectRef::new(labels.get(OWNER_NAME)?).within(labels.get(OWNER_NAMESPACE)?))
+}
+
+/// The instances an autoscaler may concern: its target is named
+/// `contour-<instance>` or `envoy-<instance>` in the instance's namespace.
+/// (A guess that names no instance is dropped by the controller.)
+fn autoscaled(hpa: HorizontalPodAutoscaler) -> Vec<ObjectRef<ContourDeployment>> {
+    let Some(ns) = hpa.metadata.namespace.as_deref() else {
+        return Vec::new();
+    };
+    let target = hpa
+        .spec
+        .map(|s| s.scale_target_ref.name)
+        .unwrap_or_default();
+    ["contour-", "envoy-"]
+        .iter()
+        .filter_map(|prefix| target.strip_prefix(prefix))
+        .map(|instance| ObjectRef::new(instance).within(ns))
+        .collect()
 }
 
 /// What the reconcile and error functions share.
@@ -156,6 +176,11 @@ pub async fn run_with_metrics(
         api::<PodDisruptionBudget>(&client, &namespace),
         children,
         owner,
+    )
+    .watches(
+        api::<HorizontalPodAutoscaler>(&client, &namespace),
+        watcher::Config::default(),
+        autoscaled,
     )
     .reconcile_all_on(crd_changes)
     .shutdown_on_signal()

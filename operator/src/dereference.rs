@@ -1,9 +1,14 @@
 //! Step 1 (async, reads only): what the reconcile needs from the cluster
-//! besides the ContourDeployment — the certificate Secrets and whether the
-//! ServiceMonitor CRD exists.
+//! besides the ContourDeployment — the certificate Secrets, whether the
+//! ServiceMonitor CRD exists, and which Deployments a
+//! HorizontalPodAutoscaler scales (their replicas are left to it).
 
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::ListParams;
 use kube::{Api, Client};
 
 use contour_crds::ContourDeployment;
@@ -44,6 +49,21 @@ pub struct Dereferenced {
     /// The Secrets `spec.certificates.{contour,envoy}SecretName` name:
     /// `(name, the Secret if it exists)`.
     pub user_secrets: Vec<(String, Option<Secret>)>,
+    /// Names of the Deployments in the instance's namespace that a
+    /// HorizontalPodAutoscaler scales.
+    pub autoscaled: BTreeSet<String>,
+}
+
+/// The Deployments (`apps/v1`) the autoscalers scale.
+pub fn autoscaled(hpas: &[HorizontalPodAutoscaler]) -> BTreeSet<String> {
+    hpas.iter()
+        .filter_map(|h| h.spec.as_ref())
+        .map(|s| &s.scale_target_ref)
+        .filter(|t| {
+            t.kind == "Deployment" && matches!(t.api_version.as_deref(), None | Some("apps/v1"))
+        })
+        .map(|t| t.name.clone())
+        .collect()
 }
 
 fn read(what: String) -> impl FnOnce(kube::Error) -> DereferenceError {
@@ -107,7 +127,13 @@ pub async fn dereference(
             user_secrets.push((secret.clone(), got));
         }
     }
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), namespace);
+    let hpas = hpas
+        .list(&ListParams::default())
+        .await
+        .map_err(read(format!("HorizontalPodAutoscalers in {namespace}")))?;
     Ok(Dereferenced {
+        autoscaled: autoscaled(&hpas.items),
         service_monitor_crd,
         contour_cert,
         envoy_cert,

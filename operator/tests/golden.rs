@@ -48,6 +48,12 @@ fn render(dir: &Path) -> Result<BTreeMap<String, String>, Box<dyn std::error::Er
     if let Ok(text) = std::fs::read_to_string(dir.join("cluster.yaml")) {
         let cluster: serde_json::Value = serde_yaml::from_str(&text)?;
         deref.service_monitor_crd = cluster["serviceMonitorCrd"].as_bool().unwrap_or(false);
+        deref.autoscaled = cluster["autoscaledDeployments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str().map(String::from))
+            .collect();
     }
     let mut out = BTreeMap::new();
     let v = match validate::validate(&cd, &deref, &images()) {

@@ -1,7 +1,8 @@
-//! Upgrades in order, against a real API server: a change that touches
-//! both Contour and Envoy rolls Contour first and holds Envoy until
-//! Contour's Deployment has rolled out. (No kube-controller-manager runs
-//! here; the test writes the Deployment's rollout status as it would.)
+//! Rollouts against a real API server: a change that touches both Contour
+//! and Envoy rolls Contour first and holds Envoy until Contour's Deployment
+//! has rolled out; a HorizontalPodAutoscaler's replicas are left alone. (No
+//! kube-controller-manager runs here; the tests write the rollout status
+//! and the scale as its controllers would.)
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use kube::api::{Api, Patch, PatchParams};
@@ -75,5 +76,82 @@ async fn envoy_is_updated_only_after_contour_has_rolled_out() -> TestResult {
     reconcile(&client, &ns, "up").await?;
     let envoy = serde_json::to_value(daemonsets.get("envoy-up").await?)?;
     assert_eq!(images(&envoy), ["contour:v2", "envoy:v2"]);
+    Ok(())
+}
+
+/// Scales Deployment `name` through its `scale` subresource, as the
+/// autoscaler does (another field manager, an update).
+async fn scale(client: &kube::Client, ns: &str, name: &str, replicas: i32) -> TestResult {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    api.patch_scale(
+        name,
+        &PatchParams {
+            field_manager: Some("horizontal-pod-autoscaler".into()),
+            ..Default::default()
+        },
+        &Patch::Merge(&json!({"spec": {"replicas": replicas}})),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn replicas(client: &kube::Client, ns: &str, name: &str) -> Result<i32, kube::Error> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    Ok(api
+        .get(name)
+        .await?
+        .spec
+        .and_then(|s| s.replicas)
+        .unwrap_or(-1))
+}
+
+#[tokio::test]
+async fn an_autoscaler_owns_the_replicas() -> TestResult {
+    let (client, ns) = setup("op-hpa").await?;
+    create(
+        &client,
+        &ns,
+        "hpa",
+        json!({"envoy": {"workloadType": "Deployment"}}),
+    )
+    .await?;
+    reconcile(&client, &ns, "hpa").await?;
+    assert_eq!(replicas(&client, &ns, "contour-hpa").await?, 2);
+
+    // Without an autoscaler a hand-scaled Deployment is drift: reverted.
+    scale(&client, &ns, "contour-hpa", 5).await?;
+    reconcile(&client, &ns, "hpa").await?;
+    assert_eq!(replicas(&client, &ns, "contour-hpa").await?, 2);
+
+    // With one, its scaling stays: the operator stops applying replicas.
+    let hpas: Api<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler> =
+        Api::namespaced(client.clone(), &ns);
+    for target in ["contour-hpa", "envoy-hpa"] {
+        hpas.create(
+            &Default::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": target},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                    "name": target}, "minReplicas": 2, "maxReplicas": 10,
+                    "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 80}}}]}}))?,
+        )
+        .await?;
+    }
+    reconcile(&client, &ns, "hpa").await?;
+    // Handing the field over keeps its value (server-side apply alone would
+    // remove it, and the Deployment would drop to 1 replica).
+    assert_eq!(replicas(&client, &ns, "contour-hpa").await?, 2);
+    assert_eq!(replicas(&client, &ns, "envoy-hpa").await?, 2);
+    scale(&client, &ns, "contour-hpa", 5).await?;
+    scale(&client, &ns, "envoy-hpa", 7).await?;
+    for _ in 0..2 {
+        reconcile(&client, &ns, "hpa").await?;
+    }
+    assert_eq!(replicas(&client, &ns, "contour-hpa").await?, 5);
+    assert_eq!(replicas(&client, &ns, "envoy-hpa").await?, 7);
+    let st = status(&client, &ns, "hpa").await?;
+    assert_eq!(condition(&st, "Degraded")["status"], "False", "{st}");
     Ok(())
 }

@@ -119,7 +119,7 @@ pub fn build(v: &Validated) -> Deployment {
     Deployment {
         metadata: meta(v, &n.contour, "contour"),
         spec: Some(DeploymentSpec {
-            replicas: Some(c.replicas),
+            replicas: (!c.autoscaled).then_some(c.replicas),
             strategy: c.strategy.clone(),
             selector: LabelSelector {
                 match_labels: Some(n.selector("contour")),

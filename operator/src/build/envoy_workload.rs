@@ -220,7 +220,7 @@ pub fn build(v: &Validated) -> EnvoyWorkloadObject {
             EnvoyWorkloadObject::Deployment(Box::new(Deployment {
                 metadata: meta(v, &n.envoy, "envoy"),
                 spec: Some(DeploymentSpec {
-                    replicas: Some(*replicas),
+                    replicas: (!v.envoy.autoscaled).then_some(*replicas),
                     strategy: strategy.clone(),
                     selector,
                     template: pod(v),

@@ -2,18 +2,16 @@
 //! [`Validated`]. A bad spec gives every problem at once, each naming the
 //! field; nothing is applied until it is fixed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{DaemonSetUpdateStrategy, DeploymentStrategy};
-use k8s_openapi::api::core::v1::{
-    Affinity, EnvVar, LocalObjectReference, PodSecurityContext, ResourceRequirements, Toleration,
-    Volume, VolumeMount,
-};
 use serde_json::Value;
 
 use contour_crds::ContourDeployment;
-use contour_crds::contourdeployment::PodDisruptionBudgetSettings;
+
+mod plan;
+
+pub use plan::*;
 
 use crate::dereference::Dereferenced;
 use crate::names::{self, Names};
@@ -28,24 +26,6 @@ pub const ENVOY_STATS_PORT: i32 = 8002;
 pub const ENVOY_VOLUMES: [&str; 3] = ["envoy-config", "envoycert", "envoy-admin"];
 
 const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "critical", "off"];
-
-/// Images used when the spec names none.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Images {
-    /// Image with our `contour` binary.
-    pub contour: String,
-    /// Envoy's image.
-    pub envoy: String,
-}
-
-impl Default for Images {
-    fn default() -> Self {
-        Images {
-            contour: format!("ghcr.io/contour-rs/contour:v{}", env!("CARGO_PKG_VERSION")),
-            envoy: "docker.io/envoyproxy/envoy:v1.40.0".into(),
-        }
-    }
-}
 
 /// One problem of a spec.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,132 +77,6 @@ pub enum ValidateError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
 pub struct ValidateErrors(pub Vec<ValidateError>);
-
-/// The Envoy workload kind and its rollout settings.
-#[derive(Debug, Clone, PartialEq)]
-pub enum EnvoyWorkload {
-    /// One Envoy per node.
-    DaemonSet(Option<DaemonSetUpdateStrategy>),
-    /// A Deployment of `replicas` Envoys.
-    Deployment(i32, Option<DeploymentStrategy>),
-}
-
-/// How the Envoy Service is published.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Publishing {
-    /// `LoadBalancer`, `NodePort` or `ClusterIP`.
-    pub service_type: &'static str,
-    /// `Local`/`Cluster`; `None` for ClusterIP.
-    pub external_traffic_policy: Option<String>,
-    /// IP family policy.
-    pub ip_family_policy: Option<String>,
-    /// Service annotations.
-    pub annotations: BTreeMap<String, String>,
-    /// Fixed node ports (http, https).
-    pub node_ports: (Option<i32>, Option<i32>),
-}
-
-/// Where the xDS certificates come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CertPlan {
-    /// Generated and rotated by the operator.
-    Generate {
-        /// Lifetime of new certificates.
-        lifetime: Duration,
-        /// Renew this long before expiry.
-        rotate_before: Duration,
-        /// The `projectcontour.io/rotate-certificates` value: a value the
-        /// Secrets do not answer yet rotates them.
-        rotation: Option<String>,
-    },
-    /// The user's Secrets (contour, envoy).
-    Existing {
-        /// Contour's Secret.
-        contour: String,
-        /// Envoy's Secret.
-        envoy: String,
-    },
-}
-
-/// Contour's Deployment, settled.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContourPlan {
-    pub replicas: i32,
-    pub strategy: Option<DeploymentStrategy>,
-    pub image: String,
-    pub resources: Option<ResourceRequirements>,
-    pub node_selector: BTreeMap<String, String>,
-    pub tolerations: Vec<Toleration>,
-    pub affinity: Option<Affinity>,
-    /// `--log-level` (an EnvFilter directive).
-    pub log_level: String,
-    pub pod_annotations: BTreeMap<String, String>,
-    pub watch_namespaces: Vec<String>,
-    pub ingress_class_name: Option<String>,
-    pub root_namespaces: Vec<String>,
-    pub image_pull_secrets: Vec<LocalObjectReference>,
-    pub enable_external_name_service: bool,
-    pub fallback_certificate: Option<(String, String)>,
-}
-
-/// Envoy's workload, settled.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EnvoyPlan {
-    pub workload: EnvoyWorkload,
-    pub image: String,
-    pub host_network: bool,
-    /// Host ports of the http and https listeners.
-    pub host_ports: Option<(i32, i32)>,
-    /// Envoy's HTTP listener port (runtimeSettings.envoy.http.port, default 8080).
-    pub http_port: i32,
-    /// Envoy's HTTPS listener port (default 8443).
-    pub https_port: i32,
-    pub publishing: Publishing,
-    pub node_selector: BTreeMap<String, String>,
-    pub tolerations: Vec<Toleration>,
-    pub extra_volumes: Vec<Volume>,
-    pub extra_volume_mounts: Vec<VolumeMount>,
-    pub pod_annotations: BTreeMap<String, String>,
-    pub resources: Option<ResourceRequirements>,
-    pub log_level: String,
-    pub base_id: Option<i32>,
-    pub overload_max_heap: Option<u64>,
-    pub overload_max_connections: Option<u64>,
-    pub drain_seconds: i64,
-    pub extra_args: Vec<String>,
-    pub extra_env: Vec<EnvVar>,
-    pub pdb: Option<PodDisruptionBudgetSettings>,
-    pub image_pull_secrets: Vec<LocalObjectReference>,
-    pub priority_class_name: Option<String>,
-    pub security_context: Option<PodSecurityContext>,
-}
-
-/// ServiceMonitors, settled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MonitoringPlan {
-    /// Create them (asked for, or `Auto`, and the CRD exists).
-    pub create: bool,
-    /// What the status says: `Created`, `Disabled` or `CRDAbsent`.
-    pub state: &'static str,
-    pub interval: Option<String>,
-    pub labels: BTreeMap<String, String>,
-}
-
-/// A spec that builds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Validated {
-    pub names: Names,
-    pub uid: String,
-    pub generation: Option<i64>,
-    /// The user's `resourceLabels`.
-    pub resource_labels: BTreeMap<String, String>,
-    pub contour: ContourPlan,
-    pub envoy: EnvoyPlan,
-    pub certificates: CertPlan,
-    pub monitoring: MonitoringPlan,
-    /// Rendered into the ConfigMap as `contour.yaml`.
-    pub runtime_settings: Value,
-}
 
 /// `1d2h30m`, `8760h`, `90s`: a sum of integer amounts of d, h, m, s.
 pub fn parse_duration(s: &str) -> Option<Duration> {
@@ -690,13 +544,16 @@ pub fn validate(
     if !p.0.is_empty() {
         return Err(ValidateErrors(p.0));
     }
+    let names = Names::new(&namespace, &name);
+    let envoy_autoscaled = matches!(workload, EnvoyWorkload::Deployment(..))
+        && deref.autoscaled.contains(&names.envoy);
     Ok(Validated {
-        names: Names::new(&namespace, &name),
         uid,
         generation: cd.metadata.generation,
         resource_labels: spec.resource_labels.clone(),
         contour: ContourPlan {
             replicas,
+            autoscaled: deref.autoscaled.contains(&names.contour),
             strategy: contour.deployment.as_ref().and_then(|d| d.strategy.clone()),
             image: contour
                 .image
@@ -725,6 +582,7 @@ pub fn validate(
         },
         envoy: EnvoyPlan {
             workload,
+            autoscaled: envoy_autoscaled,
             image: envoy.image.clone().unwrap_or_else(|| images.envoy.clone()),
             host_network,
             host_ports,
@@ -771,6 +629,7 @@ pub fn validate(
             labels: m.labels.clone(),
         },
         runtime_settings: settings,
+        names,
     })
 }
 
