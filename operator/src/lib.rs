@@ -10,9 +10,11 @@
 pub mod apply;
 pub mod build;
 pub mod certs;
+pub mod cmd;
 pub mod controller;
 pub mod dereference;
 pub mod error;
+pub mod leader;
 pub mod metrics;
 pub mod names;
 pub mod prune;
