@@ -1,4 +1,4 @@
-//! The `contour` command line: serve, bootstrap, certgen and cli. Lives in
+//! The `contour` command line: serve, bootstrap, certgen, cli and envoy. Lives in
 //! the library so that test crates can build the same binary under their own
 //! name (`contour-under-test`) without a second cargo invocation.
 
@@ -34,6 +34,8 @@ enum Command {
     Certgen(crate::certgen::CertgenArgs),
     /// Stream resources from a running Contour over xDS (lds, rds, cds, eds, sds).
     Cli(crate::cli::CliArgs),
+    /// Sub-command for envoy actions (shutdown-manager, shutdown).
+    Envoy(crate::shutdown::EnvoyArgs),
     /// Print the version.
     Version,
 }
@@ -66,6 +68,12 @@ pub fn main() -> ExitCode {
         }
         Command::Bootstrap(args) => exit("bootstrap", crate::bootstrap::run(&args)),
         Command::Certgen(args) => exit("certgen", crate::certgen::run(&args)),
+        Command::Envoy(args) => exit(
+            "envoy",
+            runtime()
+                .map_err(crate::shutdown::ShutdownError::Runtime)
+                .and_then(|rt| rt.block_on(crate::shutdown::run(args.command))),
+        ),
         Command::Serve(args) => {
             let result = runtime().map_err(|e| e.to_string()).and_then(|rt| {
                 rt.block_on(crate::serve::run(*args))

@@ -17,5 +17,6 @@ pub mod incremental;
 pub mod logging;
 pub mod metrics;
 pub mod serve;
+pub mod shutdown;
 pub mod tls;
 pub mod xds;
