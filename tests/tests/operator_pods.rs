@@ -165,17 +165,44 @@ fn command(
     env: &BTreeMap<String, String>,
     binaries: &BTreeMap<&str, PathBuf>,
 ) -> Result<Command, BoxError> {
-    let rendered = c.command.clone().unwrap_or_default();
+    let mut rendered = c.command.clone().unwrap_or_default();
+    rendered.extend(c.args.iter().flatten().cloned());
+    command_line(&rendered, local, env, binaries)
+}
+
+/// A rendered command line (a container's, or an exec hook's), localized.
+fn command_line(
+    rendered: &[String],
+    local: &Local,
+    env: &BTreeMap<String, String>,
+    binaries: &BTreeMap<&str, PathBuf>,
+) -> Result<Command, BoxError> {
     let program = rendered.first().ok_or("no command")?;
     let bin = binaries
         .get(program.as_str())
         .ok_or(format!("no local stand-in for {program}"))?;
     let mut cmd = Command::new(bin);
-    for a in rendered.iter().skip(1).chain(c.args.iter().flatten()) {
+    for a in rendered.iter().skip(1) {
         cmd.arg(local.arg(&expand(a, env)));
     }
     cmd.envs(env);
     Ok(cmd)
+}
+
+/// The local URL of an HTTP hook or probe on a rendered port.
+fn local_url(
+    get: &k8s_openapi::api::core::v1::HTTPGetAction,
+    ports: &BTreeMap<u16, u16>,
+) -> Result<String, BoxError> {
+    let port = match &get.port {
+        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(p) => u16::try_from(*p)?,
+        other => return Err(format!("named port {other:?}").into()),
+    };
+    Ok(format!(
+        "http://127.0.0.1:{}{}",
+        ports.get(&port).ok_or("port not a container port")?,
+        get.path.as_deref().unwrap_or("/")
+    ))
 }
 
 fn mounts(
@@ -363,7 +390,7 @@ async fn rendered_pods_serve(name: &str, spec: impl Fn(&str) -> serde_json::Valu
     let local = Local {
         mounts: mounts(envoy, &envoy_vols)?,
         ports: ports.clone(),
-        hosts,
+        hosts: hosts.clone(),
         kubeconfig: None,
     };
     for dir in envoy_vols.values() {
@@ -375,6 +402,23 @@ async fn rendered_pods_serve(name: &str, spec: impl Fn(&str) -> serde_json::Valu
     running
         .0
         .push(process::spawn(cmd, &root.join("envoy.log"))?);
+    // Its drain sidecar.
+    let manager = envoy_pod
+        .containers
+        .iter()
+        .find(|c| c.name == "shutdown-manager")
+        .ok_or("no shutdown-manager container")?;
+    let manager_local = Local {
+        mounts: mounts(manager, &envoy_vols)?,
+        ports: ports.clone(),
+        hosts,
+        kubeconfig: None,
+    };
+    let manager_env = env_of(manager, &ns, env_pod_name)?;
+    running.0.push(process::spawn(
+        command(manager, &manager_local, &manager_env, &binaries)?,
+        &root.join("shutdown-manager.log"),
+    )?);
 
     // Envoy's readiness probe as rendered, then a request through it.
     let probe = envoy
@@ -401,7 +445,11 @@ async fn rendered_pods_serve(name: &str, spec: impl Fn(&str) -> serde_json::Valu
         .and_then(|p| u16::try_from(p.container_port).ok())
         .and_then(|p| ports.get(&p))
         .ok_or("no http port")?;
-    let http = reqwest::Client::new();
+    // No idle pooled connection: the drain below waits for every open
+    // connection of the ingress listeners, kept-alive idle ones included.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
     let started = Instant::now();
     let (mut ready, mut served) = (false, String::new());
     while started.elapsed() < Duration::from_secs(60) {
@@ -470,6 +518,53 @@ async fn rendered_pods_serve(name: &str, spec: impl Fn(&str) -> serde_json::Valu
         served.contains(&backend_name),
         "no answer from the backend through Envoy: {served:?}\nproxy status {proxy_status}\n{dag}\n{}",
         logs()
+    );
+
+    // The pod stops: the kubelet runs both preStop hooks at once. Envoy's
+    // waits on the sidecar; the sidecar's drains Envoy, then releases it.
+    let hook = |c: &Container| {
+        c.lifecycle
+            .as_ref()
+            .and_then(|l| l.pre_stop.clone())
+            .ok_or(format!("{} has no preStop hook", c.name))
+    };
+    let envoy_hook = local_url(
+        hook(envoy)?
+            .http_get
+            .as_ref()
+            .ok_or("envoy's hook is not an HTTP GET")?,
+        &ports,
+    )?;
+    let http_hook = http.clone();
+    let waiting = tokio::spawn(async move { http_hook.get(envoy_hook).send().await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "Envoy's preStop returned before any drain"
+    );
+    let exec = hook(manager)?
+        .exec
+        .and_then(|e| e.command)
+        .ok_or("the sidecar's hook is not an exec")?;
+    let mut drain = command_line(&exec, &manager_local, &manager_env, &binaries)?;
+    let out = tokio::task::spawn_blocking(move || drain.output()).await??;
+    assert!(
+        out.status.success(),
+        "the sidecar's preStop failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let released = tokio::time::timeout(Duration::from_secs(10), waiting).await??;
+    assert_eq!(
+        released?.status(),
+        200,
+        "Envoy's preStop was not released\n{}",
+        logs()
+    );
+    let draining = http.get(&ready_url).send().await?;
+    assert_eq!(
+        draining.status(),
+        503,
+        "Envoy still reports ready while draining"
     );
     drop(running);
     let _ = std::fs::remove_dir_all(&root);

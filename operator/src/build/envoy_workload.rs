@@ -7,16 +7,20 @@
 //!   `/admin/admin.sock`;
 //! - container `envoy`: listeners on the http/https ports, stats and `/ready`
 //!   on 8002 (`http-metrics`);
-//! - drain on shutdown: our `contour` has no `envoy shutdown-manager` yet, so
-//!   the drain step is a `preStop` sleep of `drainTimeout` (Envoy keeps
-//!   serving while its endpoints are withdrawn), within a grace period 30 s
-//!   longer;
+//! - drain on shutdown, as upstream: a `shutdown-manager` sidecar (`contour
+//!   envoy shutdown-manager` on 8090, sharing the admin volume). Envoy's
+//!   `preStop` waits on its `/shutdown`; the sidecar's `preStop` runs
+//!   `contour envoy shutdown`, which fails Envoy's health checks (so `/ready`
+//!   turns 503 and the endpoints are withdrawn), waits until the ingress
+//!   listeners' connections have closed, then releases `/shutdown`. The
+//!   grace period is `drainTimeout` plus 30 s for Envoy to stop;
 //! - no ServiceAccount token, non-root, read-only root filesystem.
 
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, Lifecycle, LifecycleHandler,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SecretVolumeSource, SleepAction, Volume,
+    Container, ContainerPort, EmptyDirVolumeSource, ExecAction, HTTPGetAction, Lifecycle,
+    LifecycleHandler, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SecretVolumeSource,
+    Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -24,6 +28,13 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::contour_deployment::CERT_DIR;
 use super::{EnvoyWorkloadObject, field_env, meta, mount, non_empty, restricted, spread};
 use crate::validate::{CertPlan, ENVOY_STATS_PORT, EnvoyWorkload, Validated, XDS_PORT};
+
+/// Port of the shutdown-manager sidecar (`/healthz`, `/shutdown`).
+pub const SHUTDOWN_MANAGER_PORT: i32 = 8090;
+/// Envoy's admin socket, as `contour bootstrap` writes it by default.
+const ADMIN_SOCKET: &str = "/admin/admin.sock";
+/// The file `contour envoy shutdown` writes when the drain is done.
+const READY_FILE: &str = "/admin/ok";
 
 /// The arguments of `contour` in the init container.
 pub fn bootstrap_args(v: &Validated) -> Vec<String> {
@@ -135,8 +146,10 @@ fn pod(v: &Validated) -> PodTemplateSpec {
         }),
         lifecycle: Some(Lifecycle {
             pre_stop: Some(LifecycleHandler {
-                sleep: Some(SleepAction {
-                    seconds: e.drain_seconds,
+                http_get: Some(HTTPGetAction {
+                    path: Some("/shutdown".into()),
+                    port: IntOrString::Int(SHUTDOWN_MANAGER_PORT),
+                    ..Default::default()
                 }),
                 ..Default::default()
             }),
@@ -145,6 +158,46 @@ fn pod(v: &Validated) -> PodTemplateSpec {
         resources: e.resources.clone(),
         security_context: Some(restricted()),
         volume_mounts: Some(mounts),
+        ..Default::default()
+    };
+    let shutdown_manager = Container {
+        name: "shutdown-manager".into(),
+        image: Some(v.contour.image.clone()),
+        command: Some(vec!["contour".into()]),
+        args: Some(vec![
+            "envoy".into(),
+            "shutdown-manager".into(),
+            format!("--serve-port={SHUTDOWN_MANAGER_PORT}"),
+            format!("--ready-file={READY_FILE}"),
+        ]),
+        ports: Some(vec![port("shutdown", SHUTDOWN_MANAGER_PORT, None)]),
+        liveness_probe: Some(Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/healthz".into()),
+                port: IntOrString::Int(SHUTDOWN_MANAGER_PORT),
+                ..Default::default()
+            }),
+            initial_delay_seconds: Some(3),
+            period_seconds: Some(10),
+            ..Default::default()
+        }),
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                exec: Some(ExecAction {
+                    command: Some(vec![
+                        "contour".into(),
+                        "envoy".into(),
+                        "shutdown".into(),
+                        format!("--admin-address={ADMIN_SOCKET}"),
+                        format!("--ready-file={READY_FILE}"),
+                    ]),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        security_context: Some(restricted()),
+        volume_mounts: Some(vec![mount("envoy-admin", "/admin", false)]),
         ..Default::default()
     };
     let empty = |name: &str| Volume {
@@ -176,7 +229,7 @@ fn pod(v: &Validated) -> PodTemplateSpec {
             service_account_name: Some(n.envoy.clone()),
             automount_service_account_token: Some(false),
             init_containers: Some(vec![init]),
-            containers: vec![envoy],
+            containers: vec![envoy, shutdown_manager],
             host_network: e.host_network.then_some(true),
             dns_policy: e.host_network.then(|| "ClusterFirstWithHostNet".into()),
             termination_grace_period_seconds: Some(e.drain_seconds.saturating_add(30)),
