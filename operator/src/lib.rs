@@ -248,6 +248,7 @@ async fn run(
         certificate_expiry: certs.expiry.and_then(to_time),
         service_monitors: Some(v.monitoring.state.to_string()),
         problem: None,
+        ignored_settings: Some(v.ignored_settings.clone()),
     };
     if !applied.strangers.is_empty() {
         return Err((

@@ -1,5 +1,6 @@
 //! Step 7: the status — conditions `Available`, `Progressing`, `Degraded`
-//! (with `observedGeneration`), ready counts, certificate expiry, whether
+//! (with `observedGeneration`), `SettingsHonoured` (False names the
+//! `runtimeSettings` keys this build does not apply), ready counts, certificate expiry, whether
 //! ServiceMonitors exist. [`compute`] is pure; [`write`] patches the status
 //! subresource only when it changed.
 
@@ -33,6 +34,8 @@ pub struct Observation {
     pub service_monitors: Option<String>,
     /// What went wrong: (reason, message).
     pub problem: Option<(String, String)>,
+    /// `runtimeSettings` keys not applied, when the spec validated.
+    pub ignored_settings: Option<Vec<String>>,
 }
 
 /// Pod counts of a live Deployment or DaemonSet, and whether its
@@ -167,6 +170,34 @@ pub fn compute(
             (prev.contour.clone(), prev.envoy.clone(), prev.ready.clone())
         }
     };
+    match &o.ignored_settings {
+        Some(keys) if keys.is_empty() => {
+            conditions.push(c(
+                "SettingsHonoured",
+                "True",
+                "AllApplied",
+                "every runtimeSettings key is applied".into(),
+            ));
+        }
+        Some(keys) => conditions.push(c(
+            "SettingsHonoured",
+            "False",
+            "SettingsIgnored",
+            format!(
+                "runtimeSettings keys this build does not apply: {}",
+                keys.join(", ")
+            ),
+        )),
+        None => {
+            if let Some(previous) = prev
+                .conditions
+                .iter()
+                .find(|x| x.type_ == "SettingsHonoured")
+            {
+                conditions.push(previous.clone());
+            }
+        }
+    }
     conditions.push(match &o.problem {
         Some((reason, message)) => c("Degraded", "True", reason, message.clone()),
         None => c("Degraded", "False", "AsExpected", String::new()),

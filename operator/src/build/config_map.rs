@@ -1,10 +1,10 @@
-//! The ConfigMap with `runtimeSettings` as `contour.yaml`.
+//! The ConfigMap with `runtimeSettings` as given (upstream's
+//! ContourConfigurationSpec, YAML), mounted at `/config/contour.yaml`: the
+//! record of what was asked. The settings this build applies
+//! ([`HONOURED_SETTINGS`]) become `contour serve` flags and Envoy's ports;
+//! every other set key is named in the `SettingsHonoured` condition.
 //!
-//! Our `contour serve` has no `--config-path` yet: the settings it
-//! understands (`enableExternalNameService`, `envoy.http.port`,
-//! `envoy.https.port`, `httpproxy.rootNamespaces`,
-//! `httpproxy.fallbackCertificate`, `ingress.classNames`) become flags; the
-//! file is mounted at `/config/contour.yaml` for the day it reads it.
+//! [`HONOURED_SETTINGS`]: crate::validate::HONOURED_SETTINGS
 
 use k8s_openapi::api::core::v1::ConfigMap;
 

@@ -174,6 +174,46 @@ fn contour_log_level(level: &str, kubernetes: Option<u8>) -> String {
     }
 }
 
+/// The `runtimeSettings` (upstream's ContourConfigurationSpec) this build
+/// applies: they become `contour serve` flags and Envoy's ports.
+pub const HONOURED_SETTINGS: &[&str] = &[
+    "enableExternalNameService",
+    "envoy.http.port",
+    "envoy.https.port",
+    "httpproxy.fallbackCertificate",
+    "httpproxy.rootNamespaces",
+    "ingress.classNames",
+];
+
+/// The dotted paths of the set `runtimeSettings` leaves this build does not
+/// apply (reported in the status, so nothing is silently dropped).
+pub fn ignored_settings(settings: &Value) -> Vec<String> {
+    fn walk(v: &Value, path: &mut Vec<String>, out: &mut Vec<String>) {
+        let joined = path.join(".");
+        if HONOURED_SETTINGS
+            .iter()
+            .any(|h| joined == *h || joined.starts_with(&format!("{h}.")))
+        {
+            return;
+        }
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map {
+                    path.push(k.clone());
+                    walk(child, path, out);
+                    path.pop();
+                }
+            }
+            Value::Null => {}
+            _ if !path.is_empty() => out.push(joined),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(settings, &mut Vec::new(), &mut out);
+    out
+}
+
 /// Checks `cd` against what the cluster holds and fills in the defaults.
 pub fn validate(
     cd: &ContourDeployment,
@@ -628,6 +668,7 @@ pub fn validate(
             interval: m.interval.clone(),
             labels: m.labels.clone(),
         },
+        ignored_settings: ignored_settings(&settings),
         runtime_settings: settings,
         names,
     })
@@ -636,6 +677,28 @@ pub fn validate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_this_build_does_not_apply_are_named() {
+        let settings = serde_json::json!({
+            "enableExternalNameService": true,
+            "httpproxy": {"rootNamespaces": ["a"], "disablePermitInsecure": true,
+                "fallbackCertificate": {"name": "f", "namespace": "n"}},
+            "envoy": {"http": {"port": 8081, "accessLog": "/dev/stdout"},
+                "listener": {"useProxyProtocol": true}, "metrics": {}},
+            "gateway": null,
+        });
+        assert_eq!(
+            ignored_settings(&settings),
+            [
+                "envoy.http.accessLog",
+                "envoy.listener.useProxyProtocol",
+                "httpproxy.disablePermitInsecure"
+            ]
+        );
+        assert!(ignored_settings(&serde_json::json!({})).is_empty());
+        assert_eq!(ignored_settings(&serde_json::json!({"x": [1]})), ["x"]);
+    }
 
     #[test]
     fn durations() {

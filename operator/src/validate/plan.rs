@@ -163,4 +163,6 @@ pub struct Validated {
     pub monitoring: MonitoringPlan,
     /// Rendered into the ConfigMap as `contour.yaml`.
     pub runtime_settings: Value,
+    /// Set `runtimeSettings` keys this build does not apply (dotted paths).
+    pub ignored_settings: Vec<String>,
 }
