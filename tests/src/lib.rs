@@ -21,6 +21,7 @@ pub mod fixtures;
 pub mod k8s;
 pub mod operator;
 pub mod pki;
+pub mod pods;
 pub mod process;
 pub mod tools;
 
