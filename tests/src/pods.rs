@@ -253,8 +253,8 @@ impl Pods {
             for p in c.ports.iter().flatten() {
                 let rendered = u16::try_from(p.container_port)
                     .map_err(|_| PodError::Unsupported(format!("port {}", p.container_port)))?;
-                if !self.ports.contains_key(&rendered) {
-                    self.ports.insert(rendered, crate::free_port()?);
+                if let std::collections::btree_map::Entry::Vacant(e) = self.ports.entry(rendered) {
+                    e.insert(crate::free_port()?);
                 }
             }
         }
