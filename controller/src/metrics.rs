@@ -135,6 +135,32 @@ impl Metrics {
             leader: Gauge::default(),
             registry: Registry::default(),
         };
+        // Known label sets start at 0, so every series exists (and `rate()`
+        // works) before its first event.
+        for kind in ["HTTPProxy", "IngressRoute"] {
+            let labels = vec![("kind", kind.to_string())];
+            for f in [
+                &m.status_updates,
+                &m.status_success,
+                &m.status_failed,
+                &m.status_conflict,
+                &m.status_noop,
+            ] {
+                let _ = f.get_or_create(&labels);
+            }
+        }
+        for type_ in [
+            "Listener",
+            "RouteConfiguration",
+            "Cluster",
+            "ClusterLoadAssignment",
+            "Secret",
+        ] {
+            let labels = vec![("type", type_.to_string())];
+            for f in [&m.xds_responses, &m.xds_acks, &m.xds_nacks] {
+                let _ = f.get_or_create(&labels);
+            }
+        }
         let build_info: Family<Labels, Gauge> = Family::default();
         build_info
             .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_string())])

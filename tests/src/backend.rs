@@ -46,7 +46,13 @@ impl TestNet {
     /// Starts an HTTP backend inside the namespace. It answers every request
     /// with `200` and a JSON body naming itself, the path and the Host header.
     pub fn backend(&self, name: &str) -> Result<Backend> {
-        let listener = self.listen(0)?;
+        self.backend_on(name, 0)
+    }
+
+    /// [`TestNet::backend`] on a given port (0 for any), as a pod listens on
+    /// its container port.
+    pub fn backend_on(&self, name: &str, port: u16) -> Result<Backend> {
+        let listener = self.listen(port)?;
         let addr = listener.local_addr()?;
         let name = name.to_string();
         let served = name.clone();

@@ -17,6 +17,15 @@ static SERVERS: AtomicU32 = AtomicU32::new(0);
 /// The `contour` binary under test: this crate's `contour-under-test`, which
 /// cargo builds (with the same features as the tests) before running them.
 pub fn binary() -> Result<PathBuf> {
+    sibling_binary("contour-under-test")
+}
+
+/// The `contour-operator-under-test` binary, found like [`binary`].
+pub fn operator_binary() -> Result<PathBuf> {
+    sibling_binary("contour-operator-under-test")
+}
+
+fn sibling_binary(name: &'static str) -> Result<PathBuf> {
     // Tests live in <target>/<profile>/deps/, binaries (the demo) in
     // <target>/<profile>/.
     let exe = std::env::current_exe()?;
@@ -24,12 +33,12 @@ pub fn binary() -> Result<PathBuf> {
         .ancestors()
         .skip(1)
         .take(2)
-        .map(|d| d.join("contour-under-test"))
+        .map(|d| d.join(name))
         .collect();
     match candidates.iter().find(|p| p.is_file()) {
         Some(p) => Ok(p.clone()),
         None => Err(HarnessError::MissingTool {
-            component: "contour-under-test",
+            component: name,
             path: candidates.into_iter().next().unwrap_or_default(),
         }),
     }

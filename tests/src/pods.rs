@@ -10,10 +10,13 @@
 //!   as the admin socket's `/admin/admin.sock`) follow;
 //! - every rendered container port becomes a free loopback port, the same
 //!   mapping in `--*-port` flags, probes and hooks of every pod;
-//! - in `--*-address` flags `0.0.0.0` becomes `127.0.0.1` and a Service's
-//!   name the address given with [`Pods::host`] (no cluster DNS here);
-//! - `--incluster` becomes a kubeconfig with a token of the pod's
-//!   ServiceAccount, so the process runs with exactly that account's RBAC;
+//! - in `--*-address` flags `0.0.0.0` becomes `127.0.0.1`, a `host:port`
+//!   value's port the local one, and a Service's name the address given
+//!   with [`Pods::host`] (no cluster DNS here);
+//! - `--incluster`, and the in-cluster configuration a process without
+//!   flags infers, become a kubeconfig (`--kubeconfig`, `KUBECONFIG`) with a
+//!   token of the pod's ServiceAccount, so the process runs with exactly
+//!   that account's RBAC;
 //! - Envoy also gets `--disable-hot-restart` (several Envoys share this host);
 //! - the program is the container's command, or its image's name when it has
 //!   none, mapped to a local binary by [`Pods::new`]'s table.
@@ -152,6 +155,16 @@ impl Local<'_> {
             && let Some(p) = v.parse::<u16>().ok().and_then(|p| self.ports.get(&p))
         {
             p.to_string()
+        } else if flag.ends_with("-address")
+            && let Some((host, port)) = v.rsplit_once(':')
+            && let Some(local) = port.parse::<u16>().ok().and_then(|p| self.ports.get(&p))
+        {
+            let host = if host == "0.0.0.0" || host == "[::]" {
+                "127.0.0.1"
+            } else {
+                host
+            };
+            format!("{host}:{local}")
         } else if flag.ends_with("-address") {
             match v {
                 "0.0.0.0" => "127.0.0.1".to_string(),
@@ -325,6 +338,9 @@ impl Pods {
             cmd.arg(local.arg(&expand(a, &env)));
         }
         cmd.envs(&env);
+        if let Some(k) = &pod.kubeconfig {
+            cmd.env("KUBECONFIG", k);
+        }
         Ok(cmd)
     }
 
