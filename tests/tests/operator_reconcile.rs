@@ -525,6 +525,28 @@ async fn contour_service_account_has_exactly_what_serve_needs() -> TestResult {
     assert!(forbidden(
         proxies.delete("p", &DeleteParams::default()).await
     ));
+    // The load balancer address on Ingresses, and Envoy's Service to read it from.
+    let ingress: k8s_openapi::api::networking::v1::Ingress = serde_json::from_value(json!({
+        "metadata": {"name": "i"},
+        "spec": {"defaultBackend": {"service": {"name": "s", "port": {"number": 80}}}}}))?;
+    Api::<k8s_openapi::api::networking::v1::Ingress>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &ingress)
+        .await?;
+    let ingresses: Api<k8s_openapi::api::networking::v1::Ingress> =
+        Api::namespaced(sa.clone(), &ns);
+    ingresses
+        .patch_status(
+            "i",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}})),
+        )
+        .await?;
+    assert!(forbidden(
+        ingresses.delete("i", &DeleteParams::default()).await
+    ));
+    Api::<Service>::namespaced(sa.clone(), &ns)
+        .get("envoy-scoped")
+        .await?;
     Api::<Secret>::namespaced(sa.clone(), &ns)
         .list(&ListParams::default())
         .await?;

@@ -98,17 +98,20 @@ pub fn proxy_visible(config: &BuilderConfig, p: &HTTPProxy) -> bool {
     ))
 }
 
+/// Whether an Ingress is of the served ingress class.
+pub fn ingress_visible(config: &BuilderConfig, i: &Ingress) -> bool {
+    config.class_matches(object_class(
+        i.metadata.annotations.as_ref(),
+        i.spec
+            .as_ref()
+            .and_then(|s| s.ingress_class_name.as_deref()),
+    ))
+}
+
 /// The cache as the processors see it: Ingresses and HTTPProxies of another
 /// ingress class are invisible (upstream drops them at cache insert).
 pub fn visible(cache: &Cache, config: &BuilderConfig) -> Option<Cache> {
-    let ingress_ok = |i: &Ingress| {
-        config.class_matches(object_class(
-            i.metadata.annotations.as_ref(),
-            i.spec
-                .as_ref()
-                .and_then(|s| s.ingress_class_name.as_deref()),
-        ))
-    };
+    let ingress_ok = |i: &Ingress| ingress_visible(config, i);
     let proxy_ok = |p: &HTTPProxy| proxy_visible(config, p);
     if cache.ingresses.values().all(|i| ingress_ok(i))
         && cache.httpproxies.values().all(|p| proxy_ok(p))

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod http;
+pub mod lbstatus;
 pub mod leader;
 pub mod nack;
 pub mod status;
@@ -143,6 +144,18 @@ pub struct ServeArgs {
     /// Time between lease attempts.
     #[arg(long, value_parser = duration, default_value = "2s")]
     pub leader_election_retry_period: Duration,
+    /// Address(es) written to `status.loadBalancer` of Ingresses and
+    /// HTTPProxies (comma separated; IPs as `ip`, others as `hostname`).
+    /// Without it, the Envoy Service's load balancer status is used.
+    #[arg(long)]
+    pub ingress_status_address: Option<String>,
+    /// Name of Envoy's Service, whose load balancer address is written to
+    /// the status of Ingresses and HTTPProxies.
+    #[arg(long, default_value = "envoy")]
+    pub envoy_service_name: String,
+    /// Namespace of Envoy's Service.
+    #[arg(long, env = "CONTOUR_NAMESPACE", default_value = "projectcontour")]
+    pub envoy_service_namespace: String,
     /// Quiet time after a change before rebuilding.
     #[arg(long, value_parser = duration, default_value = "10ms")]
     pub holdoff_delay: Duration,
@@ -333,6 +346,29 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         });
     }
 
+    // The load balancer address of Ingresses and HTTPProxies.
+    let lb = Arc::new(lbstatus::Shared::default());
+    let (address_tx, address_rx) = tokio_watch::channel(serde_json::json!({"ingress": []}));
+    match &args.ingress_status_address {
+        Some(flag) => {
+            let _ = address_tx.send(lbstatus::from_addresses(flag));
+        }
+        None => {
+            tokio::spawn(lbstatus::follow_service(
+                client.clone(),
+                args.envoy_service_namespace.clone(),
+                args.envoy_service_name.clone(),
+                address_tx.clone(),
+            ));
+        }
+    }
+    tokio::spawn(lbstatus::run(
+        client.clone(),
+        lb.clone(),
+        address_rx,
+        leader_rx.clone(),
+    ));
+
     let (status_tx, status_rx) = tokio_watch::channel(Arc::new(Statuses::new()));
     let live: status::LiveStatuses = Arc::default();
     tokio::spawn(status::run(
@@ -372,6 +408,8 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         dirty_since: None,
         last_event: Instant::now(),
         live,
+        lb,
+        config: args.builder_config(),
         metrics: metrics.clone(),
         outputs: Outputs {
             snapshots: snap_tx,
@@ -388,6 +426,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         _ = shutdown_signal() => tracing::info!("shutting down"),
     }
     let _ = stop_tx.send(true);
+    drop(address_tx);
     if let Some(t) = leader_task {
         let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
     }
@@ -416,6 +455,10 @@ struct EventLoop {
     dirty_since: Option<Instant>,
     last_event: Instant,
     live: status::LiveStatuses,
+    /// Objects that carry the load balancer address.
+    lb: Arc<lbstatus::Shared>,
+    /// For the ingress class of those objects.
+    config: BuilderConfig,
     metrics: Arc<Metrics>,
     outputs: Outputs,
     holdoff: Duration,
@@ -474,7 +517,43 @@ impl EventLoop {
         }
     }
 
+    /// Records (or forgets) an object that carries the load balancer address.
+    fn track_address(&self, object: &Object) {
+        let (proxy, visible, live, key) = match object {
+            Object::Ingress(i) => (
+                false,
+                crate::dag::builder::ingress_visible(&self.config, i),
+                lbstatus::of_ingress(i),
+                Key::of(&i.metadata),
+            ),
+            Object::HTTPProxy(p) => (
+                true,
+                crate::dag::builder::proxy_visible(&self.config, p),
+                lbstatus::of_proxy(p),
+                Key::of(&p.metadata),
+            ),
+            _ => return,
+        };
+        let target = lbstatus::Target {
+            proxy,
+            namespace: key.namespace,
+            name: key.name,
+        };
+        if visible {
+            self.lb.seen(target, live);
+        } else {
+            self.lb.gone(&target);
+        }
+    }
+
     fn remove(&mut self, kind: Kind, key: &Key) -> bool {
+        if matches!(kind, Kind::Ingress | Kind::HTTPProxy) {
+            self.lb.gone(&lbstatus::Target {
+                proxy: kind == Kind::HTTPProxy,
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+            });
+        }
         if let Some(r) = object_ref(kind, key.clone()) {
             self.with_live(|l| {
                 l.remove(&r);
@@ -506,6 +585,7 @@ impl EventLoop {
                     seen.insert(key);
                 }
                 let live = live_status(&object);
+                self.track_address(&object);
                 let changed = self.cache.insert(*object);
                 if let Some((r, v)) = live {
                     if changed {

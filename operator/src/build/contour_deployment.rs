@@ -34,6 +34,9 @@ pub fn args(v: &Validated) -> Vec<String> {
         format!("--envoy-service-https-port={}", v.envoy.https_port),
         format!("--leader-election-resource-namespace={}", v.names.namespace),
         format!("--leader-election-resource-name={}", v.names.contour),
+        // The load balancer address for Ingress and HTTPProxy status.
+        format!("--envoy-service-namespace={}", v.names.namespace),
+        format!("--envoy-service-name={}", v.names.envoy),
         format!("--log-level={}", c.log_level),
     ];
     if let Some(class) = &c.ingress_class_name {

@@ -3,8 +3,10 @@
 //!   TLSCertificateDelegation, Service, Secret, EndpointSlice) — cluster-wide
 //!   through a ClusterRole, or with `watchNamespaces` through one Role per
 //!   watched namespace;
-//! - update/patch the status of HTTPProxy and IngressRoute (same scope);
-//! - create its leader Lease, get/update only that Lease, in its namespace.
+//! - update/patch the status of HTTPProxy, IngressRoute and Ingress (same
+//!   scope; Ingresses and HTTPProxies get the load balancer address);
+//! - create its leader Lease, get/update only that Lease, and read Envoy's
+//!   Service (its load balancer address), in its namespace.
 
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
@@ -53,6 +55,11 @@ pub fn watch_rules() -> Vec<PolicyRule> {
             &["ingressroutes/status"],
             &["update", "patch"],
         ),
+        rule(
+            &["networking.k8s.io"],
+            &["ingresses/status"],
+            &["update", "patch"],
+        ),
     ]
 }
 
@@ -85,6 +92,7 @@ pub fn build(
 ) {
     let n = &v.names;
     let lease_rules = vec![
+        rule(&[""], &["services"], &["get", "list", "watch"]),
         rule(&["coordination.k8s.io"], &["leases"], &["create"]),
         PolicyRule {
             resource_names: Some(vec![n.contour.clone()]),

@@ -1,0 +1,305 @@
+//! The load balancer address in `status.loadBalancer` of every Ingress and
+//! HTTPProxy of the served ingress class, as upstream writes it: from
+//! `--ingress-status-address` (comma-separated; an IP becomes `ip`, anything
+//! else `hostname`), or else from the `status.loadBalancer` of Envoy's
+//! Service (`--envoy-service-namespace`/`--envoy-service-name`), followed as
+//! it changes. Only the leader writes, and only objects whose address
+//! differs; with no address known nothing is written.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::Api;
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
+use kube::runtime::watcher::{self, Event};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, watch};
+
+/// An object that carries a load balancer address.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Target {
+    /// `true` for an HTTPProxy, `false` for an Ingress.
+    pub proxy: bool,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+/// What the event loop knows and the writer needs: every target with the
+/// address it carries now, and which ones to look at.
+#[derive(Debug, Default)]
+pub struct Targets {
+    live: BTreeMap<Target, Value>,
+    dirty: BTreeSet<Target>,
+}
+
+/// Shared between the event loop (which records) and the writer.
+#[derive(Debug, Default)]
+pub struct Shared {
+    targets: Mutex<Targets>,
+    wake: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Targets> {
+        match self.targets.lock() {
+            Ok(t) => t,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// An object of the served class is present, carrying `live`.
+    pub fn seen(&self, t: Target, live: Value) {
+        let mut g = self.lock();
+        if g.live.get(&t) != Some(&live) {
+            g.dirty.insert(t.clone());
+            g.live.insert(t, live);
+            drop(g);
+            self.wake.notify_one();
+        }
+    }
+
+    /// The object is gone, or no longer of the served class.
+    pub fn gone(&self, t: &Target) {
+        let mut g = self.lock();
+        g.live.remove(t);
+        g.dirty.remove(t);
+    }
+
+    fn mark_all(&self) {
+        let mut g = self.lock();
+        let all: Vec<Target> = g.live.keys().cloned().collect();
+        g.dirty.extend(all);
+    }
+
+    /// Up to `n` dirty targets whose address differs from `want`.
+    fn take(&self, want: &Value, n: usize) -> Vec<Target> {
+        let mut g = self.lock();
+        let mut out = Vec::new();
+        while out.len() < n {
+            let Some(t) = g.dirty.pop_first() else { break };
+            if g.live.get(&t) != Some(want) {
+                out.push(t);
+            }
+        }
+        out
+    }
+}
+
+/// The `status.loadBalancer` for `--ingress-status-address`.
+pub fn from_addresses(flag: &str) -> Value {
+    let ingress: Vec<Value> = flag
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| match a.parse::<IpAddr>() {
+            Ok(_) => json!({"ip": a}),
+            Err(_) => json!({"hostname": a}),
+        })
+        .collect();
+    json!({ "ingress": ingress })
+}
+
+/// A Service's `status.loadBalancer` in the shape both kinds carry (`ip`,
+/// `hostname`, `ports`), or an empty one.
+pub fn from_service(svc: &Service) -> Value {
+    let ingress: Vec<Value> = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            let mut v = json!({});
+            if let Some(ip) = &i.ip {
+                v["ip"] = json!(ip);
+            }
+            if let Some(h) = &i.hostname {
+                v["hostname"] = json!(h);
+            }
+            if let Some(ports) = &i.ports {
+                v["ports"] = json!(ports);
+            }
+            v
+        })
+        .collect();
+    json!({ "ingress": ingress })
+}
+
+/// The address an Ingress carries, in the same shape.
+pub fn of_ingress(i: &Ingress) -> Value {
+    let ingress = i
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.clone())
+        .unwrap_or_default();
+    json!({ "ingress": normalise(serde_json::to_value(ingress).unwrap_or(Value::Null)) })
+}
+
+/// The address an HTTPProxy carries, in the same shape.
+pub fn of_proxy(p: &contour_crds::HTTPProxy) -> Value {
+    let ingress = p
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.clone())
+        .unwrap_or_default();
+    json!({ "ingress": normalise(serde_json::to_value(ingress).unwrap_or(Value::Null)) })
+}
+
+/// Drops null fields, so a live value compares equal to a desired one.
+fn normalise(v: Value) -> Value {
+    match v {
+        Value::Array(a) => Value::Array(a.into_iter().map(normalise).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, normalise(v)))
+                .collect(),
+        ),
+        Value::Null => Value::Array(Vec::new()),
+        other => other,
+    }
+}
+
+/// Follows the Envoy Service's `status.loadBalancer` into `tx`.
+pub async fn follow_service(
+    client: kube::Client,
+    namespace: String,
+    name: String,
+    tx: watch::Sender<Value>,
+) {
+    let api: Api<Service> = Api::namespaced(client, &namespace);
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut stream = watcher::watcher(api, config).boxed();
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(Event::Apply(svc) | Event::InitApply(svc)) => {
+                let v = from_service(&svc);
+                tx.send_if_modified(|cur| {
+                    let changed = *cur != v;
+                    *cur = v.clone();
+                    changed
+                });
+            }
+            Ok(Event::Delete(_)) => {
+                let _ = tx.send(json!({"ingress": []}));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(%namespace, %name, error = %e, "watching Envoy's Service failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+async fn write(client: &kube::Client, t: &Target, want: &Value) -> Result<(), kube::Error> {
+    let resource = if t.proxy {
+        ApiResource::erase::<contour_crds::HTTPProxy>(&())
+    } else {
+        ApiResource::erase::<Ingress>(&())
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &t.namespace, &resource);
+    api.patch_status(
+        &t.name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"status": {"loadBalancer": want}})),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes the address while `leader` is true.
+pub async fn run(
+    client: kube::Client,
+    shared: Arc<Shared>,
+    mut address: watch::Receiver<Value>,
+    mut leader: watch::Receiver<bool>,
+) {
+    loop {
+        let leading = *leader.borrow_and_update();
+        let want = address.borrow_and_update().clone();
+        let known = want["ingress"].as_array().is_some_and(|a| !a.is_empty());
+        let batch = if leading && known {
+            shared.take(&want, 64)
+        } else {
+            Vec::new()
+        };
+        for t in &batch {
+            match write(&client, t, &want).await {
+                Ok(()) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => {
+                    tracing::warn!(namespace = %t.namespace, name = %t.name, proxy = t.proxy, error = %e, "writing status.loadBalancer failed");
+                }
+            }
+        }
+        if !batch.is_empty() {
+            continue;
+        }
+        tokio::select! {
+            c = address.changed() => {
+                if c.is_err() { return; }
+                shared.mark_all();
+            }
+            c = leader.changed() => {
+                if c.is_err() { return; }
+                shared.mark_all();
+            }
+            _ = shared.wake.notified() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_become_ips_or_hostnames() {
+        assert_eq!(
+            from_addresses("10.0.0.1, lb.example.com,,::1"),
+            json!({"ingress": [{"ip": "10.0.0.1"}, {"hostname": "lb.example.com"}, {"ip": "::1"}]})
+        );
+        assert_eq!(from_addresses(""), json!({"ingress": []}));
+    }
+
+    #[test]
+    fn only_dirty_targets_with_another_address_are_taken() {
+        let s = Shared::default();
+        let want = from_addresses("10.0.0.1");
+        let t = |n: &str| Target {
+            proxy: false,
+            namespace: "ns".into(),
+            name: n.into(),
+        };
+        s.seen(t("a"), json!({"ingress": []}));
+        s.seen(t("b"), want.clone());
+        assert_eq!(s.take(&want, 10), [t("a")]);
+        assert!(s.take(&want, 10).is_empty(), "taken once");
+        s.mark_all();
+        assert_eq!(s.take(&want, 10), [t("a")]);
+        s.gone(&t("a"));
+        s.mark_all();
+        assert!(s.take(&want, 10).is_empty());
+    }
+
+    #[test]
+    fn a_live_address_compares_equal_to_the_desired_one() {
+        let ing: Ingress = serde_json::from_value(json!({
+            "metadata": {"name": "x"},
+            "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}}}))
+        .unwrap_or_default();
+        assert_eq!(of_ingress(&ing), from_addresses("10.0.0.1"));
+        assert_eq!(of_ingress(&Ingress::default()), json!({"ingress": []}));
+    }
+}
