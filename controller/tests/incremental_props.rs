@@ -199,6 +199,15 @@ proptest! {
         let config = BuilderConfig {
             fallback_certificate: fallback.then(|| ("team-a".to_string(), "tls".to_string())),
             root_namespaces: if restricted { vec!["default".into(), "team-a".into()] } else { vec![] },
+            // serve's defaults: both listeners log to stdout.
+            http_access_log: restricted.then(|| dag::AccessLog {
+                path: "/dev/stdout".into(),
+                format: dag::AccessLogFormat::Envoy,
+            }),
+            https_access_log: fallback.then(|| dag::AccessLog {
+                path: "/dev/stdout".into(),
+                format: dag::AccessLogFormat::Json,
+            }),
             ..BuilderConfig::default()
         };
         let mut cache = Cache::default();
@@ -286,6 +295,10 @@ fn changes_of_proxies_services_secrets_and_slices_are_patched() {
     let config = BuilderConfig {
         root_namespaces: vec!["default".into(), "team-a".into()],
         fallback_certificate: Some(("default".into(), "tls".into())),
+        https_access_log: Some(dag::AccessLog {
+            path: "/dev/stdout".into(),
+            format: dag::AccessLogFormat::Envoy,
+        }),
         ..BuilderConfig::default()
     };
     let mut cache = Cache::default();

@@ -37,6 +37,10 @@ pub struct BuilderConfig {
     /// that send no SNI, for HTTPProxies with `enableFallbackCertificate`
     /// (upstream's `tls.fallback-certificate`).
     pub fallback_certificate: Option<(String, String)>,
+    /// Access log of `ingress_http` (`None`: no access log).
+    pub http_access_log: Option<super::AccessLog>,
+    /// Access log of `ingress_https`.
+    pub https_access_log: Option<super::AccessLog>,
 }
 
 impl Default for BuilderConfig {
@@ -49,6 +53,8 @@ impl Default for BuilderConfig {
             ingress_class_name: None,
             enable_external_name_service: false,
             fallback_certificate: None,
+            http_access_log: None,
+            https_access_log: None,
         }
     }
 }
@@ -150,9 +156,9 @@ pub fn build_with(
 /// The listeners of a build, without virtual hosts.
 pub fn listeners(config: &BuilderConfig) -> Dag {
     let mut dag = Dag::default();
-    for (name, port) in [
-        (HTTP_LISTENER, config.http_port),
-        (HTTPS_LISTENER, config.https_port),
+    for (name, port, access_log) in [
+        (HTTP_LISTENER, config.http_port, &config.http_access_log),
+        (HTTPS_LISTENER, config.https_port, &config.https_access_log),
     ] {
         dag.listeners.insert(
             name.to_string(),
@@ -160,6 +166,7 @@ pub fn listeners(config: &BuilderConfig) -> Dag {
                 name: name.to_string(),
                 address: config.address.clone(),
                 port,
+                access_log: access_log.clone(),
                 ..Default::default()
             },
         );

@@ -69,6 +69,27 @@ pub struct Listener {
     pub virtual_hosts: OrdMap<String, Arc<VirtualHost>>,
     /// TLS virtual hosts by SNI name (shared as `virtual_hosts`).
     pub secure_virtual_hosts: OrdMap<String, Arc<SecureVirtualHost>>,
+    /// Where the listener's HTTP connection managers log requests.
+    pub access_log: Option<AccessLog>,
+}
+
+/// An access log of the HTTP listeners (upstream's
+/// `--envoy-http(s)-access-log` and `--accesslog-format`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLog {
+    /// File the lines go to (`/dev/stdout` by default).
+    pub path: String,
+    /// Line format.
+    pub format: AccessLogFormat,
+}
+
+/// The format of access log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLogFormat {
+    /// Envoy's default text format.
+    Envoy,
+    /// One JSON object per request, with upstream's default fields.
+    Json,
 }
 
 /// A virtual host and its routes, most specific first.

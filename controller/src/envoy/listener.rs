@@ -30,8 +30,8 @@ use envoy_types::pb::google::protobuf::BoolValue;
 
 use super::{any, xds_config_source};
 use crate::dag::{
-    ClientCertificateDetails, Dag, DownstreamValidation, Listener, SecureVirtualHost, TlsSecret,
-    TlsVersion, WeightedCluster,
+    AccessLog, AccessLogFormat, ClientCertificateDetails, Dag, DownstreamValidation, Listener,
+    SecureVirtualHost, TlsSecret, TlsVersion, WeightedCluster,
 };
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
 
@@ -45,7 +45,7 @@ fn listener(l: &Listener) -> EnvoyListener {
     let chains = l
         .secure_virtual_hosts
         .iter()
-        .map(|(fqdn, svh)| secure_chain(&l.name, fqdn, svh));
+        .map(|(fqdn, svh)| secure_chain(&l.name, l.access_log.as_ref(), fqdn, svh));
     out.filter_chains.splice(at..at, chains);
     out
 }
@@ -60,7 +60,12 @@ pub fn listener_shell(l: &Listener) -> (EnvoyListener, usize) {
     };
     if !l.virtual_hosts.is_empty() {
         out.filter_chains.push(FilterChain {
-            filters: vec![http_connection_manager(&l.name, &l.name, None)],
+            filters: vec![http_connection_manager(
+                &l.name,
+                &l.name,
+                None,
+                l.access_log.as_ref(),
+            )],
             ..Default::default()
         });
     }
@@ -83,7 +88,12 @@ pub fn listener_shell(l: &Listener) -> (EnvoyListener, usize) {
 pub const FALLBACK_ROUTE_CONFIG: &str = "ingress_fallbackcert";
 
 /// The chain of one TLS virtual host.
-pub fn secure_chain(listener: &str, fqdn: &str, svh: &SecureVirtualHost) -> FilterChain {
+pub fn secure_chain(
+    listener: &str,
+    access_log: Option<&AccessLog>,
+    fqdn: &str,
+    svh: &SecureVirtualHost,
+) -> FilterChain {
     // Passthrough (a TCP proxy without a certificate) leaves TLS to the backend.
     let transport_socket = svh.secret.as_ref().map(|s| {
         downstream_tls(
@@ -100,6 +110,7 @@ pub fn secure_chain(listener: &str, fqdn: &str, svh: &SecureVirtualHost) -> Filt
             listener,
             &format!("https/{fqdn}"),
             forwarded_client_cert(svh),
+            access_log,
         ),
     };
     FilterChain {
@@ -132,6 +143,7 @@ fn fallback_chain(listener: &str, l: &Listener) -> Option<FilterChain> {
             listener,
             FALLBACK_ROUTE_CONFIG,
             forwarded_client_cert(svh),
+            l.access_log.as_ref(),
         )],
         transport_socket: Some(downstream_tls(
             secret,
@@ -241,10 +253,88 @@ fn tcp_proxy_filter(stat_prefix: &str, clusters: &[WeightedCluster]) -> Filter {
     }
 }
 
+/// Upstream's default fields of the JSON access log, with the Envoy
+/// command operator each one reads.
+pub const JSON_ACCESS_LOG_FIELDS: &[(&str, &str)] = &[
+    ("@timestamp", "%START_TIME%"),
+    ("authority", "%REQ(:AUTHORITY)%"),
+    ("bytes_received", "%BYTES_RECEIVED%"),
+    ("bytes_sent", "%BYTES_SENT%"),
+    ("downstream_local_address", "%DOWNSTREAM_LOCAL_ADDRESS%"),
+    ("downstream_remote_address", "%DOWNSTREAM_REMOTE_ADDRESS%"),
+    ("duration", "%DURATION%"),
+    ("method", "%REQ(:METHOD)%"),
+    ("path", "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%"),
+    ("protocol", "%PROTOCOL%"),
+    ("request_id", "%REQ(X-REQUEST-ID)%"),
+    ("requested_server_name", "%REQUESTED_SERVER_NAME%"),
+    ("response_code", "%RESPONSE_CODE%"),
+    ("response_flags", "%RESPONSE_FLAGS%"),
+    ("uber_trace_id", "%REQ(UBER-TRACE-ID)%"),
+    ("upstream_cluster", "%UPSTREAM_CLUSTER%"),
+    ("upstream_host", "%UPSTREAM_HOST%"),
+    ("upstream_local_address", "%UPSTREAM_LOCAL_ADDRESS%"),
+    (
+        "upstream_service_time",
+        "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%",
+    ),
+    ("user_agent", "%REQ(USER-AGENT)%"),
+    ("x_forwarded_for", "%REQ(X-FORWARDED-FOR)%"),
+    ("grpc_status", "%GRPC_STATUS(CAMEL_STRING)%"),
+    ("grpc_status_number", "%GRPC_STATUS(NUMBER)%"),
+];
+
+/// The file access log of an HTTP connection manager.
+fn access_log(log: &AccessLog) -> envoy_types::pb::envoy::config::accesslog::v3::AccessLog {
+    use envoy_types::pb::envoy::config::accesslog::v3::{AccessLog as Log, access_log};
+    use envoy_types::pb::envoy::config::core::v3::{
+        SubstitutionFormatString, substitution_format_string,
+    };
+    use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{
+        FileAccessLog, file_access_log,
+    };
+    use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
+    let format = match log.format {
+        // Envoy's default format.
+        AccessLogFormat::Envoy => None,
+        AccessLogFormat::Json => {
+            let fields = JSON_ACCESS_LOG_FIELDS
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        Value {
+                            kind: Some(Kind::StringValue(v.to_string())),
+                        },
+                    )
+                })
+                .collect();
+            Some(file_access_log::AccessLogFormat::LogFormat(
+                SubstitutionFormatString {
+                    format: Some(substitution_format_string::Format::JsonFormat(Struct {
+                        fields,
+                    })),
+                    ..Default::default()
+                },
+            ))
+        }
+    };
+    let file = FileAccessLog {
+        path: log.path.clone(),
+        access_log_format: format,
+    };
+    Log {
+        name: "envoy.access_loggers.file".into(),
+        config_type: Some(access_log::ConfigType::TypedConfig(any(&file))),
+        ..Default::default()
+    }
+}
+
 fn http_connection_manager(
     stat_prefix: &str,
     route_config: &str,
     forward_client_cert: Option<&ClientCertificateDetails>,
+    log: Option<&AccessLog>,
 ) -> Filter {
     let mut hcm = HttpConnectionManager {
         stat_prefix: stat_prefix.to_string(),
@@ -255,6 +345,7 @@ fn http_connection_manager(
         http_filters: http_filters(),
         use_remote_address: Some(BoolValue { value: true }),
         normalize_path: Some(BoolValue { value: true }),
+        access_log: log.map(access_log).into_iter().collect(),
         ..Default::default()
     };
     if let Some(details) = forward_client_cert {
@@ -306,4 +397,82 @@ fn http_filters() -> Vec<HttpFilter> {
         filter(super::policy::RBAC, any(&Rbac::default())),
         filter("envoy.filters.http.router", any(&Router::default())),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{
+        FileAccessLog, file_access_log,
+    };
+    use prost::Message;
+
+    fn hcm_of(filter: &Filter) -> Result<HttpConnectionManager, Box<dyn std::error::Error>> {
+        match &filter.config_type {
+            Some(filter::ConfigType::TypedConfig(a)) => {
+                Ok(HttpConnectionManager::decode(a.value.as_slice())?)
+            }
+            _ => Err("no typed config".into()),
+        }
+    }
+
+    #[test]
+    fn access_logs_go_to_the_configured_file_in_the_configured_format()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let none = hcm_of(&http_connection_manager("ingress_http", "r", None, None))?;
+        assert!(none.access_log.is_empty());
+        let text = AccessLog {
+            path: "/dev/stdout".into(),
+            format: AccessLogFormat::Envoy,
+        };
+        let hcm = hcm_of(&http_connection_manager(
+            "ingress_http",
+            "r",
+            None,
+            Some(&text),
+        ))?;
+        let [log] = hcm.access_log.as_slice() else {
+            return Err("one access log expected".into());
+        };
+        assert_eq!(log.name, "envoy.access_loggers.file");
+        let Some(
+            envoy_types::pb::envoy::config::accesslog::v3::access_log::ConfigType::TypedConfig(a),
+        ) = &log.config_type
+        else {
+            return Err("no typed config".into());
+        };
+        let file = FileAccessLog::decode(a.value.as_slice())?;
+        assert_eq!(file.path, "/dev/stdout");
+        assert!(file.access_log_format.is_none(), "Envoy's default format");
+
+        let json = AccessLog {
+            path: "/var/log/envoy.json".into(),
+            format: AccessLogFormat::Json,
+        };
+        let hcm = hcm_of(&http_connection_manager(
+            "ingress_https",
+            "r",
+            None,
+            Some(&json),
+        ))?;
+        let Some(
+            envoy_types::pb::envoy::config::accesslog::v3::access_log::ConfigType::TypedConfig(a),
+        ) = &hcm.access_log[0].config_type
+        else {
+            return Err("no typed config".into());
+        };
+        let file = FileAccessLog::decode(a.value.as_slice())?;
+        assert_eq!(file.path, "/var/log/envoy.json");
+        let Some(file_access_log::AccessLogFormat::LogFormat(f)) = file.access_log_format else {
+            return Err("JSON format expected".into());
+        };
+        let Some(envoy_types::pb::envoy::config::core::v3::substitution_format_string::Format::JsonFormat(s)) =
+            f.format
+        else {
+            return Err("JSON format expected".into());
+        };
+        assert_eq!(s.fields.len(), JSON_ACCESS_LOG_FIELDS.len());
+        assert!(s.fields.contains_key("response_code"));
+        Ok(())
+    }
 }

@@ -73,6 +73,7 @@ fn empty_like(dag: &Dag) -> Dag {
                         name: l.name.clone(),
                         address: l.address.clone(),
                         port: l.port,
+                        access_log: l.access_log.clone(),
                         ..Default::default()
                     },
                 )

@@ -264,7 +264,14 @@ impl Translator {
         for name in names {
             let a = old.listeners.get(name).unwrap_or(&empty);
             let b = dag.listeners.get(name).unwrap_or(&empty);
-            if a.name != b.name || a.address != b.address || a.port != b.port {
+            // The access log comes from the engine's fixed configuration:
+            // it differs only from the empty listener of the first build,
+            // where every chain is new anyway.
+            if a.name != b.name
+                || a.address != b.address
+                || a.port != b.port
+                || a.access_log != b.access_log
+            {
                 t.listeners.insert(name.clone());
                 t.http |= name == HTTP_LISTENER;
             }
@@ -282,10 +289,10 @@ impl Translator {
                 t.listeners.insert(name.clone());
                 let (gone, came) = diff_sides(d);
                 if let Some((fqdn, v)) = gone {
-                    self.secure(name, fqdn, v, false, &mut t, &mut snapshot)?;
+                    self.secure(a, fqdn, v, false, &mut t, &mut snapshot)?;
                 }
                 if let Some((fqdn, v)) = came {
-                    self.secure(name, fqdn, v, true, &mut t, &mut snapshot)?;
+                    self.secure(b, fqdn, v, true, &mut t, &mut snapshot)?;
                 }
             }
         }
@@ -334,7 +341,7 @@ impl Translator {
     /// Adds (`add`) or removes a TLS host of listener `l`.
     fn secure(
         &mut self,
-        l: &str,
+        listener: &Listener,
         fqdn: &str,
         svh: &Arc<SecureVirtualHost>,
         add: bool,
@@ -347,10 +354,11 @@ impl Translator {
         for s in svh.secret.iter().chain(&svh.fallback_certificate) {
             self.secret_user(s, add, t);
         }
+        let l = listener.name.as_str();
         let chains = self.chains.entry(l.to_string()).or_default();
         let name = format!("https/{fqdn}");
         if add {
-            let chain = listener::secure_chain(l, fqdn, svh);
+            let chain = listener::secure_chain(l, listener.access_log.as_ref(), fqdn, svh);
             chains.insert(
                 fqdn.to_string(),
                 Arc::new(canonical::<FilterChain>(&chain)?),

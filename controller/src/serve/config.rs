@@ -66,6 +66,9 @@ pub struct ConfigFile {
     /// Follow ExternalName Services.
     #[serde(rename = "enableExternalNameService", default)]
     pub enable_external_name_service: Option<bool>,
+    /// `envoy` or `json`.
+    #[serde(rename = "accesslog-format", default)]
+    pub accesslog_format: Option<String>,
     /// Keys we do not honour yet.
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_yaml::Value>,
@@ -134,13 +137,10 @@ accesslog-format: envoy
             c.fallback_certificate(),
             Some(("projectcontour".into(), "fallback-secret-name".into()))
         );
+        assert_eq!(c.accesslog_format.as_deref(), Some("envoy"));
         assert_eq!(
             c.ignored_keys(),
-            [
-                "accesslog-format",
-                "disablePermitInsecure",
-                "tls.minimum-protocol-version"
-            ]
+            ["disablePermitInsecure", "tls.minimum-protocol-version"]
         );
         assert_eq!(ConfigFile::parse("", "x")?, ConfigFile::default());
         assert!(ConfigFile::parse("tls: [1, 2]", "x").is_err());

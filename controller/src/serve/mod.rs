@@ -64,6 +64,15 @@ fn namespaced_name(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `--accesslog-format`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLogFormatFlag {
+    /// Envoy's default text format.
+    Envoy,
+    /// JSON, upstream's default fields.
+    Json,
+}
+
 /// Flags of `contour serve` (upstream's names where they overlap).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -156,6 +165,17 @@ pub struct ServeArgs {
     /// Namespace of Envoy's Service.
     #[arg(long, env = "CONTOUR_NAMESPACE", default_value = "projectcontour")]
     pub envoy_service_namespace: String,
+    /// Format of Envoy's access log lines (`envoy`, the default: Envoy's
+    /// default text format; `json`: one object per request with upstream's
+    /// fields).
+    #[arg(long, value_enum)]
+    pub accesslog_format: Option<AccessLogFormatFlag>,
+    /// Where `ingress_http` logs requests (empty: no access log).
+    #[arg(long, default_value = "/dev/stdout")]
+    pub envoy_http_access_log: String,
+    /// Where `ingress_https` logs requests (empty: no access log).
+    #[arg(long, default_value = "/dev/stdout")]
+    pub envoy_https_access_log: String,
     /// Quiet time after a change before rebuilding.
     #[arg(long, value_parser = duration, default_value = "10ms")]
     pub holdoff_delay: Duration,
@@ -174,7 +194,19 @@ impl ServeArgs {
             ingress_class_name: self.ingress_class_name.clone(),
             enable_external_name_service: self.enable_external_name_service,
             fallback_certificate: self.fallback_certificate.clone(),
+            http_access_log: self.access_log(&self.envoy_http_access_log),
+            https_access_log: self.access_log(&self.envoy_https_access_log),
         }
+    }
+
+    fn access_log(&self, path: &str) -> Option<crate::dag::AccessLog> {
+        (!path.is_empty()).then(|| crate::dag::AccessLog {
+            path: path.to_string(),
+            format: match self.accesslog_format {
+                None | Some(AccessLogFormatFlag::Envoy) => crate::dag::AccessLogFormat::Envoy,
+                Some(AccessLogFormatFlag::Json) => crate::dag::AccessLogFormat::Json,
+            },
+        })
     }
 
     fn tls_files(&self) -> Result<Option<TlsFiles>, ServeError> {
@@ -264,6 +296,16 @@ impl ServeArgs {
             self.kubeconfig = file.kubeconfig.clone().map(PathBuf::from);
         }
         self.enable_external_name_service |= file.enable_external_name_service.unwrap_or(false);
+        if self.accesslog_format.is_none() {
+            self.accesslog_format = match file.accesslog_format.as_deref() {
+                Some("json") => Some(AccessLogFormatFlag::Json),
+                Some("envoy") | None => None,
+                Some(other) => {
+                    tracing::warn!(value = %other, "accesslog-format must be envoy or json; using envoy");
+                    None
+                }
+            };
+        }
         if self.fallback_certificate.is_none() {
             self.fallback_certificate = file.fallback_certificate();
         }
