@@ -124,7 +124,7 @@ pub struct ContourServe {
 
 impl ContourServe {
     /// Starts `contour serve` against the shared API server with `pki` (or
-    /// `--insecure` when `None`) and extra flags; returns once `/healthz` answers.
+    /// `--insecure` when `None`) and extra flags; returns once `/metrics` answers.
     pub async fn start(api: &ApiServer, pki: Option<&XdsPki>, extra: &[&str]) -> Result<Self> {
         let n = SERVERS.fetch_add(1, Ordering::SeqCst);
         let log = process::run_dir()?.join(format!("contour-{n}.log"));
@@ -139,6 +139,10 @@ impl ContourServe {
             format!("--http-port={http_port}"),
             "--envoy-service-http-address=127.0.0.1".into(),
         ];
+        // Health follows the metrics socket; debug too unless a test moves it.
+        if !extra.iter().any(|a| a.starts_with("--debug-http-port")) {
+            command.push(format!("--debug-http-port={http_port}"));
+        }
         match pki {
             Some(p) => {
                 command.push(format!("--contour-cafile={}", p.ca.display()));
@@ -179,8 +183,10 @@ impl ContourServe {
                     log: format!("exited with {status}\n{}", process::tail(&self.log, 30)),
                 });
             }
+            // The metrics endpoint is always on `http_port` (health may
+            // have been moved by a test).
             if self
-                .get("/healthz")
+                .get("/metrics")
                 .await
                 .is_ok_and(|(code, _)| code == 200)
             {

@@ -8,6 +8,7 @@ pub mod http;
 pub mod lbstatus;
 pub mod leader;
 pub mod nack;
+pub mod ratelimit;
 pub mod status;
 pub mod watch;
 
@@ -109,6 +110,25 @@ pub struct ServeArgs {
     /// Port of the metrics/debug endpoint.
     #[arg(long, default_value_t = 8000)]
     pub http_port: u16,
+    /// Address of the health endpoint (`/healthz`, `/readyz`; default: the
+    /// metrics address).
+    #[arg(long)]
+    pub health_address: Option<String>,
+    /// Port of the health endpoint (default: the metrics port).
+    #[arg(long)]
+    pub health_port: Option<u16>,
+    /// Address of the debug endpoint (`/debug/dag`).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub debug_http_address: String,
+    /// Port of the debug endpoint (0: off).
+    #[arg(long, default_value_t = 6060)]
+    pub debug_http_port: u16,
+    /// Requests per second to the Kubernetes API (0: unlimited).
+    #[arg(long, default_value_t = 0.0)]
+    pub kubernetes_client_qps: f64,
+    /// Requests the client may send at once above the QPS.
+    #[arg(long, default_value_t = 100)]
+    pub kubernetes_client_burst: u32,
     /// Namespaces to watch (comma separated; default all): objects elsewhere
     /// are not seen, and only these namespaces need to be readable.
     #[arg(long, value_delimiter = ',')]
@@ -243,6 +263,14 @@ async fn client(args: &ServeArgs) -> Result<kube::Client, ServeError> {
     } else {
         kube::Config::infer().await.map_err(|e| err(&e))?
     };
+    if args.kubernetes_client_qps > 0.0 {
+        let limit =
+            ratelimit::RateLimit::new(args.kubernetes_client_qps, args.kubernetes_client_burst);
+        return Ok(kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| err(&e))?
+            .with_layer(&limit)
+            .build());
+    }
     kube::Client::try_from(config).map_err(|e| err(&e))
 }
 
@@ -353,12 +381,41 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let xds_task = tokio::spawn(transport::serve(xds.routes(), xds_listener, tls, stopped()));
 
     let dag_slot: Arc<RwLock<Option<Arc<Dag>>>> = Arc::default();
-    let http_listener = bind(&args.http_address, args.http_port).await?;
     let http_state = http::HttpState {
         metrics: metrics.clone(),
         dag: dag_slot.clone(),
     };
-    tokio::spawn(http::serve(http_listener, http_state, stopped()));
+    for ((address, port), endpoints) in http::plan(
+        (&args.http_address, args.http_port),
+        (
+            args.health_address.as_deref().unwrap_or(&args.http_address),
+            args.health_port.unwrap_or(args.http_port),
+        ),
+        (&args.debug_http_address, args.debug_http_port),
+    ) {
+        let listener = match bind(&address, port).await {
+            Ok(l) => l,
+            // The debug endpoint is optional: a taken port does not stop serve.
+            Err(e)
+                if endpoints
+                    == (http::Endpoints {
+                        debug: true,
+                        ..Default::default()
+                    }) =>
+            {
+                tracing::error!(error = %e, "the debug endpoint could not bind; serving without it");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        tracing::info!(%address, port, ?endpoints, "serving HTTP endpoints");
+        tokio::spawn(http::serve(
+            listener,
+            http_state.clone(),
+            endpoints,
+            stopped(),
+        ));
+    }
 
     let (leader_tx, leader_rx) = tokio_watch::channel(args.disable_leader_election);
     metrics.leader.set(i64::from(args.disable_leader_election));

@@ -30,6 +30,8 @@ pub fn args(v: &Validated) -> Vec<String> {
         format!("--contour-key-file={CERT_DIR}/tls.key"),
         "--http-address=0.0.0.0".into(),
         format!("--http-port={CONTOUR_HTTP_PORT}"),
+        "--health-address=0.0.0.0".into(),
+        format!("--health-port={CONTOUR_HTTP_PORT}"),
         format!("--envoy-service-http-port={}", v.envoy.http_port),
         format!("--envoy-service-https-port={}", v.envoy.https_port),
         format!("--leader-election-resource-namespace={}", v.names.namespace),
