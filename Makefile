@@ -2,7 +2,7 @@
 #   make test   fmt check + clippy -D warnings + every test (installs the tools first)
 #   make demo   the main job on a local embedded control plane (DEMO_ARGS=--once to stop after it)
 #   make tools  build/install etcd, kube-apiserver, helm, Envoy (cached by version)
-#   make crds   regenerate the CRD YAML the chart ships from the Rust types
+#   make crds   regenerate the CRD YAML the chart ships, and docs/api.md, from the Rust types
 #   make bench  benchmarks (figures go to BENCHMARKS.md)
 
 SHELL := /bin/bash
@@ -20,10 +20,10 @@ tools:
 	bash tests/tools/install.sh all
 
 crds:
-	$(CARGO) run -q -p contour-crds --bin crdgen -- $(CRD_DIR)
+	$(CARGO) run -q -p contour-crds --bin crdgen -- $(CRD_DIR) --docs docs/api.md
 
 crds-check:
-	$(CARGO) run -q -p contour-crds --bin crdgen -- --check $(CRD_DIR)
+	$(CARGO) run -q -p contour-crds --bin crdgen -- --check $(CRD_DIR) --docs docs/api.md
 
 fmt:
 	$(CARGO) fmt --all

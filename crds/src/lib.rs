@@ -10,6 +10,7 @@
 //! committed under `helm/contour-operator/crds/` (see `make crds`).
 #![forbid(unsafe_code)]
 
+pub mod apidoc;
 pub mod conditions;
 pub mod contourdeployment;
 mod generate;

@@ -576,3 +576,16 @@ async fn service_account_clients_get_exactly_their_rbac_rights() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn committed_api_reference_matches_the_types() -> TestResult {
+    let path = contour_tests::tools::repo_root().join("docs/api.md");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let rendered = contour_crds::apidoc::render(&contour_crds::all_crds()?);
+    assert!(
+        committed == rendered,
+        "{} differs from what the types generate: run `make crds`",
+        path.display()
+    );
+    Ok(())
+}

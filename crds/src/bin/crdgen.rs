@@ -1,4 +1,6 @@
-//! Writes the CRD YAML files (`crdgen DIR`) or checks them (`crdgen --check DIR`).
+//! Writes the CRD YAML files (`crdgen DIR [--docs FILE]`) or checks them
+//! (`crdgen --check DIR [--docs FILE]`); `--docs` also writes (checks) the
+//! Markdown API reference.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,8 +11,12 @@ fn main() -> ExitCode {
     if check {
         args.remove(0);
     }
+    let docs = args
+        .iter()
+        .position(|a| a == "--docs")
+        .and_then(|i| args.get(i + 1).cloned());
     let Some(dir) = args.first().map(PathBuf::from) else {
-        eprintln!("usage: crdgen [--check] DIR");
+        eprintln!("usage: crdgen [--check] DIR [--docs FILE]");
         return ExitCode::from(2);
     };
     let files = match contour_crds::render_all() {
@@ -20,9 +26,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut outputs: Vec<(PathBuf, String)> = files
+        .into_iter()
+        .map(|(name, text)| (dir.join(name), text))
+        .collect();
+    if let Some(docs) = docs {
+        match contour_crds::all_crds() {
+            Ok(crds) => outputs.push((PathBuf::from(docs), contour_crds::apidoc::render(&crds))),
+            Err(e) => {
+                eprintln!("crdgen: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let mut stale = false;
-    for (name, text) in files {
-        let path = dir.join(&name);
+    for (path, text) in outputs {
         if check {
             let current = std::fs::read_to_string(&path).unwrap_or_default();
             if current != text {
@@ -33,7 +51,9 @@ fn main() -> ExitCode {
                 stale = true;
             }
         } else {
-            if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text))
+            let parent = path.parent().map(PathBuf::from).unwrap_or_default();
+            if let Err(e) =
+                std::fs::create_dir_all(&parent).and_then(|()| std::fs::write(&path, text))
             {
                 eprintln!("crdgen: writing {}: {e}", path.display());
                 return ExitCode::FAILURE;
