@@ -28,6 +28,9 @@ pub struct ApiServer {
     kubeconfig: PathBuf,
     dir: PathBuf,
     children: Mutex<Vec<Child>>,
+    /// How to start etcd and the API server again ([`ApiServer::restart`]).
+    commands: Vec<(PathBuf, Vec<String>, PathBuf)>,
+    etcd_port: u16,
 }
 
 static SHARED: OnceLock<std::result::Result<ApiServer, String>> = OnceLock::new();
@@ -150,6 +153,57 @@ impl ApiServer {
         Ok(name)
     }
 
+    /// An outage of the whole control plane: kills etcd and the API server
+    /// (SIGKILL), waits `outage`, starts both again on the same ports and
+    /// data, and returns once the API server is ready. Every client and
+    /// watch sees the outage; use it in a test binary of its own.
+    pub async fn restart(&self, outage: Duration) -> Result<()> {
+        if let Ok(mut children) = self.children.lock() {
+            for c in children.iter_mut() {
+                process::kill(c);
+            }
+            children.clear();
+        }
+        tokio::time::sleep(outage).await;
+        for (i, (bin, args, log)) in self.commands.iter().enumerate() {
+            let mut cmd = Command::new(bin);
+            cmd.args(args);
+            let child = process::spawn(cmd, log)?;
+            if let Ok(mut children) = self.children.lock() {
+                children.push(child);
+            }
+            let started = Instant::now();
+            loop {
+                let ready = if i == 0 {
+                    let port = self.etcd_port;
+                    tokio::task::spawn_blocking(move || etcd_healthy(port))
+                        .await
+                        .unwrap_or(false)
+                } else {
+                    match self.admin_client().await {
+                        Ok(client) => match http::Request::get("/readyz").body(Vec::new()) {
+                            Ok(r) => client.request_text(r).await.is_ok_and(|t| t.trim() == "ok"),
+                            Err(_) => false,
+                        },
+                        Err(_) => false,
+                    }
+                };
+                if ready {
+                    break;
+                }
+                if started.elapsed() > START_TIMEOUT {
+                    return Err(HarnessError::NotReady {
+                        component: if i == 0 { "etcd" } else { "kube-apiserver" },
+                        seconds: START_TIMEOUT.as_secs(),
+                        log: process::tail(log, 30),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
+    }
+
     fn start() -> Result<ApiServer> {
         let etcd_bin = tools::etcd()?;
         let apiserver_bin = tools::kube_apiserver()?;
@@ -183,18 +237,19 @@ impl ApiServer {
         let peer_port = free_port()?;
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
         let peer_url = format!("http://127.0.0.1:{peer_port}");
+        let etcd_args: Vec<String> = vec![
+            "--name=test".into(),
+            format!("--data-dir={}", dir.join("etcd").display()),
+            format!("--listen-client-urls={etcd_url}"),
+            format!("--advertise-client-urls={etcd_url}"),
+            format!("--listen-peer-urls={peer_url}"),
+            format!("--initial-advertise-peer-urls={peer_url}"),
+            format!("--initial-cluster=test={peer_url}"),
+            "--unsafe-no-fsync=true".into(),
+            "--log-level=warn".into(),
+        ];
         let mut etcd = Command::new(&etcd_bin);
-        etcd.args([
-            "--name=test",
-            &format!("--data-dir={}", dir.join("etcd").display()),
-            &format!("--listen-client-urls={etcd_url}"),
-            &format!("--advertise-client-urls={etcd_url}"),
-            &format!("--listen-peer-urls={peer_url}"),
-            &format!("--initial-advertise-peer-urls={peer_url}"),
-            &format!("--initial-cluster=test={peer_url}"),
-            "--unsafe-no-fsync=true",
-            "--log-level=warn",
-        ]);
+        etcd.args(&etcd_args);
         let etcd_log = dir.join("etcd.log");
         let mut children = vec![process::spawn(etcd, &etcd_log)?];
         wait_until("etcd", &etcd_log, &mut children[0], || {
@@ -203,26 +258,27 @@ impl ApiServer {
 
         let port = free_port()?;
         let url = format!("https://127.0.0.1:{port}");
+        let api_args: Vec<String> = vec![
+            format!("--etcd-servers={etcd_url}"),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            format!("--secure-port={port}"),
+            format!("--cert-dir={}", dir.join("certs").display()),
+            format!("--tls-cert-file={}", tls_cert.display()),
+            format!("--tls-private-key-file={}", tls_key.display()),
+            format!("--client-ca-file={}", ca_file.display()),
+            format!("--service-account-key-file={}", sa_pub_file.display()),
+            format!("--service-account-signing-key-file={}", sa_file.display()),
+            "--service-account-issuer=https://kubernetes.default.svc".into(),
+            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            "--authorization-mode=RBAC".into(),
+            "--allow-privileged=true".into(),
+            "--endpoint-reconciler-type=none".into(),
+            "--enable-priority-and-fairness=false".into(),
+            "--v=1".into(),
+        ];
         let mut api = Command::new(&apiserver_bin);
-        api.args([
-            &format!("--etcd-servers={etcd_url}"),
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            &format!("--secure-port={port}"),
-            &format!("--cert-dir={}", dir.join("certs").display()),
-            &format!("--tls-cert-file={}", tls_cert.display()),
-            &format!("--tls-private-key-file={}", tls_key.display()),
-            &format!("--client-ca-file={}", ca_file.display()),
-            &format!("--service-account-key-file={}", sa_pub_file.display()),
-            &format!("--service-account-signing-key-file={}", sa_file.display()),
-            "--service-account-issuer=https://kubernetes.default.svc",
-            "--service-cluster-ip-range=10.0.0.0/24",
-            "--authorization-mode=RBAC",
-            "--allow-privileged=true",
-            "--endpoint-reconciler-type=none",
-            "--enable-priority-and-fairness=false",
-            "--v=1",
-        ]);
+        api.args(&api_args);
         let api_log = dir.join("kube-apiserver.log");
         children.push(process::spawn(api, &api_log)?);
 
@@ -239,6 +295,11 @@ impl ApiServer {
             kubeconfig,
             dir: dir.clone(),
             children: Mutex::new(Vec::new()),
+            commands: vec![
+                (etcd_bin, etcd_args, etcd_log),
+                (apiserver_bin, api_args, api_log.clone()),
+            ],
+            etcd_port,
         };
 
         let runtime = tokio::runtime::Builder::new_current_thread()
