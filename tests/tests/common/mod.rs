@@ -100,12 +100,38 @@ pub async fn ground_full(
     https_port: Option<u16>,
     follow: Follow,
 ) -> Result<Ground, Box<dyn std::error::Error>> {
+    ground_inner(name, extra, https_port, follow, None, false).await
+}
+
+/// The ground whose controller watches only its own namespace (so the
+/// statuses there are written by it alone, not by other tests' controllers
+/// on the same API server), with the caller's xDS certificates if given
+/// (e.g. to rotate them).
+pub async fn ground_scoped(
+    name: &str,
+    extra: &[&str],
+    pki: Option<XdsPki>,
+) -> Result<Ground, Box<dyn std::error::Error>> {
+    ground_inner(name, extra, None, Follow::PerType, pki, true).await
+}
+
+async fn ground_inner(
+    name: &str,
+    extra: &[&str],
+    https_port: Option<u16>,
+    follow: Follow,
+    pki: Option<XdsPki>,
+    scoped: bool,
+) -> Result<Ground, Box<dyn std::error::Error>> {
     contour_tests::init_crypto();
     let api = ApiServer::shared()?;
     let client = api.admin_client().await?;
     install_crds(&client).await?;
     let ns = api.namespace(name).await?;
-    let pki = XdsPki::new(&ns)?;
+    let pki = match pki {
+        Some(p) => p,
+        None => XdsPki::new(&ns)?,
+    };
     let listen = free_port()?;
     let mut flags = vec![
         format!("--envoy-service-http-port={listen}"),
@@ -113,6 +139,9 @@ pub async fn ground_full(
     ];
     if let Some(p) = https_port {
         flags.push(format!("--envoy-service-https-port={p}"));
+    }
+    if scoped {
+        flags.push(format!("--watch-namespaces={ns}"));
     }
     flags.extend(extra.iter().map(|s| s.to_string()));
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
