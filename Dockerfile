@@ -1,6 +1,6 @@
 # Container images of `contour` and `contour-operator`, from one build:
 #   docker build --target contour          -t ghcr.io/contour-rs/contour:v0.1.0 .
-#   docker build --target contour-operator -t ghcr.io/contour-rs/contour-operator:0.1.0 .
+#   docker build --target contour-operator -t ghcr.io/contour-rs/contour-operator:v0.1.0 .
 # The runtime stages are distroless (glibc, CA certificates, no shell) and run
 # as the unprivileged user 65532; the operator's rendered pods call `contour`
 # by name, so it lives on PATH.
