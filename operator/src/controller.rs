@@ -95,7 +95,13 @@ fn error_policy(cd: Arc<ContourDeployment>, error: &Error, _: Arc<Shared>) -> Ac
         error = %error,
         "reconcile failed"
     );
-    Action::requeue(Duration::from_secs(10))
+    // A conflict only means a stale copy: read it afresh soon.
+    let wait = if error.category() == "Conflict" {
+        1
+    } else {
+        10
+    };
+    Action::requeue(Duration::from_secs(wait))
 }
 
 /// Runs the controller until SIGTERM/SIGINT. With `namespace`, only the

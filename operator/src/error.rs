@@ -49,6 +49,9 @@ impl Error {
             Error::Apply(_) => "ApplyFailed",
             Error::Prune(_) => "PruneFailed",
             Error::Status(_) => "StatusFailed",
+            // A stale copy (the object changed since it was read): the
+            // next reconcile reads it afresh.
+            Error::Finalizer(kube::Error::Api(e)) if e.code == 409 => "Conflict",
             Error::Finalizer(_) => "FinalizerFailed",
         }
     }

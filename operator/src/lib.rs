@@ -80,15 +80,20 @@ async fn set_finalizers(
         client.clone(),
         cd.metadata.namespace.as_deref().unwrap_or_default(),
     );
-    api.patch(
-        cd.metadata.name.as_deref().unwrap_or_default(),
-        &PatchParams::default(),
-        &Patch::Merge(&json!({"metadata": {"finalizers": finalizers,
-            "resourceVersion": cd.metadata.resource_version}})),
-    )
-    .await
-    .map_err(Error::Finalizer)?;
-    Ok(())
+    let patched = api
+        .patch(
+            cd.metadata.name.as_deref().unwrap_or_default(),
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"finalizers": finalizers,
+                "resourceVersion": cd.metadata.resource_version}})),
+        )
+        .await;
+    match patched {
+        Ok(_) => Ok(()),
+        // Gone already (a reconcile of a stale copy): nothing to do.
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(Error::Finalizer(e)),
+    }
 }
 
 /// Reconciles one ContourDeployment. A bad spec or a name held by a

@@ -378,6 +378,7 @@ impl Pods {
     ) -> Result<Started> {
         self.publish(spec)?;
         let dir = self.root.join(pod);
+        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
         let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
         let maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
         let mut volumes = BTreeMap::new();

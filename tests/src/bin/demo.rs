@@ -1,21 +1,61 @@
-//! `make demo`: the main job on a local embedded control plane. Starts etcd +
-//! kube-apiserver on loopback, installs the CRDs, makes the xDS certificates
-//! with `contour certgen`, runs `contour serve`, starts Envoy from
-//! `contour bootstrap`, starts a kuard-like backend, applies the seed's kuard
-//! example as Ingress, IngressRoute and HTTPProxy, and shows `kubectl get`
-//! and real responses through Envoy. Ctrl-C stops everything (`--once` stops
-//! after showing the responses, for tests and CI).
+//! `make demo`: the main job on a local embedded control plane, as a user
+//! does it in a cluster. Starts etcd + kube-apiserver on loopback, `helm
+//! install`s the chart (CRDs, the operator's Deployment and RBAC), runs the
+//! operator's pod, applies a ContourDeployment, runs the Contour and Envoy
+//! pods the operator rendered, starts a kuard backend, applies the seed's
+//! kuard example as Ingress, IngressRoute and HTTPProxy, and shows `kubectl
+//! get` and real responses through Envoy. Pods run as local processes
+//! (`contour_tests::pods`: no kubelet here), each with its own
+//! ServiceAccount's token. Ctrl-C stops everything (`--once` stops after
+//! showing the responses, for tests and CI).
 
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use contour_tests::k8s::{apply, install_crds, service_for};
-use contour_tests::{ApiServer, ContourServe, TestNet, XdsPki, free_port};
-use serde_json::json;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::core::v1::PodSpec;
+use kube::api::{Api, ListParams};
+use kube::{Client, ResourceExt};
+
+use contour_tests::k8s::apply;
+use contour_tests::pods::{Pods, Started};
+use contour_tests::{ApiServer, TestNet, tools};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+/// Where the operator and the sample installation live.
+const OPERATOR_NS: &str = "contour-operator";
+const CONTOUR_NS: &str = "projectcontour";
+
 fn step(n: u32, what: &str) {
     println!("\n==> [{n}] {what}");
+}
+
+fn show(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in text.lines() {
+        println!("    {line}");
+    }
+    if !out.status.success() {
+        return Err(format!("{cmd:?} failed").into());
+    }
+    Ok(text)
+}
+
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> Result<String> {
+    show(
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(args),
+    )
 }
 
 async fn through_envoy(port: u16, host: &str) -> (u16, String) {
@@ -30,115 +70,257 @@ async fn through_envoy(port: u16, host: &str) -> (u16, String) {
     }
 }
 
+/// Waits for `what` to be `Some`.
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(t) = f().await {
+            return Ok(t);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(format!("{what}: not within 60s").into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs the pod template `spec` of a workload as `pod`, with a token of its
+/// ServiceAccount.
+async fn run_pod(
+    pods: &mut Pods,
+    api: &ApiServer,
+    client: &Client,
+    namespace: &str,
+    pod: &str,
+    spec: &PodSpec,
+) -> Result<Started> {
+    let kubeconfig = match (
+        &spec.service_account_name,
+        spec.automount_service_account_token,
+    ) {
+        (Some(account), automount) if automount != Some(false) => {
+            let path = pods.root().join(format!("{pod}.kubeconfig"));
+            std::fs::write(
+                &path,
+                api.service_account_kubeconfig_yaml(namespace, account)
+                    .await?,
+            )?;
+            Some(path)
+        }
+        _ => None,
+    };
+    Ok(pods.start(client, namespace, pod, spec, kubeconfig).await?)
+}
+
+fn template(spec: Option<k8s_openapi::api::core::v1::PodTemplateSpec>) -> Result<PodSpec> {
+    Ok(spec
+        .and_then(|t| t.spec)
+        .ok_or("workload without a pod spec")?)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let once = std::env::args().any(|a| a == "--once");
     contour_tests::init_crypto();
+    let root = tools::repo_root();
 
     step(1, "start etcd + kube-apiserver on loopback (RBAC on)");
     let api = ApiServer::shared()?;
     let client = api.admin_client().await?;
+    let kubeconfig = api.kubeconfig().to_path_buf();
     println!(
         "    API server: {}  kubeconfig: {}",
         api.url(),
-        api.kubeconfig().display()
+        kubeconfig.display()
     );
 
-    step(2, "install the CRDs from helm/contour-operator/crds/");
-    install_crds(&client).await?;
-    let ns = api.namespace("demo").await?;
+    step(
+        2,
+        "helm install the chart: the CRDs, the operator's Deployment, ServiceAccount and RBAC",
+    );
+    let helm = tools::helm()?;
+    show(
+        Command::new(&helm)
+            .args(["upgrade", "--install", "contour-operator"])
+            .arg(root.join("helm/contour-operator"))
+            .args(["--namespace", OPERATOR_NS, "--create-namespace"])
+            .arg("--kubeconfig")
+            .arg(&kubeconfig),
+    )?;
+    kubectl(
+        &kubeconfig,
+        &["-n", OPERATOR_NS, "get", "deployment,serviceaccount"],
+    )?;
 
     step(
         3,
-        "contour certgen: CA + contour + envoy certificates (in a cluster: Secrets by the operator)",
+        "run the operator's pod (in a cluster: the kubelet; here a local process with its ServiceAccount's token)",
     );
-    let certs = contour_tests::process::run_dir()?.join("certgen");
-    contour_tests::contour::run_ok(&[
-        "certgen",
-        "--pem",
-        "--overwrite",
-        "--output-dir",
-        &certs.display().to_string(),
-    ])?;
-    let pki = XdsPki {
-        ca: certs.join("cacert.pem"),
-        contour_cert: certs.join("contourcert.pem"),
-        contour_key: certs.join("contourkey.pem"),
-        envoy_cert: certs.join("envoycert.pem"),
-        envoy_key: certs.join("envoykey.pem"),
-    };
-    println!("    wrote {}", certs.display());
+    let binaries = BTreeMap::from([
+        ("contour".to_string(), contour_tests::contour::binary()?),
+        (
+            "contour-operator".to_string(),
+            contour_tests::contour::operator_binary()?,
+        ),
+        ("envoy".to_string(), tools::envoy()?),
+    ]);
+    let run_root = contour_tests::process::run_dir()?.join("demo");
+    let mut operator_pods = Pods::new(run_root.join("operator"), binaries.clone())?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), OPERATOR_NS);
+    let operator = deployments
+        .list(&ListParams::default().labels("app.kubernetes.io/name=contour-operator"))
+        .await?
+        .items
+        .into_iter()
+        .next()
+        .ok_or("the chart installed no operator Deployment")?;
+    let operator_name = operator.name_any();
+    let operator_spec = template(operator.spec.map(|s| s.template))?;
+    let operator_pod = run_pod(
+        &mut operator_pods,
+        api,
+        &client,
+        OPERATOR_NS,
+        &format!("{operator_name}-0"),
+        &operator_spec,
+    )
+    .await?;
+    println!("    {} running", operator_pod.name);
 
     step(
         4,
-        "contour serve: watch the API server, serve xDS over mutual TLS (in a cluster: the contour Deployment)",
+        "kubectl apply -f examples/contourdeployment.yaml (the operator renders the installation)",
     );
-    let listen = free_port()?;
-    let flags = [
-        format!("--envoy-service-http-port={listen}"),
-        format!("--leader-election-resource-namespace={ns}"),
-        "--log-level=warn".to_string(),
-    ];
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let contour = ContourServe::start(api, Some(&pki), &flags).await?;
-    println!(
-        "    xDS on 127.0.0.1:{}, metrics on http://127.0.0.1:{}/metrics",
-        contour.xds_port, contour.http_port
-    );
+    kubectl(&kubeconfig, &["create", "namespace", CONTOUR_NS])
+        .or_else(|_| kubectl(&kubeconfig, &["get", "namespace", CONTOUR_NS]))?;
+    let example = root.join("examples/contourdeployment.yaml");
+    kubectl(
+        &kubeconfig,
+        &["apply", "-f", &example.display().to_string()],
+    )?;
+    let contour_deployments: Api<Deployment> = Api::namespaced(client.clone(), CONTOUR_NS);
+    let daemonsets: Api<DaemonSet> = Api::namespaced(client.clone(), CONTOUR_NS);
+    let contour = eventually("the Contour Deployment", || async {
+        contour_deployments
+            .get_opt("contour-contour")
+            .await
+            .ok()
+            .flatten()
+    })
+    .await
+    .map_err(|e| format!("{e}\noperator log:\n{}", operator_pod.log("operator", 30)))?;
+    let envoy = eventually("the Envoy DaemonSet", || async {
+        daemonsets.get_opt("envoy-contour").await.ok().flatten()
+    })
+    .await?;
+    kubectl(
+        &kubeconfig,
+        &[
+            "-n",
+            CONTOUR_NS,
+            "get",
+            "deployment,daemonset,service,secret",
+        ],
+    )?;
 
     step(
         5,
-        "contour bootstrap + Envoy (in a cluster: the envoy DaemonSet's init container and envoy container)",
+        "run the rendered Contour and Envoy pods (in a cluster: the contour Deployment and the envoy DaemonSet)",
     );
-    let envoy = contour_tests::contour::envoy_from_bootstrap(contour.xds_port, &pki, false).await?;
-    println!(
-        "    Envoy admin on http://127.0.0.1:{}, ingress_http on 127.0.0.1:{listen}",
-        envoy.admin_port()
-    );
+    let mut pods = Pods::new(run_root.join("installation"), binaries)?;
+    pods.host("contour-contour", "127.0.0.1");
+    let contour_spec = template(contour.spec.map(|s| s.template))?;
+    let envoy_spec = template(envoy.spec.map(|s| s.template))?;
+    pods.publish(&contour_spec)?;
+    pods.publish(&envoy_spec)?;
+    let contour_pod = run_pod(
+        &mut pods,
+        api,
+        &client,
+        CONTOUR_NS,
+        "contour-contour-0",
+        &contour_spec,
+    )
+    .await?;
+    let envoy_pod = run_pod(
+        &mut pods,
+        api,
+        &client,
+        CONTOUR_NS,
+        "envoy-contour-0",
+        &envoy_spec,
+    )
+    .await?;
+    let listen = pods.port(8080).ok_or("Envoy has no port 8080")?;
+    println!("    Envoy's http listener (container port 8080) is 127.0.0.1:{listen} here");
 
     step(
         6,
-        "a kuard backend (in a cluster: the kuard Deployment; here a tiny HTTP server in a network namespace)",
+        "kuard (in a cluster: the kuard Deployment's pods; here a tiny HTTP server on 8080 in a network namespace)",
     );
-    let kuard = TestNet::shared()?.backend("kuard")?;
-    for m in service_for("kuard", &[kuard.addr]) {
-        apply(&client, &ns, &m).await?;
-    }
+    let ns = api.namespace("demo").await?;
+    let workload = root.join("examples/example-workload");
+    kubectl(
+        &kubeconfig,
+        &[
+            "-n",
+            &ns,
+            "apply",
+            "-f",
+            &workload.join("kuard.yaml").display().to_string(),
+        ],
+    )?;
+    let kuard = TestNet::shared()?.backend_on("kuard", 8080)?;
+    // The EndpointSlice controller's part: kuard's pods behind its Service.
+    apply(
+        &client,
+        &ns,
+        &serde_json::json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kuard-1", "labels": {"kubernetes.io/service-name": "kuard"}},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": kuard.addr.port(), "protocol": "TCP"}],
+            "endpoints": [{"addresses": [kuard.addr.ip().to_string()],
+                           "conditions": {"ready": true}}]}),
+    )
+    .await?;
 
     step(
         7,
-        "apply the seed's kuard example as Ingress, IngressRoute and HTTPProxy",
+        "kubectl apply the seed's kuard example as Ingress, IngressRoute and HTTPProxy",
     );
     let hosts = [
-        ("Ingress", "kuard-ingress.local"),
-        ("IngressRoute", "kuard-ingressroute.local"),
-        ("HTTPProxy", "kuard-httpproxy.local"),
+        ("Ingress", "kuard-ingress.yaml", "kuard-ingress.local"),
+        ("IngressRoute", "kuard-ingressroute.yaml", "kuard.local"),
+        ("HTTPProxy", "kuard-httpproxy.yaml", "kuard-httpproxy.local"),
     ];
-    let manifests = [
-        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "kuard"},
-               "spec": {"rules": [{"host": hosts[0].1, "http": {"paths": [{"path": "/", "pathType": "Prefix",
-                 "backend": {"service": {"name": "kuard", "port": {"number": 80}}}}]}}]}}),
-        json!({"apiVersion": "contour.heptio.com/v1beta1", "kind": "IngressRoute", "metadata": {"name": "kuard"},
-               "spec": {"virtualhost": {"fqdn": hosts[1].1},
-                        "routes": [{"match": "/", "services": [{"name": "kuard", "port": 80}]}]}}),
-        json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy", "metadata": {"name": "kuard"},
-               "spec": {"virtualhost": {"fqdn": hosts[2].1},
-                        "routes": [{"conditions": [{"prefix": "/"}], "services": [{"name": "kuard", "port": 80}]}]}}),
-    ];
-    for m in &manifests {
-        apply(&client, &ns, m).await?;
+    for (_, file, _) in hosts {
+        kubectl(
+            &kubeconfig,
+            &[
+                "-n",
+                &ns,
+                "apply",
+                "-f",
+                &workload.join(file).display().to_string(),
+            ],
+        )?;
     }
 
     step(8, "responses through Envoy");
     let mut failed = false;
-    for (kind, host) in hosts {
+    for (kind, _, host) in hosts {
         let start = Instant::now();
         let (code, body) = loop {
             let got = through_envoy(listen, host).await;
-            if got.0 == 200 || start.elapsed() > Duration::from_secs(20) {
+            if got.0 == 200 || start.elapsed() > Duration::from_secs(30) {
                 break got;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         };
         println!(
             "    {kind:<12} curl -H 'Host: {host}' http://127.0.0.1:{listen}/  ->  {code} {}",
@@ -148,22 +330,16 @@ async fn main() -> Result<()> {
     }
 
     step(9, "kubectl get");
-    let kubeconfig = api.kubeconfig().display().to_string();
+    kubectl(&kubeconfig, &["-n", CONTOUR_NS, "get", "contourdeployment"])?;
     for what in ["ingress", "ingressroute", "httpproxy"] {
-        let out = std::process::Command::new("kubectl")
-            .args(["--kubeconfig", &kubeconfig, "-n", &ns, "get", what])
-            .output()?;
-        print!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        kubectl(&kubeconfig, &["-n", &ns, "get", what])?;
     }
     if failed {
         eprintln!(
-            "\ncontour log:\n{}\nenvoy log:\n{}",
-            contour.log(),
-            envoy.log()
+            "\noperator log:\n{}\ncontour log:\n{}\nenvoy log:\n{}",
+            operator_pod.log("operator", 20),
+            contour_pod.log("contour", 30),
+            envoy_pod.log("envoy", 30)
         );
         return Err("a route kind did not answer 200 through Envoy".into());
     }
@@ -172,11 +348,14 @@ async fn main() -> Result<()> {
         return Ok(());
     }
     println!("\nTry: curl -H 'Host: kuard-httpproxy.local' http://127.0.0.1:{listen}/");
-    println!("     kubectl --kubeconfig {kubeconfig} -n {ns} get httpproxy");
+    println!(
+        "     kubectl --kubeconfig {} -n {CONTOUR_NS} get contourdeployment -o yaml",
+        kubeconfig.display()
+    );
     println!("Ctrl-C stops everything.");
     tokio::signal::ctrl_c().await?;
     println!("stopping");
-    drop(envoy);
-    drop(contour);
+    drop(pods);
+    drop(operator_pods);
     Ok(())
 }
