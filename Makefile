@@ -36,7 +36,7 @@ test: tools lint
 	$(CARGO) test --workspace --no-fail-fast
 
 demo: tools
-	$(CARGO) build -q -p contour-tests --bin demo --bin contour-under-test
+	$(CARGO) build -q -p contour-tests --bin demo --bin contour-under-test --bin contour-operator-under-test
 	$(CARGO) run -q -p contour-tests --bin demo -- $(DEMO_ARGS)
 
 # Speed and memory figures (recorded in BENCHMARKS.md). Never run by `make test`.
