@@ -135,24 +135,29 @@ pub fn from_service(svc: &Service) -> Value {
 
 /// The address an Ingress carries, in the same shape.
 pub fn of_ingress(i: &Ingress) -> Value {
-    let ingress = i
-        .status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.clone())
-        .unwrap_or_default();
-    json!({ "ingress": normalise(serde_json::to_value(ingress).unwrap_or(Value::Null)) })
+    carried(
+        i.status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_ref()),
+    )
 }
 
 /// The address an HTTPProxy carries, in the same shape.
 pub fn of_proxy(p: &contour_crds::HTTPProxy) -> Value {
-    let ingress = p
-        .status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.clone())
-        .unwrap_or_default();
-    json!({ "ingress": normalise(serde_json::to_value(ingress).unwrap_or(Value::Null)) })
+    carried(
+        p.status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_ref()),
+    )
+}
+
+fn carried<T: serde::Serialize>(ingress: Option<&Vec<T>>) -> Value {
+    let v = ingress
+        .and_then(|i| serde_json::to_value(i).ok())
+        .unwrap_or(Value::Array(Vec::new()));
+    json!({ "ingress": normalise(v) })
 }
 
 /// Drops null fields, so a live value compares equal to a desired one.
