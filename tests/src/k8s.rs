@@ -145,3 +145,17 @@ pub fn service_for(name: &str, backends: &[std::net::SocketAddr]) -> Vec<serde_j
         }),
     ]
 }
+
+/// The documents of a multi-document YAML stream (e.g. `helm template`
+/// output), as JSON; empty documents are left out.
+pub fn yaml_documents(yaml: &str) -> Result<Vec<serde_json::Value>> {
+    use serde::Deserialize;
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(yaml) {
+        let v = serde_json::Value::deserialize(doc)?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}

@@ -13,7 +13,6 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::{Client, Resource};
-use serde::Deserialize;
 use serde_json::Value;
 
 use contour_crds::ContourDeployment;
@@ -70,16 +69,8 @@ fn template(namespace: &str, args: &[&str]) -> BoxResult<String> {
     Ok(stdout)
 }
 
-/// The documents of a multi-document YAML stream, as JSON (empty ones left out).
 fn documents(yaml: &str) -> BoxResult<Vec<Value>> {
-    let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(yaml) {
-        let v = Value::deserialize(doc)?;
-        if !v.is_null() {
-            out.push(v);
-        }
-    }
-    Ok(out)
+    Ok(contour_tests::k8s::yaml_documents(yaml)?)
 }
 
 fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
