@@ -12,7 +12,31 @@ pub fn check_pair(cert: Option<&str>, key: Option<&str>) -> Result<(), String> {
     let key = key
         .filter(|k| !k.trim().is_empty())
         .ok_or("missing TLS private key")?;
-    check_private_key(key).map_err(|e| format!("invalid TLS private key: {e}"))
+    check_private_key(key).map_err(|e| format!("invalid TLS private key: {e}"))?;
+    check_keys_match(cert, key).map_err(|e| format!("invalid TLS private key: {e}"))
+}
+
+/// The private key belongs to the first certificate (Envoy refuses the
+/// Secret otherwise, as Go's `tls.X509KeyPair` does). Key types this build
+/// cannot load are left to Envoy.
+fn check_keys_match(cert: &str, key: &str) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (Ok(cert), Ok(key)) = (
+        CertificateDer::from_pem_slice(cert.as_bytes()),
+        PrivateKeyDer::from_pem_slice(key.as_bytes()),
+    ) else {
+        return Ok(());
+    };
+    let Ok(signer) = rustls::crypto::ring::sign::any_supported_type(&key) else {
+        return Ok(());
+    };
+    match rustls::sign::CertifiedKey::new(vec![cert], signer).keys_match() {
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            Err("private key does not match public key".into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Every PEM block must be a certificate that parses; the first needs a
@@ -102,6 +126,23 @@ mod tests {
     use super::*;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    #[test]
+    fn a_key_of_another_certificate_is_refused() -> TestResult {
+        let key = rcgen::KeyPair::generate()?;
+        let cert =
+            rcgen::CertificateParams::new(vec!["example.com".to_string()])?.self_signed(&key)?;
+        let other = rcgen::KeyPair::generate()?;
+        assert_eq!(
+            check_pair(Some(&cert.pem()), Some(&key.serialize_pem())),
+            Ok(())
+        );
+        assert_eq!(
+            check_pair(Some(&cert.pem()), Some(&other.serialize_pem())),
+            Err("invalid TLS private key: private key does not match public key".into())
+        );
+        Ok(())
+    }
 
     #[test]
     fn a_real_pair_passes_and_broken_ones_say_why() -> TestResult {

@@ -226,17 +226,17 @@ pub fn secret_key(namespace: &str, reference: &str) -> Key {
 }
 
 /// Whether objects in `namespace` may use the Secret `secret`: it lives in
-/// the same namespace or a TLSCertificateDelegation allows it.
+/// the same namespace or a TLSCertificateDelegation in the Secret's
+/// namespace names it and lists `namespace`, or is exactly `["*"]`.
 pub fn delegation_permitted<C: Source + ?Sized>(cache: &C, secret: &Key, namespace: &str) -> bool {
     secret.namespace == namespace
         || cache.delegations().values().any(|d| {
             d.metadata.namespace.as_deref() == Some(secret.namespace.as_str())
                 && d.spec.delegations.iter().any(|del| {
+                    // `*` is a wildcard only on its own, as upstream.
                     del.secret_name == secret.name
-                        && del
-                            .target_namespaces
-                            .iter()
-                            .any(|t| t == "*" || t == namespace)
+                        && (del.target_namespaces == ["*"]
+                            || del.target_namespaces.iter().any(|t| t == namespace))
                 })
         })
 }

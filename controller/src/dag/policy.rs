@@ -75,6 +75,63 @@ pub fn escape_header_value(value: &str) -> String {
     out
 }
 
+/// Envoy's (RE2's) limit on a counted repetition (`{n}`, `{n,m}`).
+const MAX_REPEAT: u32 = 1000;
+
+/// Whether `re` is a regular expression Envoy will compile: it parses, and
+/// no counted repetition goes beyond RE2's 1000. The error is one line.
+pub fn check_regex(re: &str) -> Result<(), String> {
+    use regex_syntax::ast::{Ast, RepetitionKind, RepetitionRange};
+    fn counts(ast: &Ast) -> Result<(), String> {
+        match ast {
+            Ast::Repetition(r) => {
+                if let RepetitionKind::Range(range) = &r.op.kind {
+                    let (RepetitionRange::Exactly(n)
+                    | RepetitionRange::AtLeast(n)
+                    | RepetitionRange::Bounded(_, n)) = range;
+                    if *n > MAX_REPEAT {
+                        return Err("invalid repeat count".into());
+                    }
+                }
+                counts(&r.ast)
+            }
+            Ast::Group(g) => counts(&g.ast),
+            Ast::Alternation(a) => a.asts.iter().try_for_each(counts),
+            Ast::Concat(c) => c.asts.iter().try_for_each(counts),
+            _ => Ok(()),
+        }
+    }
+    let ast = regex_syntax::ast::parse::ParserBuilder::new()
+        .octal(true)
+        .build()
+        .parse(re)
+        .map_err(|e| e.kind().to_string())?;
+    counts(&ast)?;
+    regex_syntax::hir::translate::TranslatorBuilder::new()
+        .utf8(false)
+        .build()
+        .translate(re, &ast)
+        .map_err(|e| e.kind().to_string())?;
+    Ok(())
+}
+
+/// Whether `name` is an HTTP header name as upstream accepts it (letters,
+/// digits and `-`), and `value` carries no NUL, CR or LF (which Envoy
+/// refuses). `what` is `set` or `remove`.
+fn check_header(what: &str, name: &str, value: &str) -> Result<(), String> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(format!(
+            "invalid {what} header {name:?}: a valid HTTP header must consist of alphanumeric characters or '-'"
+        ));
+    }
+    if value.contains(['\0', '\r', '\n']) {
+        return Err(format!(
+            "invalid {what} header {name:?}: the value must not contain NUL, CR or LF"
+        ));
+    }
+    Ok(())
+}
+
 /// A request or response header policy. Returns the policy and, for a
 /// request policy, the Host rewrite it asks for.
 pub fn headers_policy(
@@ -88,6 +145,7 @@ pub fn headers_policy(
     };
     for hv in &spec.set {
         let key = canonical_header(&hv.name);
+        check_header("set", &key, &hv.value)?;
         if key == "Host" {
             if !request {
                 return Err("rewriting \"Host\" header is not supported".into());
@@ -105,6 +163,7 @@ pub fn headers_policy(
     }
     for name in &spec.remove {
         let key = canonical_header(name);
+        check_header("remove", &key, "")?;
         if out.remove.contains(&key) {
             return Err(format!("duplicate header removal: {key:?}"));
         }
@@ -140,8 +199,16 @@ pub fn hash_policies(lb: Option<&LoadBalancerPolicy>) -> (Vec<HashPolicy>, Vec<S
                         terminal: p.terminal,
                     });
                 } else if let Some(h) = &p.header_hash_options {
+                    let name = canonical_header(&h.header_name);
+                    // Envoy refuses other names, and with them every route.
+                    if check_header("hash", &name, "").is_err() {
+                        warnings.push(format!(
+                            "ignoring invalid header hash policy options with invalid header name {name:?}: [a valid HTTP header must consist of alphanumeric characters or '-' (e.g. 'X-Header-Name', regex used for validation is '[-A-Za-z0-9]+')]"
+                        ));
+                        continue;
+                    }
                     out.push(HashPolicy::Header {
-                        name: canonical_header(&h.header_name),
+                        name,
                         terminal: p.terminal,
                     });
                 } else if let Some(q) = &p.query_parameter_hash_options {
@@ -165,6 +232,13 @@ pub fn hash_policies(lb: Option<&LoadBalancerPolicy>) -> (Vec<HashPolicy>, Vec<S
 
 /// A query parameter condition.
 pub fn query_match(q: &QueryParameterMatchCondition) -> Result<QueryParamMatch, String> {
+    // Envoy's limits on the name.
+    if q.name.is_empty() || q.name.len() > 1024 {
+        return Err(format!(
+            "query parameter condition name must be 1 to 1024 bytes long, not {}",
+            q.name.len()
+        ));
+    }
     let base = QueryParamMatch {
         name: q.name.clone(),
         kind: None,
@@ -201,6 +275,9 @@ pub fn query_match(q: &QueryParameterMatchCondition) -> Result<QueryParamMatch, 
             ..base
         }
     } else if !q.regex.is_empty() {
+        check_regex(&q.regex).map_err(|_| {
+            "invalid regular expression specified for 'regex' condition".to_string()
+        })?;
         QueryParamMatch {
             kind: Some(HeaderMatchKind::Regex(q.regex.clone())),
             ..base
@@ -226,9 +303,21 @@ pub fn local_rate_limit(p: &LocalRateLimitPolicy) -> Result<LocalRateLimit, Stri
     if p.requests == 0 {
         return Err("requests must be greater than 0".into());
     }
+    // Envoy takes only the codes its `StatusCode` enum names (no 430).
+    if let Some(code) = p.response_status_code.filter(|c| *c != 0) {
+        let known = i32::try_from(code)
+            .ok()
+            .and_then(|c| envoy_types::pb::envoy::r#type::v3::StatusCode::try_from(c).ok());
+        if known.is_none() {
+            return Err(format!(
+                "responseStatusCode {code} is not an HTTP status code Envoy knows"
+            ));
+        }
+    }
     let mut response_headers = std::collections::BTreeMap::new();
     for h in &p.response_headers_to_add {
         let key = canonical_header(&h.name);
+        check_header("set", &key, &h.value)?;
         if response_headers
             .insert(key.clone(), escape_header_value(&h.value))
             .is_some()
@@ -327,6 +416,44 @@ pub fn cors(p: &CORSPolicy) -> Result<Cors, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regexes_are_checked_as_envoy_compiles_them() {
+        assert_eq!(check_regex("/api/v[0-9]+/.*"), Ok(()));
+        assert_eq!(check_regex("/a{1000}"), Ok(()));
+        assert_eq!(check_regex("/\\141"), Ok(()));
+        assert_eq!(
+            check_regex("/[unclosed"),
+            Err("unclosed character class".into())
+        );
+        assert_eq!(check_regex("(("), Err("unclosed group".into()));
+        assert_eq!(check_regex("/a{1001}"), Err("invalid repeat count".into()));
+        assert_eq!(
+            check_regex("(?:x{2,2000})+"),
+            Err("invalid repeat count".into())
+        );
+    }
+
+    #[test]
+    fn header_names_and_values_are_checked() {
+        let set = |name: &str, value: &str| SpecHeaders {
+            set: vec![contour_crds::httpproxy::HeaderValue {
+                name: name.into(),
+                value: value.into(),
+            }],
+            remove: vec![],
+        };
+        assert!(headers_policy(Some(&set("x-ok", "fine")), true).is_ok());
+        assert_eq!(
+            headers_policy(Some(&set(":path", "/admin")), true).err(),
+            Some("invalid set header \":path\": a valid HTTP header must consist of alphanumeric characters or '-'".into())
+        );
+        assert_eq!(
+            headers_policy(Some(&set("x-ok", "a\r\nb")), false).err(),
+            Some("invalid set header \"X-Ok\": the value must not contain NUL, CR or LF".into())
+        );
+        assert!(headers_policy(Some(&set("host", "a\nb")), true).is_err());
+    }
 
     #[test]
     fn headers_are_canonicalised_like_go() {

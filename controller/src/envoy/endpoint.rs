@@ -1,6 +1,7 @@
 //! ClusterLoadAssignments from the ready endpoints of EndpointSlices.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::{
@@ -84,7 +85,7 @@ pub fn slice_service(slice: &EndpointSlice) -> Option<&str> {
 }
 
 /// `(ip, port)` of every ready endpoint of these slices on the port named
-/// `port_name`.
+/// `port_name` (addresses that are not IP addresses are left out).
 pub fn ready_addresses<'a>(
     slices: impl IntoIterator<Item = &'a Arc<EndpointSlice>>,
     port_name: &str,
@@ -107,7 +108,9 @@ pub fn ready_addresses<'a>(
             if ep.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
                 continue;
             }
-            for ip in &ep.addresses {
+            // Only IP addresses: Envoy refuses a static endpoint named by
+            // a DNS name (an `FQDN` slice), and with it the whole update.
+            for ip in ep.addresses.iter().filter(|a| a.parse::<IpAddr>().is_ok()) {
                 addrs.insert((ip.clone(), port));
             }
         }
@@ -156,5 +159,43 @@ fn lb_endpoint(ip: &str, port: u32) -> LbEndpoint {
             ..Default::default()
         })),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::discovery::v1::{Endpoint as SliceEndpoint, EndpointPort};
+
+    #[test]
+    fn only_ip_addresses_become_endpoints() {
+        let slice = |addresses: &[&str]| {
+            Arc::new(EndpointSlice {
+                address_type: "FQDN".into(),
+                endpoints: vec![SliceEndpoint {
+                    addresses: addresses.iter().map(|a| a.to_string()).collect(),
+                    ..Default::default()
+                }],
+                ports: Some(vec![EndpointPort {
+                    name: Some("http".into()),
+                    port: Some(8080),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            })
+        };
+        let slices = [
+            slice(&["backend.example.com"]),
+            slice(&["10.0.0.1", "fd00::1"]),
+        ];
+        let addrs: Vec<(String, u32)> =
+            ready_addresses(slices.iter(), "http").into_iter().collect();
+        assert_eq!(
+            addrs,
+            vec![
+                ("10.0.0.1".to_string(), 8080),
+                ("fd00::1".to_string(), 8080)
+            ]
+        );
     }
 }

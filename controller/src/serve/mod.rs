@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch as tokio_watch};
 
 use crate::cache::{Cache, Key, Kind, Object};
-use crate::dag::{BuilderConfig, Dag, ObjectKind, ObjectRef, Statuses};
+use crate::dag::{BuilderConfig, Dag, ObjectKind, ObjectRef, ObjectStatus, Statuses};
 use crate::metrics::Metrics;
 use crate::xds::server::{Published, XdsServer};
 use crate::xds::transport::{self, ReloadingTls, TlsFiles};
@@ -520,6 +520,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         max_holdoff: args.holdoff_max_delay,
         statuses: Arc::new(Statuses::new()),
         nacks: nack::Tracker::default(),
+        unparsable: BTreeMap::new(),
     };
     tokio::select! {
         _ = event_loop.run(rx, xds_events) => tracing::warn!("all watches ended"),
@@ -567,6 +568,8 @@ struct EventLoop {
     statuses: Arc<Statuses>,
     /// Envoy refusals in force, and what they can be traced to.
     nacks: nack::Tracker,
+    /// Objects with a status that do not parse: (generation, why).
+    unparsable: BTreeMap<ObjectRef, (i64, String)>,
 }
 
 /// The status an object carries, as JSON (for no-op detection).
@@ -578,6 +581,20 @@ fn live_status(object: &Object) -> Option<(ObjectRef, Value)> {
     };
     let (kind, key) = kind_of(object);
     Some((object_ref(kind, key)?, status))
+}
+
+/// The status of an object that does not parse (it is not served).
+fn unparsable_status(kind: ObjectKind, generation: i64, error: &str) -> ObjectStatus {
+    let mut status = ObjectStatus::valid("", generation);
+    status.error(
+        "SpecError",
+        "SpecNotParsed",
+        format!("the object does not parse and is not served: {error}"),
+    );
+    match kind {
+        ObjectKind::HTTPProxy => crate::dag::httpproxy::finished(status),
+        ObjectKind::IngressRoute => status,
+    }
 }
 
 /// The status-carrying reference of an object of `kind`, if it has one.
@@ -659,6 +676,7 @@ impl EventLoop {
                 l.remove(&r);
             });
             self.nacks.object_removed(&r);
+            self.unparsable.remove(&r);
         }
         self.cache.remove(kind, key)
     }
@@ -686,7 +704,10 @@ impl EventLoop {
                 }
                 let live = live_status(&object);
                 self.track_address(&object);
-                let changed = self.cache.insert(*object);
+                let fixed = live
+                    .as_ref()
+                    .is_some_and(|(r, _)| self.unparsable.remove(r).is_some());
+                let changed = self.cache.insert(*object) || fixed;
                 if let Some((r, v)) = live {
                     if changed {
                         self.nacks.object_changed(r.clone());
@@ -704,6 +725,36 @@ impl EventLoop {
                     .inc();
                 self.remove(kind, &key)
             }
+            Update::Unparsable {
+                kind,
+                key,
+                generation,
+                error,
+            } => {
+                self.metrics
+                    .events
+                    .get_or_create(&label("unparsable", kind))
+                    .inc();
+                let scoped = (kind, Some(key.namespace.clone()));
+                let relist = match self.relisting.contains_key(&scoped) {
+                    true => Some(scoped),
+                    false => Some((kind, None)).filter(|k| self.relisting.contains_key(k)),
+                };
+                if let Some(seen) = relist.and_then(|r| self.relisting.get_mut(&r)) {
+                    seen.insert(key.clone());
+                }
+                let removed = self.remove(kind, &key);
+                // Its old status would still say what it was; the next
+                // build says why it is not served.
+                match object_ref(kind, key) {
+                    Some(r) => {
+                        let known = self.unparsable.get(&r) == Some(&(generation, error.clone()));
+                        self.unparsable.insert(r, (generation, error));
+                        removed || !known
+                    }
+                    None => removed,
+                }
+            }
             Update::ListStart(kind, scope) => {
                 self.relisting.insert((kind, scope), BTreeSet::new());
                 false
@@ -720,6 +771,13 @@ impl EventLoop {
                         changed |= self.remove(kind, &key);
                     }
                 }
+                let before = self.unparsable.len();
+                self.unparsable.retain(|r, _| {
+                    object_kind(kind) != Some(r.kind)
+                        || scope.as_ref().is_some_and(|ns| *ns != r.namespace)
+                        || seen.contains(&Key::new(r.namespace.clone(), r.name.clone()))
+                });
+                changed |= self.unparsable.len() != before;
                 let first = self.synced.insert((kind, scope.clone()));
                 if first {
                     tracing::info!(kind = ?kind, namespace = ?scope, "initial list done");
@@ -781,10 +839,16 @@ impl EventLoop {
     /// the objects they came from, to the status writer and the gauges.
     fn publish_statuses(&mut self) {
         // Without refusals in force the build's statuses go out as they are.
-        let statuses = match self.nacks.any() {
+        let mut statuses = match self.nacks.any() {
             true => Arc::new(self.nacks.annotate(&self.statuses, &self.cache)),
             false => self.statuses.clone(),
         };
+        if !self.unparsable.is_empty() {
+            let with = Arc::make_mut(&mut statuses);
+            for (r, (generation, error)) in &self.unparsable {
+                with.insert(r.clone(), unparsable_status(r.kind, *generation, error));
+            }
+        }
         self.metrics.record_statuses(&statuses, &self.cache);
         let _ = self.outputs.statuses.send(statuses);
     }

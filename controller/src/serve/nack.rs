@@ -143,9 +143,10 @@ impl Tracker {
     pub fn annotate(&self, statuses: &Statuses, cache: &Cache) -> Statuses {
         let mut out = statuses.clone();
         for (type_url, rejection) in &self.rejections {
+            let why = reason(&rejection.message);
             let named: BTreeSet<ObjectRef> = out
                 .keys()
-                .filter(|r| names_in(r, cache, &rejection.message))
+                .filter(|r| names_in(r, cache, why))
                 .cloned()
                 .collect();
             let blamed = if named.is_empty() {
@@ -161,7 +162,7 @@ impl Tracker {
                         format!(
                             "Envoy rejected the {} update this object is part of; it keeps serving the previous configuration: {}",
                             short_type(type_url),
-                            rejection.message
+                            if why.is_empty() { &rejection.message } else { why }
                         ),
                     );
                 }
@@ -169,6 +170,17 @@ impl Tracker {
         }
         out
     }
+}
+
+/// What a refusal says about why. Envoy may put a text dump of the refused
+/// resource first (`goo.gle/debugonly …`), which quotes every name in it and
+/// so would blame every object; the reason follows the dump on a line
+/// starting with `: `. Empty when a truncated dump lost it.
+fn reason(message: &str) -> &str {
+    if !message.contains("goo.gle/debugonly") {
+        return message;
+    }
+    message.rfind("\n: ").map_or("", |i| &message[i + 3..])
 }
 
 fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
@@ -269,6 +281,38 @@ mod tests {
             version: "v2".into()
         }));
         assert_eq!(t.annotate(&statuses, &cache), statuses);
+        Ok(())
+    }
+
+    #[test]
+    fn the_resource_dump_before_the_reason_blames_nobody() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let (cache, statuses) = setup()?;
+        let mut t = Tracker::default();
+        t.built(&snapshot("v1"));
+        // Envoy quotes the refused resource, naming both proxies' regexes,
+        // before the reason, which names only the bad one.
+        let dump = "goo.gle/debugonly  \nname: \"ingress_http\"\nregex: \"/fine\"\nregex: \"/(a+)+{9999}\"\n";
+        t.event(&Event::Nack {
+            type_url: ROUTE.into(),
+            version: "v1".into(),
+            message: format!("{dump}: regex '/(a+)+{{9999}}' RE2 program size too large"),
+        });
+        let out = t.annotate(&statuses, &cache);
+        assert_eq!(invalid(&out), ["bad"]);
+        let bad = out.get(&proxy_ref("bad")).ok_or("bad")?;
+        assert!(
+            !bad.errors[0].message.contains("goo.gle"),
+            "{:?}",
+            bad.errors
+        );
+        // A dump cut before the reason names nobody.
+        t.event(&Event::Nack {
+            type_url: ROUTE.into(),
+            version: "v1".into(),
+            message: format!("{dump}...(truncated)"),
+        });
+        assert!(invalid(&t.annotate(&statuses, &cache)).is_empty());
         Ok(())
     }
 

@@ -17,8 +17,20 @@ use crate::cache::{Key, Kind, Object};
 pub enum Update {
     /// An object was added or changed.
     Apply(Box<Object>),
-    /// An object was deleted (or no longer parses).
+    /// An object was deleted.
     Delete(Kind, Key),
+    /// An object no longer parses: it leaves the cache like a deleted one,
+    /// and (for kinds with a status) says why in its status.
+    Unparsable {
+        /// Its kind.
+        kind: Kind,
+        /// Which.
+        key: Key,
+        /// Its `metadata.generation`.
+        generation: i64,
+        /// What did not parse.
+        error: String,
+    },
     /// A (re)list of a kind starts, in one namespace or (`None`) all.
     ListStart(Kind, Option<String>),
     /// A (re)list of a kind finished: every object of it (in that
@@ -74,12 +86,25 @@ pub fn convert(kind: Kind, obj: DynamicObject) -> Result<Object, serde_json::Err
 
 fn apply(kind: Kind, obj: DynamicObject) -> Update {
     let key = Key::of(&obj.metadata);
+    let generation = obj.metadata.generation.unwrap_or_default();
     match convert(kind, obj) {
         Ok(o) => Update::Apply(Box::new(o)),
         Err(e) => {
             tracing::warn!(kind = ?kind, namespace = %key.namespace, name = %key.name, error = %e,
                 "object does not parse; ignoring it until it is fixed");
-            Update::Delete(kind, key)
+            // serde's position is in our re-encoding of the object, not in
+            // anything the user wrote.
+            let error = e.to_string();
+            let error = match error.find(" at line ") {
+                Some(i) => error[..i].to_string(),
+                None => error,
+            };
+            Update::Unparsable {
+                kind,
+                key,
+                generation,
+                error,
+            }
         }
     }
 }
@@ -137,7 +162,8 @@ mod tests {
         bad.data = serde_json::json!({"spec": {"routes": "not a list"}});
         assert!(matches!(
             apply(Kind::HTTPProxy, bad),
-            Update::Delete(Kind::HTTPProxy, k) if k.name == "bad"
+            Update::Unparsable { kind: Kind::HTTPProxy, key, error, .. }
+                if key.name == "bad" && error == "invalid type: string \"not a list\", expected a sequence"
         ));
         let mut good = DynamicObject::new("good", &ar).within("default");
         good.data = serde_json::json!({"spec": {"virtualhost": {"fqdn": "a.example.com"}}});

@@ -18,7 +18,7 @@ use super::source::Source;
 use super::status::{Current, ObjectKind, ObjectRef, ObjectStatus};
 use super::{
     Dag, HTTP_LISTENER, HTTPS_LISTENER, HeaderMatch, HeaderMatchKind, HealthCheck, PathMatch,
-    Redirect, RetryPolicy, Route, RouteAction, VirtualHost, WeightedCluster,
+    QueryParamMatch, Redirect, RetryPolicy, Route, RouteAction, VirtualHost, WeightedCluster,
 };
 use crate::cache::{Cache, Key};
 
@@ -44,7 +44,14 @@ fn obj_ref(key: &Key) -> ObjectRef {
 struct Inherited {
     prefix: String,
     headers: Vec<HeaderMatch>,
+    query: Vec<QueryParamMatch>,
 }
+
+/// Envoy's default limit on a direct response body
+/// (`max_direct_response_body_size_bytes`).
+const MAX_DIRECT_RESPONSE_BODY: usize = 4096;
+/// Longest health check interval or timeout passed to Envoy.
+const MAX_HEALTH_CHECK_SECONDS: i64 = 1_000_000_000;
 
 /// Statuses of HTTPProxies by key, while processing.
 pub type ProxyStatuses = BTreeMap<Key, ObjectStatus>;
@@ -407,11 +414,23 @@ fn collect_routes(
     }
 
     for (i, route) in proxy.spec.routes.iter().enumerate() {
-        match build_route(cache, config, &key.namespace, route, inherited, tls_enabled) {
+        let mut warnings = Vec::new();
+        match build_route(
+            cache,
+            config,
+            &key.namespace,
+            route,
+            inherited,
+            tls_enabled,
+            &mut warnings,
+        ) {
             Ok(r) => own.push(r),
             Err((r#type, reason, message)) => {
                 status.error(r#type, reason, format!("route {i}: {message}"))
             }
+        }
+        for w in warnings {
+            status.warn("SpecError", "IgnoredField", w);
         }
     }
 
@@ -423,12 +442,31 @@ fn collect_routes(
             include.namespace.clone()
         };
         let target = Key::new(ns, include.name.clone());
+        // An include narrows by prefix, headers and query parameters only:
+        // an exact or regex path would be dropped, handing the whole
+        // virtual host to the included proxy.
+        let path_kind = include.conditions.iter().find_map(|c| {
+            (!c.exact.is_empty())
+                .then_some("exact")
+                .or((!c.regex.is_empty()).then_some("regex"))
+        });
+        if let Some(kind) = path_kind {
+            status.error(
+                "IncludeError",
+                "PathMatchConditionsNotValid",
+                format!(
+                    "include {}: {kind} conditions are not allowed in includes block",
+                    include.name
+                ),
+            );
+            continue;
+        }
         let merged = match merge_conditions(inherited, &include.conditions) {
             Ok(m) => m,
-            Err(message) => {
+            Err((reason, message)) => {
                 status.error(
                     "IncludeError",
-                    "PathMatchConditionsNotValid",
+                    reason,
                     format!("include {}: {message}", include.name),
                 );
                 continue;
@@ -491,6 +529,7 @@ fn collect_routes(
     }
 }
 
+/// One route; fields that are ignored are named in `warnings`.
 fn build_route(
     cache: &dyn Source,
     config: &BuilderConfig,
@@ -498,9 +537,19 @@ fn build_route(
     route: &ProxyRoute,
     inherited: &Inherited,
     tls_enabled: bool,
+    warnings: &mut Vec<String>,
 ) -> Result<Route, RouteError> {
     let merged = merge_conditions(inherited, &route.conditions)
-        .map_err(|m| ("RouteError", "PathMatchConditionsNotValid", m))?;
+        .map_err(|(reason, m)| ("RouteError", reason, m))?;
+    if let Some(regex) = route.conditions.iter().find(|c| !c.regex.is_empty()) {
+        policy::check_regex(&regex.regex).map_err(|e| {
+            (
+                "RouteError",
+                "PathMatchConditionsNotValid",
+                format!("supplied regex: {} invalid. error: {e}", regex.regex),
+            )
+        })?;
+    }
     let path = path_match(&merged, &route.conditions);
     // The route's Host rewrite also names the SNI of its TLS upstreams.
     let route_host = policy::headers_policy(route.request_headers_policy.as_ref(), true)
@@ -517,6 +566,15 @@ fn build_route(
             status: redirect.status_code.unwrap_or(302),
         })
     } else if let Some(direct) = &route.direct_response_policy {
+        if direct.body.len() > MAX_DIRECT_RESPONSE_BODY {
+            return Err((
+                "RouteError",
+                "DirectResponsePolicyInvalid",
+                format!(
+                    "directResponsePolicy body must be at most {MAX_DIRECT_RESPONSE_BODY} bytes"
+                ),
+            ));
+        }
         RouteAction::DirectResponse {
             status: direct.status_code,
             body: direct.body.clone(),
@@ -540,22 +598,11 @@ fn build_route(
             ) => s.to_string(),
             _ => String::new(),
         };
-        let health_check = route.health_check_policy.as_ref().map(|h| HealthCheck {
-            path: h.path.clone(),
-            host: h.host.clone(),
-            interval: (h.interval_seconds > 0)
-                .then(|| Duration::from_secs(h.interval_seconds.unsigned_abs())),
-            timeout: (h.timeout_seconds > 0)
-                .then(|| Duration::from_secs(h.timeout_seconds.unsigned_abs())),
-            unhealthy_threshold: u32::try_from(h.unhealthy_threshold_count.max(0))
-                .unwrap_or(u32::MAX),
-            healthy_threshold: u32::try_from(h.healthy_threshold_count.max(0)).unwrap_or(u32::MAX),
-            expected_statuses: h
-                .expected_statuses
-                .iter()
-                .map(|r| (r.start, r.end))
-                .collect(),
-        });
+        let health_check = route
+            .health_check_policy
+            .as_ref()
+            .map(health_check)
+            .transpose()?;
         let mut clusters = Vec::new();
         for s in forwarded {
             let mut wc =
@@ -569,6 +616,15 @@ fn build_route(
             for c in &mut clusters {
                 c.weight = 1;
             }
+        }
+        // Envoy refuses a route whose weights add up to more than 2^32-1,
+        // and with it every route of the listener.
+        if clusters.iter().map(|c| u64::from(c.weight)).sum::<u64>() > u64::from(u32::MAX) {
+            return Err((
+                "RouteError",
+                "WeightsNotValid",
+                "the weights of the services must add up to at most 4294967295".into(),
+            ));
         }
         RouteAction::Forward(clusters)
     };
@@ -597,6 +653,16 @@ fn build_route(
         .as_ref()
         .and_then(|p| p.replace_prefix.first())
         .map(|r| r.replacement.clone());
+    if let Some(p) = prefix_rewrite
+        .as_ref()
+        .filter(|p| p.contains(['\0', '\r', '\n']))
+    {
+        return Err((
+            "PrefixReplaceError",
+            "ReplacementNotValid",
+            format!("prefix replacement {p:?} must not contain NUL, CR or LF"),
+        ));
+    }
 
     let idle_timeout = match &route.timeout_policy {
         Some(t) => {
@@ -610,13 +676,7 @@ fn build_route(
     let (response_headers, _) =
         policy::headers_policy(route.response_headers_policy.as_ref(), false)
             .map_err(|m| ("RouteError", "ResponseHeaderPolicyInvalid", m))?;
-    let query_params = route
-        .conditions
-        .iter()
-        .filter_map(|c| c.query_parameter.as_ref())
-        .map(policy::query_match)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|m| ("RouteError", "QueryParameterMatchConditionsNotValid", m))?;
+    let query_params = merged.query.clone();
     let mirrors: Vec<_> = route.services.iter().filter(|s| s.mirror).collect();
     if mirrors.len() > 1 {
         return Err((
@@ -636,7 +696,8 @@ fn build_route(
         }),
         None => None,
     };
-    let (hash_policies, _warnings) = policy::hash_policies(route.load_balancer_policy.as_ref());
+    let (hash_policies, ignored) = policy::hash_policies(route.load_balancer_policy.as_ref());
+    warnings.extend(ignored);
     let rate_limit = match route
         .rate_limit_policy
         .as_ref()
@@ -684,11 +745,14 @@ fn path_match(merged: &Inherited, own: &[MatchCondition]) -> PathMatch {
         ));
     }
     if let Some(regex) = own.iter().find(|c| !c.regex.is_empty()) {
-        return PathMatch::Regex(format!(
-            "{}{}",
-            regex_escape(merged.prefix.trim_end_matches('/')),
-            regex.regex
-        ));
+        let prefix = regex_escape(merged.prefix.trim_end_matches('/'));
+        // Grouped, so that an alternation cannot reach past the prefix the
+        // includes put in front (as upstream: `/api(?:/v[0-9]+)`).
+        return PathMatch::Regex(if prefix.is_empty() {
+            regex.regex.clone()
+        } else {
+            format!("{prefix}(?:{})", regex.regex)
+        });
     }
     let prefix = if merged.prefix.is_empty() {
         "/".to_string()
@@ -699,6 +763,45 @@ fn path_match(merged: &Inherited, own: &[MatchCondition]) -> PathMatch {
         prefix,
         segment: false,
     }
+}
+
+/// `healthCheckPolicy`, refused where Envoy would refuse the cluster.
+fn health_check(
+    h: &contour_crds::httpproxy::HTTPHealthCheckPolicy,
+) -> Result<HealthCheck, RouteError> {
+    let invalid = |m: String| ("RouteError", "HealthCheckPolicyInvalid", m);
+    let control = |v: &str| v.chars().any(|c| (c < ' ' && c != '\t') || c == '\x7f');
+    if h.path.is_empty() || control(&h.path) || control(&h.host) {
+        return Err(invalid(
+            "healthCheckPolicy path must not be empty, and path and host must not contain control characters".into(),
+        ));
+    }
+    if h.interval_seconds > MAX_HEALTH_CHECK_SECONDS || h.timeout_seconds > MAX_HEALTH_CHECK_SECONDS
+    {
+        return Err(invalid(format!(
+            "healthCheckPolicy intervalSeconds and timeoutSeconds must be at most {MAX_HEALTH_CHECK_SECONDS}"
+        )));
+    }
+    if h.expected_statuses.iter().any(|r| r.start >= r.end) {
+        return Err(invalid(
+            "invalid expected status range: start must be less than end".into(),
+        ));
+    }
+    Ok(HealthCheck {
+        path: h.path.clone(),
+        host: h.host.clone(),
+        interval: (h.interval_seconds > 0)
+            .then(|| Duration::from_secs(h.interval_seconds.unsigned_abs())),
+        timeout: (h.timeout_seconds > 0)
+            .then(|| Duration::from_secs(h.timeout_seconds.unsigned_abs())),
+        unhealthy_threshold: u32::try_from(h.unhealthy_threshold_count.max(0)).unwrap_or(u32::MAX),
+        healthy_threshold: u32::try_from(h.healthy_threshold_count.max(0)).unwrap_or(u32::MAX),
+        expected_statuses: h
+            .expected_statuses
+            .iter()
+            .map(|r| (r.start, r.end))
+            .collect(),
+    })
 }
 
 fn regex_escape(s: &str) -> String {
@@ -714,11 +817,14 @@ fn regex_escape(s: &str) -> String {
 }
 
 /// Appends `conditions` to what was inherited: prefixes concatenate (one per
-/// block, starting with `/`), header matches accumulate.
+/// block, starting with `/`), header and query parameter matches
+/// accumulate, and the accumulated headers must not contradict one another.
+/// The error is (reason, message).
 fn merge_conditions(
     inherited: &Inherited,
     conditions: &[MatchCondition],
-) -> Result<Inherited, String> {
+) -> Result<Inherited, (&'static str, String)> {
+    let path = |m: String| ("PathMatchConditionsNotValid", m);
     let mut out = inherited.clone();
     let prefixes: Vec<&str> = conditions
         .iter()
@@ -726,11 +832,13 @@ fn merge_conditions(
         .map(|c| c.prefix.as_str())
         .collect();
     if prefixes.len() > 1 {
-        return Err("more than one prefix is not allowed in a condition block".into());
+        return Err(path(
+            "more than one prefix is not allowed in a condition block".into(),
+        ));
     }
     if let Some(p) = prefixes.first() {
         if !p.starts_with('/') {
-            return Err("prefix conditions must start with /".into());
+            return Err(path("prefix conditions must start with /".into()));
         }
         out.prefix = format!("{}{}", inherited.prefix.trim_end_matches('/'), p);
     }
@@ -738,11 +846,72 @@ fn merge_conditions(
         if let Some(h) = &c.header {
             out.headers.push(header_match(h)?);
         }
+        if let Some(q) = &c.query_parameter {
+            out.query.push(
+                policy::query_match(q).map_err(|m| ("QueryParameterMatchConditionsNotValid", m))?,
+            );
+        }
     }
+    headers_consistent(&out.headers)
+        .map_err(|m| ("HeaderMatchConditionsNotValid", m.to_string()))?;
     Ok(out)
 }
 
-fn header_match(h: &contour_crds::httpproxy::HeaderMatchCondition) -> Result<HeaderMatch, String> {
+/// Upstream's checks of the header matches of one route (its own and
+/// those its includes put in front), names compared case-insensitively.
+fn headers_consistent(headers: &[HeaderMatch]) -> Result<(), &'static str> {
+    for (i, a) in headers.iter().enumerate() {
+        for b in &headers[i + 1..] {
+            if a.name != b.name {
+                continue;
+            }
+            match (&a.kind, &b.kind) {
+                (HeaderMatchKind::Present, HeaderMatchKind::Present) if a.invert != b.invert => {
+                    return Err(
+                        "cannot specify contradictory 'present' and 'notpresent' conditions for the same route and header",
+                    );
+                }
+                (HeaderMatchKind::Exact(_), HeaderMatchKind::Exact(_))
+                    if !a.invert && !b.invert =>
+                {
+                    return Err(
+                        "cannot specify duplicate header 'exact match' conditions in the same route",
+                    );
+                }
+                (HeaderMatchKind::Exact(x), HeaderMatchKind::Exact(y))
+                    if x == y && a.invert != b.invert =>
+                {
+                    return Err(
+                        "cannot specify contradictory 'exact' and 'notexact' conditions for the same route and header",
+                    );
+                }
+                (HeaderMatchKind::Contains(x), HeaderMatchKind::Contains(y))
+                    if x == y && a.invert != b.invert =>
+                {
+                    return Err(
+                        "cannot specify contradictory 'contains' and 'notcontains' conditions for the same route and header",
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn header_match(
+    h: &contour_crds::httpproxy::HeaderMatchCondition,
+) -> Result<HeaderMatch, (&'static str, String)> {
+    // Envoy refuses these names, and with them every route.
+    if h.name.is_empty() || h.name.contains(['\0', '\r', '\n']) {
+        return Err((
+            "HeaderMatchConditionsNotValid",
+            format!(
+                "header condition name {:?} must not be empty or contain NUL, CR or LF",
+                h.name
+            ),
+        ));
+    }
     let (kind, invert) = if h.present {
         (HeaderMatchKind::Present, false)
     } else if h.not_present {
@@ -756,9 +925,18 @@ fn header_match(h: &contour_crds::httpproxy::HeaderMatchCondition) -> Result<Hea
     } else if !h.not_contains.is_empty() {
         (HeaderMatchKind::Contains(h.not_contains.clone()), true)
     } else if !h.regex.is_empty() {
+        policy::check_regex(&h.regex).map_err(|_| {
+            (
+                "HeaderMatchConditionsNotValid",
+                "invalid regular expression specified for 'regex' condition".to_string(),
+            )
+        })?;
         (HeaderMatchKind::Regex(h.regex.clone()), false)
     } else {
-        return Err(format!("header condition {:?} specifies no match", h.name));
+        return Err((
+            "PathMatchConditionsNotValid",
+            format!("header condition {:?} specifies no match", h.name),
+        ));
     };
     Ok(HeaderMatch {
         name: h.name.to_ascii_lowercase(),

@@ -24,6 +24,9 @@
 //!   control characters in its path or host, or more than 10^9 seconds;
 //!   service weights that add up to more than 2^32-1.
 //!
+//! A root in a namespace where roots are not allowed does not count as a
+//! claim of its fqdn (upstream let it invalidate the legitimate root).
+//!
 //! `tcpproxy` (see `tcpproxy.rs`) is served for TLS passthrough or a valid
 //! certificate, as upstream did; where upstream then overwrote a tcpproxy
 //! error with `valid` once the routes were processed, the error stays, and a
@@ -122,10 +125,14 @@ pub fn process(cache: &dyn Source, config: &BuilderConfig, dag: &mut Dag) {
     };
 
     // An fqdn (compared as written) may be claimed by one root only; every
-    // claimant of a duplicated one is invalid and not processed.
+    // claimant of a duplicated one is invalid and not processed. A root in
+    // a namespace where roots are not allowed claims nothing (upstream
+    // counted it, so a tenant could take any root's host down).
     let mut roots_by_fqdn: BTreeMap<&str, Vec<&Key>> = BTreeMap::new();
     for (key, ir) in cache.ingressroutes() {
-        if let Some(vh) = &ir.spec.virtual_host {
+        if let Some(vh) = &ir.spec.virtual_host
+            && config.root_allowed(&key.namespace)
+        {
             roots_by_fqdn.entry(vh.fqdn.as_str()).or_default().push(key);
         }
     }
