@@ -46,8 +46,8 @@ async fn envoy_is_updated_only_after_contour_has_rolled_out() -> TestResult {
     let envoy = serde_json::to_value(daemonsets.get("envoy-up").await?)?;
     assert_eq!(
         images(&envoy),
-        ["contour:test", "envoy:test"],
-        "Envoy must wait for Contour's rollout"
+        ["contour:test", "envoy:test", "contour:test"],
+        "Envoy (bootstrap, envoy, drain sidecar) must wait for Contour's rollout"
     );
     let st = status(&client, &ns, "up").await?;
     assert_eq!(condition(&st, "Progressing")["reason"], "WaitingForContour");
@@ -62,7 +62,7 @@ async fn envoy_is_updated_only_after_contour_has_rolled_out() -> TestResult {
     mark_rolled_out(&client, &ns, "contour-up").await?;
     reconcile(&client, &ns, "up").await?;
     let envoy = serde_json::to_value(daemonsets.get("envoy-up").await?)?;
-    assert_eq!(images(&envoy), ["contour:v2", "envoy:test"]);
+    assert_eq!(images(&envoy), ["contour:v2", "envoy:test", "contour:v2"]);
     let st = status(&client, &ns, "up").await?;
     assert_ne!(condition(&st, "Progressing")["reason"], "WaitingForContour");
 
@@ -75,7 +75,7 @@ async fn envoy_is_updated_only_after_contour_has_rolled_out() -> TestResult {
     .await?;
     reconcile(&client, &ns, "up").await?;
     let envoy = serde_json::to_value(daemonsets.get("envoy-up").await?)?;
-    assert_eq!(images(&envoy), ["contour:v2", "envoy:v2"]);
+    assert_eq!(images(&envoy), ["contour:v2", "envoy:v2", "contour:v2"]);
     Ok(())
 }
 
