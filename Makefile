@@ -3,13 +3,14 @@
 #   make demo   the main job on a local embedded control plane (DEMO_ARGS=--once to stop after it)
 #   make tools  build/install etcd, kube-apiserver, helm, Envoy (cached by version)
 #   make crds   regenerate the CRD YAML the chart ships, and docs/api.md, from the Rust types
-#   make bench  benchmarks (figures go to BENCHMARKS.md)
+#   make bench  benchmarks (figures go to BENCHMARKS.md); bench-coldstart, bench-churn,
+#               bench-fanout, bench-operator: issue 7's scenarios vs upstream (bench-issue7: all)
 
 SHELL := /bin/bash
 CARGO ?= cargo
 CRD_DIR := helm/contour-operator/crds
 
-.PHONY: all build test lint fmt tools crds crds-check demo bench bench-compare clean
+.PHONY: all build test lint fmt tools crds crds-check demo bench bench-compare bench-coldstart bench-churn bench-fanout bench-operator bench-issue7 clean
 
 all: build
 
@@ -48,6 +49,30 @@ bench: tools
 bench-compare: tools
 	bash tests/tools/install.sh upstream_contour
 	LATENCY_TARGETS=ours,upstream $(CARGO) bench -p contour-tests --bench latency
+
+# Issue 7 scenarios, one command each, ours and upstream side by side (TARGETS=ours
+# for ours alone); tables on stdout, CSV + PNG into docs/bench/ (BENCH_OUT overrides).
+# Sizes are the issue's; each scenario's env vars override them (see tests/src/bench/).
+# Smoke versions with tiny sizes run in `make test` (tests/tests/bench_smoke.rs).
+BENCH_TARGETS ?= ours,upstream
+
+bench-coldstart: tools
+	bash tests/tools/install.sh upstream_contour
+	TARGETS=$(BENCH_TARGETS) $(CARGO) bench -p contour-tests --bench coldstart
+
+bench-churn: tools
+	bash tests/tools/install.sh upstream_contour
+	TARGETS=$(BENCH_TARGETS) $(CARGO) bench -p contour-tests --bench churn
+
+bench-fanout: tools
+	bash tests/tools/install.sh upstream_contour
+	TARGETS=$(BENCH_TARGETS) $(CARGO) bench -p contour-tests --bench fanout
+
+# Ours only: upstream has no operator that reconciles a ContourDeployment.
+bench-operator: tools
+	$(CARGO) bench -p contour-tests --bench operator
+
+bench-issue7: bench-coldstart bench-churn bench-fanout bench-operator
 
 clean:
 	$(CARGO) clean

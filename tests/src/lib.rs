@@ -14,6 +14,7 @@
 
 pub mod apiserver;
 pub mod backend;
+pub mod bench;
 pub mod contour;
 pub mod envoy;
 mod error;

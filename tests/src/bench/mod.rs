@@ -1,0 +1,93 @@
+//! Shared pieces of the end-to-end benchmarks of issue 7 (`tests/benches/`):
+//! each scenario lives here as a function that the bench binary runs with
+//! the issue's sizes and the smoke test (`tests/tests/bench_smoke.rs`) runs
+//! with tiny ones.
+//!
+//! - [`objects`]: deterministic (seeded) object generators and a fast bulk create.
+//! - [`xds`]: a lightweight ADS client that subscribes and ACKs like Envoy
+//!   (CDS and LDS wildcard, then EDS for the clusters, RDS and SDS for what
+//!   the listeners name) and counts responses and bytes; it works against
+//!   ours and upstream Contour (both speak xDS v3 over mutual TLS).
+//! - [`controller`]: ours or upstream Contour as a process, pinned with
+//!   `taskset`, with `/proc` readers for RSS and CPU.
+//! - [`report`]: Markdown tables and CSV; [`plot`]: PNG charts.
+//! - Scenarios: [`coldstart`] (2), [`churn`] (3), [`fanout`] (4), [`operator`] (6).
+
+pub mod churn;
+pub mod coldstart;
+pub mod controller;
+pub mod fanout;
+pub mod objects;
+pub mod operator;
+pub mod plot;
+pub mod report;
+pub mod xds;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use controller::{Controller, Target};
+
+/// Errors of the benchmarks: anything, with a message.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+/// Result of the benchmarks.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// An error from a message.
+pub fn err(msg: impl Into<String>) -> Error {
+    msg.into().into()
+}
+
+/// `$KEY` parsed, else `default`.
+pub fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// `$KEY` as a comma-separated list of numbers, else `default`.
+pub fn env_list(key: &str, default: &[usize]) -> Vec<usize> {
+    match std::env::var(key) {
+        Ok(v) => v
+            .split(',')
+            .filter_map(|s| s.trim().replace('_', "").parse().ok())
+            .collect(),
+        Err(_) => default.to_vec(),
+    }
+}
+
+/// The controllers to run: `$TARGETS` (`ours`, `upstream`, comma-separated),
+/// default ours only.
+pub fn targets_from_env() -> Vec<Target> {
+    std::env::var("TARGETS")
+        .unwrap_or_else(|_| "ours".into())
+        .split(',')
+        .filter_map(|t| match t.trim() {
+            "ours" => Some(Target::Ours),
+            "upstream" => Some(Target::Upstream),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Where CSV and PNG files go: `$BENCH_OUT`, else `docs/bench/` of the repository.
+pub fn out_dir_from_env() -> PathBuf {
+    std::env::var_os("BENCH_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::tools::repo_root().join("docs/bench"))
+}
+
+/// The `p` quantile (0..=1) of sorted durations (nearest rank); zero when empty.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Milliseconds of a duration.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}

@@ -1,0 +1,595 @@
+//! A lightweight ADS client that behaves like Envoy on one state-of-the-world
+//! aggregated stream: it subscribes to clusters and listeners (wildcard),
+//! then to the endpoints of every EDS cluster, the route configurations the
+//! listeners' HTTP connection managers name and the secrets their TLS
+//! contexts name, and ACKs every response with its version and nonce. It
+//! keeps only names and counters (no resource bodies), so a hundred of them
+//! fit in one process. Works against ours and upstream Contour alike.
+//!
+//! Changes are observed with [`Watch`]es: "the first response of this type
+//! whose resource (optionally: named like this) contains these bytes / this
+//! endpoint port"; the arrival time of that response is recorded.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+use envoy_types::pb::envoy::config::cluster::v3::cluster::{ClusterDiscoveryType, DiscoveryType};
+use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::envoy::config::core::v3::address::Address as AddressKind;
+use envoy_types::pb::envoy::config::core::v3::socket_address::PortSpecifier;
+use envoy_types::pb::envoy::config::core::v3::transport_socket::ConfigType as SocketConfig;
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use envoy_types::pb::envoy::config::endpoint::v3::lb_endpoint::HostIdentifier;
+use envoy_types::pb::envoy::config::listener::v3::Listener;
+use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType as FilterConfig;
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_connection_manager::RouteSpecifier;
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::DownstreamTlsContext;
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use envoy_types::pb::google::protobuf::Any;
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use super::Result;
+use crate::XdsPki;
+
+/// Type URLs, in the order Envoy subscribes.
+pub mod type_url {
+    /// Clusters.
+    pub const CLUSTER: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+    /// Cluster load assignments.
+    pub const ENDPOINT: &str = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+    /// Listeners.
+    pub const LISTENER: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
+    /// Route configurations.
+    pub const ROUTE: &str = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+    /// Secrets.
+    pub const SECRET: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+    /// All of them, in [`super::TypeIndex`] order.
+    pub const ALL: [&str; 5] = [CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET];
+}
+
+/// Index of a type URL in [`type_url::ALL`].
+pub type TypeIndex = usize;
+
+fn type_index(url: &str) -> Option<TypeIndex> {
+    type_url::ALL.iter().position(|t| *t == url)
+}
+
+/// Short name of a type (`cds`, `eds`, `lds`, `rds`, `sds`).
+pub fn type_short(i: TypeIndex) -> &'static str {
+    ["cds", "eds", "lds", "rds", "sds"]
+        .get(i)
+        .copied()
+        .unwrap_or("?")
+}
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// xDS port on 127.0.0.1.
+    pub port: u16,
+    /// Mutual TLS with Envoy's pair from this PKI (server name `contour`);
+    /// plain gRPC when `None`.
+    pub pki: Option<XdsPki>,
+}
+
+/// Counters of one type (monotonic).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Responses received.
+    pub responses: AtomicU64,
+    /// Encoded bytes of those responses.
+    pub bytes: AtomicU64,
+    /// Resources carried by them.
+    pub resources: AtomicU64,
+}
+
+/// A snapshot of [`Counters`] for all types: `[type] = (responses, bytes, resources)`.
+pub type CounterSnapshot = [(u64, u64, u64); 5];
+
+/// What a watch looks for.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// These bytes anywhere in an encoded resource.
+    Bytes(Vec<u8>),
+    /// A cluster load assignment with an endpoint on this port.
+    EndpointPort(u32),
+}
+
+/// "Tell me when a response of `type_url` carries a resource (named with
+/// `name_prefix`, if given) that matches."
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// Index into [`type_url::ALL`].
+    pub type_index: TypeIndex,
+    /// Only resources whose name starts with this.
+    pub name_prefix: Option<String>,
+    /// What to look for.
+    pub matcher: Matcher,
+}
+
+/// What the client has received so far (names, not bodies).
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    /// When the stream got its first response.
+    pub first_response: Option<Instant>,
+    /// When the last response arrived.
+    pub last_response: Option<Instant>,
+    /// Responses received.
+    pub responses: u64,
+    /// Cluster names (last CDS response).
+    pub clusters: usize,
+    /// Endpoint (CLA) names received.
+    pub endpoints: usize,
+    /// Listener names (last LDS response).
+    pub listeners: usize,
+    /// Route configuration names received.
+    pub routes: usize,
+    /// Secret names received.
+    pub secrets: usize,
+    /// Virtual hosts of `ingress_http` in the last one received (only when
+    /// counting is on).
+    pub http_vhosts: usize,
+    /// Responses refused (never expected: the client ACKs everything).
+    pub errors: Vec<String>,
+}
+
+struct Shared {
+    node_id: String,
+    count_vhosts: bool,
+    counters: [Counters; 5],
+    state: Mutex<State>,
+    watches: Mutex<HashMap<u64, (Watch, Option<Instant>)>>,
+    /// Bumped on every response (for waiters).
+    notify: tokio::sync::Notify,
+}
+
+/// One ADS client; its stream runs in a task until dropped.
+pub struct Client {
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn channel(target: &Target) -> Result<Channel> {
+    let scheme = if target.pki.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://127.0.0.1:{}", target.port))?
+        // Envoy's own gRPC client windows are large (256 MiB by default).
+        .initial_stream_window_size(Some(16 << 20))
+        .initial_connection_window_size(Some(16 << 20))
+        .connect_timeout(Duration::from_secs(5));
+    if let Some(p) = &target.pki {
+        endpoint = endpoint.tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(std::fs::read(&p.ca)?))
+                .identity(Identity::from_pem(
+                    std::fs::read(&p.envoy_cert)?,
+                    std::fs::read(&p.envoy_key)?,
+                ))
+                .domain_name("contour"),
+        )?;
+    }
+    Ok(endpoint.connect().await?)
+}
+
+impl Client {
+    /// Starts a client that connects (retrying until `connect_timeout`) and
+    /// follows the server. `count_vhosts` decodes `ingress_http` to count
+    /// its virtual hosts (costly for big route tables; for the cold start).
+    pub fn start(
+        target: Target,
+        node_id: &str,
+        count_vhosts: bool,
+        connect_timeout: Duration,
+    ) -> Client {
+        let shared = Arc::new(Shared {
+            node_id: node_id.to_string(),
+            count_vhosts,
+            counters: Default::default(),
+            state: Mutex::new(State::default()),
+            watches: Mutex::new(HashMap::new()),
+            notify: tokio::sync::Notify::new(),
+        });
+        let s = shared.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = run(target, s.clone(), connect_timeout).await
+                && let Ok(mut st) = s.state.lock()
+            {
+                st.errors.push(e.to_string());
+            }
+            s.notify.notify_waiters();
+        });
+        Client { shared, task }
+    }
+
+    /// What it has received so far.
+    pub fn state(&self) -> State {
+        self.shared
+            .state
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// Counters of every type.
+    pub fn counters(&self) -> CounterSnapshot {
+        let mut out = [(0, 0, 0); 5];
+        for (i, c) in self.shared.counters.iter().enumerate() {
+            out[i] = (
+                c.responses.load(Ordering::Relaxed),
+                c.bytes.load(Ordering::Relaxed),
+                c.resources.load(Ordering::Relaxed),
+            );
+        }
+        out
+    }
+
+    /// Registers watch `id` (register before making the change).
+    pub fn watch(&self, id: u64, watch: Watch) {
+        if let Ok(mut w) = self.shared.watches.lock() {
+            w.insert(id, (watch, None));
+        }
+    }
+
+    /// When watch `id` matched, if it has; `remove` forgets a matched watch.
+    pub fn seen(&self, id: u64, remove: bool) -> Option<Instant> {
+        let mut w = self.shared.watches.lock().ok()?;
+        let at = w.get(&id).and_then(|(_, at)| *at);
+        if remove && at.is_some() {
+            w.remove(&id);
+        }
+        at
+    }
+
+    /// Forgets watch `id`.
+    pub fn unwatch(&self, id: u64) {
+        if let Ok(mut w) = self.shared.watches.lock() {
+            w.remove(&id);
+        }
+    }
+
+    /// Waits until `done(state)` holds (or the timeout passes: `false`).
+    pub async fn wait_for(&self, timeout: Duration, done: impl Fn(&State) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.shared.notify.notified();
+            if done(&self.state()) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.task.is_finished() {
+                return done(&self.state());
+            }
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(200)), notified).await;
+        }
+    }
+}
+
+/// Sums counters over clients.
+pub fn sum_counters(clients: &[Client]) -> CounterSnapshot {
+    let mut out = [(0u64, 0u64, 0u64); 5];
+    for c in clients {
+        for (i, (r, b, n)) in c.counters().iter().enumerate() {
+            out[i].0 += r;
+            out[i].1 += b;
+            out[i].2 += n;
+        }
+    }
+    out
+}
+
+/// `after - before`, per type.
+pub fn counters_delta(after: &CounterSnapshot, before: &CounterSnapshot) -> CounterSnapshot {
+    let mut out = [(0u64, 0u64, 0u64); 5];
+    for i in 0..5 {
+        out[i] = (
+            after[i].0.saturating_sub(before[i].0),
+            after[i].1.saturating_sub(before[i].1),
+            after[i].2.saturating_sub(before[i].2),
+        );
+    }
+    out
+}
+
+/// Registers watch `id` on every client.
+pub fn watch_all(clients: &[Client], id: u64, watch: &Watch) {
+    for c in clients {
+        c.watch(id, watch.clone());
+    }
+}
+
+/// Waits until every client has matched watch `id` (polling every
+/// millisecond; the recorded times are the responses' arrival) or the
+/// timeout passes. Returns each client's arrival time; the watch is removed.
+pub async fn wait_watch(clients: &[Client], id: u64, timeout: Duration) -> Vec<Option<Instant>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let seen: Vec<Option<Instant>> = clients.iter().map(|c| c.seen(id, false)).collect();
+        if seen.iter().all(Option::is_some) || Instant::now() > deadline {
+            for c in clients {
+                c.unwatch(id);
+            }
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// The first length-delimited field 1 of an encoded message: the `name` of
+/// a Cluster, Listener, RouteConfiguration and Secret and the `cluster_name`
+/// of a ClusterLoadAssignment.
+pub fn resource_name(mut buf: &[u8]) -> Option<&str> {
+    fn varint(buf: &mut &[u8]) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = buf.split_first()?;
+            *buf = rest;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    while !buf.is_empty() {
+        let tag = varint(&mut buf)?;
+        let (field, wire) = (tag >> 3, tag & 7);
+        match wire {
+            0 => {
+                varint(&mut buf)?;
+            }
+            1 => buf = buf.get(8..)?,
+            5 => buf = buf.get(4..)?,
+            2 => {
+                let len = usize::try_from(varint(&mut buf)?).ok()?;
+                let (body, rest) = (buf.get(..len)?, buf.get(len..)?);
+                if field == 1 {
+                    return std::str::from_utf8(body).ok();
+                }
+                buf = rest;
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn eds_names(resources: &[Any]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for r in resources {
+        let Ok(c) = Cluster::decode(r.value.as_slice()) else {
+            continue;
+        };
+        if c.cluster_discovery_type == Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32)) {
+            let service = c
+                .eds_cluster_config
+                .as_ref()
+                .map(|e| e.service_name.clone())
+                .unwrap_or_default();
+            out.insert(if service.is_empty() { c.name } else { service });
+        }
+    }
+    out
+}
+
+/// Route configuration and secret names the listeners refer to.
+fn listener_refs(resources: &[Any]) -> (BTreeSet<String>, BTreeSet<String>) {
+    let (mut routes, mut secrets) = (BTreeSet::new(), BTreeSet::new());
+    for r in resources {
+        let Ok(l) = Listener::decode(r.value.as_slice()) else {
+            continue;
+        };
+        for chain in l.filter_chains.iter().chain(l.default_filter_chain.iter()) {
+            for f in &chain.filters {
+                if let Some(FilterConfig::TypedConfig(any)) = &f.config_type
+                    && any.type_url.ends_with("HttpConnectionManager")
+                    && let Ok(hcm) = HttpConnectionManager::decode(any.value.as_slice())
+                    && let Some(RouteSpecifier::Rds(rds)) = hcm.route_specifier
+                {
+                    routes.insert(rds.route_config_name);
+                }
+            }
+            if let Some(ts) = &chain.transport_socket
+                && let Some(SocketConfig::TypedConfig(any)) = &ts.config_type
+                && any.type_url.ends_with("DownstreamTlsContext")
+                && let Ok(tls) = DownstreamTlsContext::decode(any.value.as_slice())
+                && let Some(common) = tls.common_tls_context
+            {
+                for s in common.tls_certificate_sds_secret_configs {
+                    secrets.insert(s.name);
+                }
+            }
+        }
+    }
+    (routes, secrets)
+}
+
+fn matches(matcher: &Matcher, value: &[u8]) -> bool {
+    match matcher {
+        Matcher::Bytes(needle) => memchr::memmem::find(value, needle).is_some(),
+        Matcher::EndpointPort(port) => ClusterLoadAssignment::decode(value).is_ok_and(|cla| {
+            cla.endpoints
+                .iter()
+                .flat_map(|l| l.lb_endpoints.iter())
+                .any(|e| match &e.host_identifier {
+                    Some(HostIdentifier::Endpoint(ep)) => ep
+                        .address
+                        .as_ref()
+                        .and_then(|a| a.address.as_ref())
+                        .is_some_and(|a| match a {
+                            AddressKind::SocketAddress(s) => {
+                                s.port_specifier == Some(PortSpecifier::PortValue(*port))
+                            }
+                            _ => false,
+                        }),
+                    _ => false,
+                })
+        }),
+    }
+}
+
+struct Subscription {
+    names: BTreeSet<String>,
+    version: String,
+    nonce: String,
+    sent: bool,
+}
+
+async fn run(target: Target, shared: Arc<Shared>, connect_timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + connect_timeout;
+    let channel = loop {
+        match channel(&target).await {
+            Ok(c) => break c,
+            Err(e) if Instant::now() > deadline => {
+                return Err(format!("connecting to :{}: {e}", target.port).into());
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    let mut client =
+        AggregatedDiscoveryServiceClient::new(channel).max_decoding_message_size(usize::MAX);
+    let node = Node {
+        id: shared.node_id.clone(),
+        cluster: "bench".into(),
+        ..Default::default()
+    };
+    let (tx, rx) = mpsc::unbounded_channel::<DiscoveryRequest>();
+    let request = |type_index: TypeIndex, sub: &Subscription| DiscoveryRequest {
+        node: Some(node.clone()),
+        type_url: type_url::ALL[type_index].to_string(),
+        version_info: sub.version.clone(),
+        response_nonce: sub.nonce.clone(),
+        resource_names: sub.names.iter().cloned().collect(),
+        ..Default::default()
+    };
+    let mut subs: Vec<Subscription> = (0..5)
+        .map(|_| Subscription {
+            names: BTreeSet::new(),
+            version: String::new(),
+            nonce: String::new(),
+            sent: false,
+        })
+        .collect();
+    // Envoy's order: clusters, then listeners (wildcard: no names).
+    for i in [0usize, 2] {
+        let _ = tx.send(request(i, &subs[i]));
+        subs[i].sent = true;
+    }
+    let mut responses = client
+        .stream_aggregated_resources(UnboundedReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    // Names received per non-wildcard type (merged across responses).
+    let mut received: [HashSet<String>; 5] = Default::default();
+    while let Some(resp) = responses.message().await? {
+        let arrived = Instant::now();
+        let Some(ti) = type_index(&resp.type_url) else {
+            continue;
+        };
+        account(&shared, ti, &resp);
+        check_watches(&shared, ti, &resp.resources, arrived);
+        // Follow what clusters and listeners name, as Envoy does, before
+        // ACKing them.
+        let mut changes: Vec<(TypeIndex, BTreeSet<String>)> = Vec::new();
+        match ti {
+            0 => changes.push((1, eds_names(&resp.resources))),
+            2 => {
+                let (routes, secrets) = listener_refs(&resp.resources);
+                changes.push((3, routes));
+                changes.push((4, secrets));
+            }
+            _ => {}
+        }
+        let mut vhosts = None;
+        if ti == 0 || ti == 2 {
+            received[ti].clear();
+        }
+        for r in &resp.resources {
+            if let Some(name) = resource_name(&r.value) {
+                if ti == 3 && shared.count_vhosts && name == "ingress_http" {
+                    vhosts = RouteConfiguration::decode(r.value.as_slice())
+                        .ok()
+                        .map(|rc| rc.virtual_hosts.len());
+                }
+                if !received[ti].contains(name) {
+                    received[ti].insert(name.to_string());
+                }
+            }
+        }
+        for (t, names) in changes {
+            // As Envoy: no subscription while nothing is named (an empty
+            // name list would be a wildcard subscription), then one request
+            // per change of the set.
+            if names != subs[t].names && (subs[t].sent || !names.is_empty()) {
+                subs[t].names = names;
+                subs[t].sent = true;
+                let _ = tx.send(request(t, &subs[t]));
+            }
+        }
+        subs[ti].version = resp.version_info.clone();
+        subs[ti].nonce = resp.nonce.clone();
+        let _ = tx.send(request(ti, &subs[ti]));
+        if let Ok(mut st) = shared.state.lock() {
+            st.first_response.get_or_insert(arrived);
+            st.last_response = Some(arrived);
+            st.responses += 1;
+            st.clusters = received[0].len();
+            st.endpoints = received[1].len();
+            st.listeners = received[2].len();
+            st.routes = received[3].len();
+            st.secrets = received[4].len();
+            if let Some(v) = vhosts {
+                st.http_vhosts = v;
+            }
+        }
+        shared.notify.notify_waiters();
+    }
+    Err("the server closed the stream".into())
+}
+
+fn account(shared: &Shared, ti: TypeIndex, resp: &DiscoveryResponse) {
+    let c = &shared.counters[ti];
+    c.responses.fetch_add(1, Ordering::Relaxed);
+    c.bytes
+        .fetch_add(resp.encoded_len() as u64, Ordering::Relaxed);
+    c.resources
+        .fetch_add(resp.resources.len() as u64, Ordering::Relaxed);
+}
+
+fn check_watches(shared: &Shared, ti: TypeIndex, resources: &[Any], arrived: Instant) {
+    let Ok(mut watches) = shared.watches.lock() else {
+        return;
+    };
+    for (w, at) in watches.values_mut() {
+        if at.is_some() || w.type_index != ti {
+            continue;
+        }
+        let hit = resources.iter().any(|r| {
+            let named = match &w.name_prefix {
+                Some(p) => resource_name(&r.value).is_some_and(|n| n.starts_with(p.as_str())),
+                None => true,
+            };
+            named && matches(&w.matcher, &r.value)
+        });
+        if hit {
+            *at = Some(arrived);
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The end-to-end benchmarks of issue 7 with tiny sizes, against ours only,
+//! so that they cannot rot: each scenario's function runs, produces sane
+//! numbers and writes its CSV and PNG files (into a temporary directory).
+//! The real runs are `make bench-coldstart`, `bench-churn`, `bench-fanout`
+//! and `bench-operator` (figures in BENCHMARKS.md).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use contour_tests::bench::{Target, churn, coldstart, fanout, operator};
+
+type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// The scenarios share one API server and start controllers that watch
+/// every namespace: one at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bench-smoke-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn assert_files(paths: &[PathBuf], dir: &Path) {
+    assert!(!paths.is_empty());
+    for p in paths {
+        assert!(
+            p.starts_with(dir),
+            "{} outside {}",
+            p.display(),
+            dir.display()
+        );
+        let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 50, "{} is {len} bytes", p.display());
+        if p.extension().is_some_and(|e| e == "png") {
+            let head = std::fs::read(p).unwrap_or_default();
+            assert!(head.starts_with(b"\x89PNG"), "{} is not a PNG", p.display());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coldstart_smoke() -> TestResult {
+    let _one = ONE_AT_A_TIME.lock().await;
+    contour_tests::init_crypto();
+    let dir = out_dir("coldstart");
+    let cfg = coldstart::Config {
+        proxies: 20,
+        services: 20,
+        secrets: 30,
+        helm_kib: (1, 4),
+        namespaces: 2,
+        targets: vec![Target::Ours],
+        envoy: true,
+        settle: Duration::from_secs(1),
+        timeout: Duration::from_secs(60),
+        concurrency: 16,
+        seed: 1,
+        out_dir: dir.clone(),
+        name: "coldstart".into(),
+    };
+    let (world, outcomes) = coldstart::run(&cfg).await?;
+    assert_eq!(world.expected.vhosts, 20);
+    assert_eq!(world.expected.tls, 7);
+    let o = &outcomes[0];
+    assert!(o.complete_s > 0.0 && o.complete_s < 60.0, "{o:?}");
+    assert!(o.envoy_complete_s.is_some(), "Envoy never had the config");
+    assert!(o.bytes_to_complete > 1000);
+    assert!(o.peak_rss_mib > 1.0 && o.steady_rss_mib > 1.0);
+    assert!(o.cpu_total > 0.0);
+    let table = coldstart::table(&cfg, &world, &outcomes);
+    assert!(table.contains("| ours |"), "{table}");
+    assert_files(&coldstart::write_outputs(&cfg, &outcomes)?, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_smoke() -> TestResult {
+    let _one = ONE_AT_A_TIME.lock().await;
+    contour_tests::init_crypto();
+    let dir = out_dir("churn");
+    let cfg = churn::Config {
+        clusters: vec![20],
+        clients: 2,
+        rate: 20.0,
+        secs: 3.0,
+        routes_per_proxy: 4,
+        namespaces: 2,
+        targets: vec![Target::Ours],
+        settle: Duration::from_millis(500),
+        timeout: Duration::from_secs(60),
+        concurrency: 16,
+        seed: 1,
+        out_dir: dir.clone(),
+        name: "churn".into(),
+    };
+    let outcomes = churn::run(&cfg).await?;
+    let o = &outcomes[0];
+    assert_eq!(o.updates.len(), 60);
+    assert!(o.responses[1] > 0, "no EDS responses: {o:?}");
+    assert!(o.bytes_per_change() > 0.0);
+    let arrived = o.updates.iter().filter(|u| u.to_all().is_some()).count();
+    assert!(
+        arrived >= 54,
+        "only {arrived} of 60 updates reached both clients"
+    );
+    assert!(o.cpu_secs > 0.0);
+    assert!(churn::table(&cfg, &outcomes).contains("| ours | 20 |"));
+    assert_files(&churn::write_outputs(&cfg, &outcomes)?, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_smoke() -> TestResult {
+    let _one = ONE_AT_A_TIME.lock().await;
+    contour_tests::init_crypto();
+    let dir = out_dir("fanout");
+    let cfg = fanout::Config {
+        routes: 20,
+        services: 2,
+        clients: 3,
+        changes: 3,
+        gap: Duration::from_millis(100),
+        namespaces: 2,
+        targets: vec![Target::Ours],
+        settle: Duration::from_millis(500),
+        timeout: Duration::from_secs(60),
+        concurrency: 16,
+        seed: 1,
+        out_dir: dir.clone(),
+        name: "fanout".into(),
+    };
+    let (world, outcomes) = fanout::run(&cfg).await?;
+    let o = &outcomes[0];
+    assert!(o.first_change.to_all().is_some(), "{o:?}");
+    assert_eq!(o.changes.len(), 3);
+    assert_eq!(o.missed(), 0, "every client received every change: {o:?}");
+    assert!(o.responses[3] >= 3 * 3, "RDS responses: {:?}", o.responses);
+    assert!(o.kib_per_connection().is_finite());
+    assert!(fanout::table(&cfg, &world, &outcomes).contains("| ours |"));
+    assert_files(&fanout::write_outputs(&cfg, &outcomes)?, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_smoke() -> TestResult {
+    let _one = ONE_AT_A_TIME.lock().await;
+    contour_tests::init_crypto();
+    let dir = out_dir("operator");
+    let cfg = operator::Config {
+        instances: 1,
+        noop_runs: 3,
+        out_dir: dir.clone(),
+        name: "operator".into(),
+    };
+    let instances = operator::run(&cfg).await?;
+    let i = &instances[0];
+    assert!(i.children >= 14, "{i:?}");
+    assert!(i.first.writes >= 14, "{i:?}");
+    assert_eq!(i.noop.len(), 3);
+    assert!(i.noop.iter().all(|r| r.writes == 0), "a no-op wrote: {i:?}");
+    assert!(i.noop.iter().all(|r| r.reads > 0));
+    assert!(operator::table(&cfg, &instances).contains("bench-0"));
+    assert_files(&operator::write_outputs(&cfg, &instances)?, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
