@@ -21,17 +21,28 @@ async fn status(port: u16, path: &str) -> u16 {
 
 #[tokio::test]
 async fn metrics_health_and_debug_on_their_own_ports() -> TestResult {
-    let (health, debug) = (free_port()?, free_port()?);
-    let g = ground(
-        "endpoints",
-        &[
-            &format!("--health-port={health}"),
-            &format!("--debug-http-port={debug}"),
-            "--kubernetes-client-qps=20",
-            "--kubernetes-client-burst=5",
-        ],
-    )
-    .await?;
+    // Free ports are picked, released and bound again: another process of
+    // the test run may take one in between. The debug endpoint does not stop
+    // serve when its port is taken (it says so in the log); start again then.
+    let mut attempt = 0;
+    let (g, health, debug) = loop {
+        attempt += 1;
+        let (health, debug) = (free_port()?, free_port()?);
+        let g = ground(
+            "endpoints",
+            &[
+                &format!("--health-port={health}"),
+                &format!("--debug-http-port={debug}"),
+                "--kubernetes-client-qps=20",
+                "--kubernetes-client-burst=5",
+            ],
+        )
+        .await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if !g.contour.log().contains("could not bind") || attempt == 3 {
+            break (g, health, debug);
+        }
+    };
     let b = TestNet::shared()?.backend("endpoints")?;
     for m in service_for("web", &[b.addr]) {
         g.apply(&m).await?;
@@ -56,7 +67,12 @@ async fn metrics_health_and_debug_on_their_own_ports() -> TestResult {
     assert_eq!(status(metrics, "/metrics").await, 200);
     assert_eq!(status(metrics, "/healthz").await, 404);
     assert_eq!(status(metrics, "/debug/dag").await, 404);
-    assert_eq!(status(debug, "/debug/dag").await, 200);
+    assert_eq!(
+        status(debug, "/debug/dag").await,
+        200,
+        "contour's log:\n{}",
+        common::tail(&g.contour.log(), 20)
+    );
     assert_eq!(status(debug, "/metrics").await, 404);
     Ok(())
 }
