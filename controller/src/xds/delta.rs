@@ -126,7 +126,7 @@ fn respond(
         .map(|r| Resource {
             name: r.name.clone(),
             version: r.version.clone(),
-            resource: Some(r.body.clone()),
+            resource: Some(r.any()),
             ..Default::default()
         })
         .collect();
@@ -164,7 +164,6 @@ fn respond(
 mod tests {
     use std::sync::Arc;
 
-    use envoy_types::pb::google::protobuf::Any;
     use envoy_types::pb::google::rpc::Status;
 
     use super::*;
@@ -179,10 +178,8 @@ mod tests {
                 Arc::new(VersionedResource {
                     name: name.to_string(),
                     version: version.to_string(),
-                    body: Any {
-                        type_url: t.into(),
-                        value: vec![],
-                    },
+                    type_url: t.into(),
+                    value: Default::default(),
                 }),
             );
         }

@@ -3,10 +3,12 @@
 //! (`on_request` / `on_snapshot` return what to send). A gRPC adapter drives them.
 
 pub mod delta;
+pub mod grpc;
 pub mod server;
 pub mod snapshot;
 pub mod sotw;
 pub mod transport;
+pub mod wire;
 
 pub use snapshot::{Snapshot, TypeSnapshot, VersionedResource};
 

@@ -38,10 +38,23 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::delta::DeltaStream;
 use super::sotw::SotwStream;
+use super::wire::SotwResponse;
 use super::{Event, Outcome, Snapshot, type_url};
 
 /// The stream type every streaming method returns.
 pub type ResponseStream<R> = ReceiverStream<Result<R, Status>>;
+
+/// State-of-the-world responses as tonic's own services send them (copied
+/// into messages). The streaming methods are answered by
+/// [`super::grpc`] instead, which shares the bodies; these remain for
+/// completeness.
+pub type SotwMessageStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<DiscoveryResponse, Status>> + Send>>;
+
+/// Responses a stream may have queued before its driver waits for the
+/// client to take them (HTTP/2 flow control): a slow or stuck client holds
+/// at most this many, and they share their bodies with the snapshot.
+const QUEUED_RESPONSES: usize = 4;
 
 /// A snapshot as published, with the moment it was published (for push
 /// latency).
@@ -107,7 +120,9 @@ impl XdsServer {
         }
     }
 
-    /// Every service (ADS + per type) as tonic routes.
+    /// Every service (ADS + per type) as tonic routes; the
+    /// state-of-the-world streaming methods are answered by
+    /// [`super::grpc`], which sends the snapshot's bodies without copying them.
     pub fn routes(&self) -> tonic::service::Routes {
         let mut routes = tonic::service::RoutesBuilder::default();
         routes
@@ -118,24 +133,38 @@ impl XdsServer {
             .add_service(EndpointDiscoveryServiceServer::new(self.clone()))
             .add_service(SecretDiscoveryServiceServer::new(self.clone()))
             .add_service(RuntimeDiscoveryServiceServer::new(self.clone()));
-        routes.routes()
+        let router = super::grpc::sotw_router(self).merge(routes.routes().into_axum_router());
+        tonic::service::Routes::from(router)
     }
 
-    fn sotw(
+    /// Starts the driver of one state-of-the-world stream; its responses
+    /// come out of the returned channel.
+    pub(super) fn sotw_responses(
         &self,
-        req: Request<Streaming<DiscoveryRequest>>,
+        requests: Streaming<DiscoveryRequest>,
         fixed: Option<&'static str>,
-    ) -> Response<ResponseStream<DiscoveryResponse>> {
-        let (tx, rx) = mpsc::channel(16);
+    ) -> mpsc::Receiver<Result<SotwResponse, Status>> {
+        let (tx, rx) = mpsc::channel(QUEUED_RESPONSES);
         let driver = Driver::<SotwStream> {
-            requests: req.into_inner(),
+            requests,
             snapshots: self.snapshots.clone(),
             observer: self.observer.clone(),
             fixed,
             tx,
         };
         tokio::spawn(driver.run());
-        Response::new(ReceiverStream::new(rx))
+        rx
+    }
+
+    fn sotw(
+        &self,
+        req: Request<Streaming<DiscoveryRequest>>,
+        fixed: Option<&'static str>,
+    ) -> Response<SotwMessageStream> {
+        use tokio_stream::StreamExt;
+        let rx = self.sotw_responses(req.into_inner(), fixed);
+        let messages = ReceiverStream::new(rx).map(|r| r.map(|resp| resp.to_message()));
+        Response::new(Box::pin(messages))
     }
 
     fn delta(
@@ -143,7 +172,7 @@ impl XdsServer {
         req: Request<Streaming<DeltaDiscoveryRequest>>,
         fixed: Option<&'static str>,
     ) -> Response<ResponseStream<DeltaDiscoveryResponse>> {
-        let (tx, rx) = mpsc::channel(16);
+        let (tx, rx) = mpsc::channel(QUEUED_RESPONSES);
         let driver = Driver::<DeltaStream> {
             requests: req.into_inner(),
             snapshots: self.snapshots.clone(),
@@ -173,7 +202,7 @@ impl XdsServer {
         out.responses
             .into_iter()
             .next()
-            .map(Response::new)
+            .map(|r| Response::new(r.to_message()))
             .ok_or_else(|| Status::unavailable("no resources yet"))
     }
 }
@@ -211,24 +240,20 @@ trait Machine: Default + Send + 'static {
 
 impl Machine for SotwStream {
     type Req = DiscoveryRequest;
-    type Resp = DiscoveryResponse;
+    type Resp = SotwResponse;
     fn type_url(req: &mut DiscoveryRequest) -> &mut String {
         &mut req.type_url
     }
     fn node(req: &DiscoveryRequest) -> Option<&Node> {
         req.node.as_ref()
     }
-    fn on_request(
-        &mut self,
-        req: &DiscoveryRequest,
-        snapshot: &Snapshot,
-    ) -> Outcome<DiscoveryResponse> {
+    fn on_request(&mut self, req: &DiscoveryRequest, snapshot: &Snapshot) -> Outcome<SotwResponse> {
         SotwStream::on_request(self, req, snapshot)
     }
-    fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<DiscoveryResponse> {
+    fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<SotwResponse> {
         SotwStream::on_snapshot(self, snapshot)
     }
-    fn describe(resp: &DiscoveryResponse) -> (String, usize) {
+    fn describe(resp: &SotwResponse) -> (String, usize) {
         (resp.type_url.clone(), resp.resources.len())
     }
 }
@@ -285,6 +310,15 @@ impl<M: Machine> Driver<M> {
                         Ok(None) => break,
                         Err(status) => {
                             tracing::debug!(node, error = %status, "xDS stream ended");
+                            // Tell the client why (a message over the size
+                            // limit, one that does not decode, a compressed
+                            // one without an encoding): otherwise the stream
+                            // would end with grpc-status 0. A client that
+                            // does not read is not waited for long.
+                            let _ = self
+                                .tx
+                                .send_timeout(Err(status), Duration::from_secs(1))
+                                .await;
                             break;
                         }
                     };
@@ -333,7 +367,7 @@ impl<M: Machine> Driver<M> {
 
 #[tonic::async_trait]
 impl AggregatedDiscoveryService for XdsServer {
-    type StreamAggregatedResourcesStream = ResponseStream<DiscoveryResponse>;
+    type StreamAggregatedResourcesStream = SotwMessageStream;
     type DeltaAggregatedResourcesStream = ResponseStream<DeltaDiscoveryResponse>;
 
     async fn stream_aggregated_resources(
@@ -356,7 +390,7 @@ macro_rules! per_type_service {
     ($trait:ident, $type_url:expr, $stream:ident, $stream_ty:ident, $delta:ident, $delta_ty:ident, $fetch:ident) => {
         #[tonic::async_trait]
         impl $trait for XdsServer {
-            type $stream_ty = ResponseStream<DiscoveryResponse>;
+            type $stream_ty = SotwMessageStream;
             type $delta_ty = ResponseStream<DeltaDiscoveryResponse>;
 
             async fn $stream(

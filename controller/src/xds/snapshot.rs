@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use imbl::OrdMap;
 
 use envoy_types::pb::google::protobuf::Any;
@@ -16,15 +17,20 @@ use crate::envoy::Resources;
 use crate::envoy::canonical::canonical_bytes;
 use crate::envoy::json::JsonError;
 
-/// One resource with its version.
-#[derive(Debug, Clone, PartialEq)]
+/// One resource with its version. Two are equal when their names, types and
+/// versions are (the version is a hash of the bytes), so comparing them never
+/// compares bodies, and an `Arc` of one compares by pointer first.
+#[derive(Debug, Clone)]
 pub struct VersionedResource {
     /// Resource name.
     pub name: String,
     /// Hash of the canonical bytes.
     pub version: String,
-    /// The resource, canonically encoded.
-    pub body: Any,
+    /// The type URL of the resource.
+    pub type_url: String,
+    /// The resource, canonically encoded; shared (not copied) by every
+    /// response that carries it.
+    pub value: Bytes,
 }
 
 /// All resources of one type.
@@ -93,6 +99,14 @@ pub fn versioned<M: Message + Name>(
     Ok(TypeSnapshot::new(resources))
 }
 
+impl PartialEq for VersionedResource {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version && self.name == other.name && self.type_url == other.type_url
+    }
+}
+
+impl Eq for VersionedResource {}
+
 impl VersionedResource {
     /// A resource of type `type_url` from its canonical bytes, versioned by
     /// their hash.
@@ -100,10 +114,16 @@ impl VersionedResource {
         Self {
             name,
             version: hex(&Sha256::digest(&canonical)[..8]),
-            body: Any {
-                type_url,
-                value: canonical,
-            },
+            type_url,
+            value: Bytes::from(canonical),
+        }
+    }
+
+    /// The resource as a protobuf `Any` (a copy of its bytes).
+    pub fn any(&self) -> Any {
+        Any {
+            type_url: self.type_url.clone(),
+            value: self.value.to_vec(),
         }
     }
 }

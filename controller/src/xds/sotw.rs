@@ -10,33 +10,98 @@
 //!   carry only the subscribed resources whose version changed since they
 //!   were last sent on this stream, so an endpoint change pushes one
 //!   assignment, not all of them.
+//!
+//! Memory and work per stream do not grow with the number of resources in
+//! the common case. What a stream last sent is kept as a clone of the
+//! snapshot's persistent map (shared with the snapshot, not copied), and a
+//! subscription naming exactly the snapshot's resources (what Envoy asks
+//! for EDS and RDS) is kept the same way. A new snapshot is compared with
+//! what was sent by a structural diff that skips the subtrees both share,
+//! so one changed endpoint costs a stream O(log n), not a walk over every
+//! resource; an ACK repeating the subscription allocates no names.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
+use imbl::OrdMap;
+use imbl::ordmap::DiffItem;
 
-use super::snapshot::{Snapshot, TypeSnapshot};
+use super::snapshot::{Snapshot, TypeSnapshot, VersionedResource};
+use super::wire::SotwResponse;
 use super::{Event, type_url};
 
 /// Responses to send and events to report after one input.
-pub type Outcome = super::Outcome<DiscoveryResponse>;
+pub type Outcome = super::Outcome<SotwResponse>;
+
+/// Resources by name, as in a [`TypeSnapshot`].
+type Resources = OrdMap<String, Arc<VersionedResource>>;
+
+/// The resource names a stream subscribed to.
+#[derive(Debug, Clone)]
+enum Names {
+    /// Exactly the names of these resources (a snapshot's map, shared).
+    Keys(Resources),
+    /// Any other set.
+    Set(BTreeSet<String>),
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names::Set(BTreeSet::new())
+    }
+}
+
+impl Names {
+    fn contains(&self, name: &str) -> bool {
+        match self {
+            Names::Keys(m) => m.contains_key(name),
+            Names::Set(s) => s.contains(name),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Names::Keys(m) => m.len(),
+            Names::Set(s) => s.len(),
+        }
+    }
+
+    /// Whether these are exactly the distinct names of `requested`
+    /// (sorted and deduplicated).
+    fn equals(&self, requested: &[&str]) -> bool {
+        self.len() == requested.len() && requested.iter().all(|n| self.contains(n))
+    }
+
+    /// The names of `requested` (sorted and deduplicated), shared with the
+    /// snapshot's map when they are exactly its resources.
+    fn of(requested: &[&str], current: &Resources) -> Names {
+        if requested.len() == current.len() && requested.iter().all(|n| current.contains_key(*n)) {
+            Names::Keys(current.clone())
+        } else {
+            Names::Set(requested.iter().map(|n| n.to_string()).collect())
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct TypeState {
     wildcard: bool,
-    names: BTreeSet<String>,
+    names: Names,
+    /// [`names_digest`] of the last request's names.
+    digest: (u64, usize),
     subscribed: bool,
     last_nonce: Option<String>,
     last_version: Option<String>,
-    /// Version of each resource as last sent on this stream.
-    sent: BTreeMap<String, String>,
+    /// The resources as last sent on this stream, by name.
+    sent: Resources,
     nacked_version: Option<String>,
 }
 
 /// The state of one SotW stream.
 #[derive(Debug, Default)]
 pub struct SotwStream {
-    types: BTreeMap<String, TypeState>,
+    types: std::collections::BTreeMap<String, TypeState>,
     nonces: u64,
 }
 
@@ -75,22 +140,34 @@ impl SotwStream {
                 }
             }
         }
-        let names: BTreeSet<String> = req
-            .resource_names
-            .iter()
-            .filter(|n| *n != "*")
-            .cloned()
-            .collect();
         let wildcard = req.resource_names.iter().any(|n| n == "*")
             || (req.resource_names.is_empty() && type_url::wildcard_by_default(&req.type_url));
-        let changed = !state.subscribed || wildcard != state.wildcard || names != state.names;
+        let digest = names_digest(&req.resource_names);
+        // An ACK repeats the subscription: the digest tells so without
+        // sorting or comparing names; when it differs, the sets are compared.
+        let changed = !state.subscribed
+            || wildcard != state.wildcard
+            || (digest != state.digest && {
+                let requested = distinct(&req.resource_names);
+                let same = state.names.equals(&requested);
+                if !same {
+                    // A changed subscription is answered in full (below),
+                    // and what was sent becomes exactly what it names: names
+                    // dropped from it are sent again if re-added.
+                    let empty = TypeSnapshot::default();
+                    let current = snapshot.of(&req.type_url).unwrap_or(&empty);
+                    state.names = Names::of(&requested, &current.resources);
+                }
+                !same
+            });
+        if !state.subscribed {
+            let empty = TypeSnapshot::default();
+            let current = snapshot.of(&req.type_url).unwrap_or(&empty);
+            state.names = Names::of(&distinct(&req.resource_names), &current.resources);
+        }
+        state.digest = digest;
         state.subscribed = true;
         state.wildcard = wildcard;
-        if changed {
-            // Names dropped from the subscription will have to be sent again if re-added.
-            state.sent.retain(|n, _| wildcard || names.contains(n));
-            state.names = names;
-        }
         let nonce = &mut self.nonces;
         if let Some(resp) = respond(&req.type_url, state, snapshot, changed, nonce) {
             outcome.responses.push(resp);
@@ -99,13 +176,82 @@ impl SotwStream {
     }
 
     /// Pushes what changed in a new snapshot to the subscribed types.
-    pub fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<DiscoveryResponse> {
+    pub fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<SotwResponse> {
         let nonce = &mut self.nonces;
         self.types
             .iter_mut()
             .filter(|(_, s)| s.subscribed)
             .filter_map(|(type_url, state)| respond(type_url, state, snapshot, false, nonce))
             .collect()
+    }
+}
+
+/// The resource names of a request, without `*`, sorted and deduplicated.
+fn distinct(names: &[String]) -> Vec<&str> {
+    let mut v: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| *n != "*")
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// An order-independent digest of a request's resource names (a sum of
+/// their hashes, and their count): equal for the same list in any order.
+/// Equal digests are taken as an unchanged subscription (a false match of
+/// two different lists has a chance of about 2^-64).
+fn names_digest(names: &[String]) -> (u64, usize) {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let hasher = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+    let sum = names
+        .iter()
+        .fold(0u64, |acc, n| acc.wrapping_add(hasher.hash_one(n)));
+    (sum, names.len())
+}
+
+/// The subscribed part of `current`: the snapshot's own map (shared) when
+/// every resource in it is subscribed. A subscription of exactly the
+/// snapshot's names follows the snapshot, so that the next comparison only
+/// visits what changed since.
+fn wanted(state: &mut TypeState, current: &Resources) -> Resources {
+    if state.wildcard {
+        return current.clone();
+    }
+    let covers_all = match &state.names {
+        Names::Keys(m) => {
+            let (mut added, mut removed) = (false, false);
+            for d in m.diff(current) {
+                match d {
+                    DiffItem::Add(..) => added = true,
+                    DiffItem::Remove(..) => removed = true,
+                    DiffItem::Update { .. } => {}
+                }
+                if added {
+                    break;
+                }
+            }
+            if !added && !removed {
+                state.names = Names::Keys(current.clone());
+            }
+            !added
+        }
+        Names::Set(s) => s.len() >= current.len() && current.keys().all(|k| s.contains(k)),
+    };
+    if covers_all {
+        return current.clone();
+    }
+    match &state.names {
+        Names::Set(s) if s.len() < current.len() => s
+            .iter()
+            .filter_map(|n| current.get(n).map(|r| (n.clone(), r.clone())))
+            .collect(),
+        names => current
+            .iter()
+            .filter(|(k, _)| names.contains(k))
+            .map(|(k, r)| (k.clone(), r.clone()))
+            .collect(),
     }
 }
 
@@ -117,52 +263,46 @@ fn respond(
     snapshot: &Snapshot,
     force: bool,
     nonce: &mut u64,
-) -> Option<DiscoveryResponse> {
+) -> Option<SotwResponse> {
     let empty = TypeSnapshot::default();
     let current = snapshot.of(type_url).unwrap_or(&empty);
-    let wanted: Vec<_> = current
-        .resources
-        .values()
-        .filter(|r| state.wildcard || state.names.contains(&r.name))
-        .collect();
+    let wanted = wanted(state, &current.resources);
     let full_state = type_url::wildcard_by_default(type_url) || state.wildcard;
-    let changed: Vec<_> = wanted
-        .iter()
-        .filter(|r| state.sent.get(&r.name) != Some(&r.version))
-        .collect();
-    let removed = full_state
-        && state
-            .sent
-            .keys()
-            .any(|n| !current.resources.contains_key(n));
-    if !force && changed.is_empty() && !removed {
+    let mut changed: Vec<&Arc<VersionedResource>> = Vec::new();
+    let mut removed = false;
+    for d in state.sent.diff(&wanted) {
+        match d {
+            DiffItem::Add(_, r) | DiffItem::Update { new: (_, r), .. } => changed.push(r),
+            DiffItem::Remove(..) => removed = true,
+        }
+    }
+    if !force && changed.is_empty() && !(removed && full_state) {
+        // Only removals, which a subscription by name is not told of: if
+        // such a resource comes back, it is sent again.
+        if removed {
+            state.sent = wanted;
+        }
         return None;
     }
     // A version the client refused is not sent again.
     if !force && state.nacked_version.as_deref() == Some(current.version.as_str()) {
         return None;
     }
-    let to_send: Vec<_> = if full_state || force {
-        wanted.clone()
+    let resources = if full_state || force {
+        wanted.values().cloned().collect()
     } else {
-        changed.into_iter().copied().collect()
+        changed.into_iter().cloned().collect()
     };
     *nonce += 1;
     let n = nonce.to_string();
     state.last_nonce = Some(n.clone());
     state.last_version = Some(current.version.clone());
-    if full_state {
-        state.sent.clear();
-    }
-    for r in &to_send {
-        state.sent.insert(r.name.clone(), r.version.clone());
-    }
-    Some(DiscoveryResponse {
+    state.sent = wanted;
+    Some(SotwResponse {
         version_info: current.version.clone(),
-        resources: to_send.iter().map(|r| r.body.clone()).collect(),
+        resources,
         type_url: type_url.to_string(),
         nonce: n,
-        ..Default::default()
     })
 }
 
@@ -170,7 +310,6 @@ fn respond(
 mod tests {
     use std::sync::Arc;
 
-    use envoy_types::pb::google::protobuf::Any;
     use envoy_types::pb::google::rpc::Status;
 
     use super::*;
@@ -187,10 +326,8 @@ mod tests {
                     Arc::new(VersionedResource {
                         name: name.to_string(),
                         version: version.to_string(),
-                        body: Any {
-                            type_url: t.to_string(),
-                            value: name.as_bytes().to_vec(),
-                        },
+                        type_url: t.to_string(),
+                        value: name.as_bytes().to_vec().into(),
                     }),
                 );
             }
@@ -208,7 +345,7 @@ mod tests {
         }
     }
 
-    fn names(r: &DiscoveryResponse) -> Vec<String> {
+    fn names(r: &SotwResponse) -> Vec<String> {
         r.resources
             .iter()
             .map(|a| String::from_utf8_lossy(&a.value).into_owned())
@@ -301,5 +438,90 @@ mod tests {
         let pushed = stream.on_snapshot(&s2);
         assert_eq!(pushed.len(), 1);
         assert_eq!(names(&pushed[0]), ["a"]);
+    }
+
+    #[test]
+    fn a_full_subscription_shares_the_snapshot_instead_of_copying_it() {
+        let s1 = snap(&[(type_url::ENDPOINT, &[("a", "1"), ("b", "1"), ("c", "1")])]);
+        let mut stream = SotwStream::new();
+        let out = stream.on_request(&req(type_url::ENDPOINT, &["c", "a", "b", "a"], ""), &s1);
+        assert_eq!(names(&out.responses[0]), ["a", "b", "c"]);
+        let current = &s1.types[type_url::ENDPOINT].resources;
+        let state = &stream.types[type_url::ENDPOINT];
+        assert!(matches!(&state.names, Names::Keys(m) if m.ptr_eq(current)));
+        assert!(
+            state.sent.ptr_eq(current),
+            "what was sent is the snapshot's own map"
+        );
+        // The ACK repeats the names in another order: nothing to send.
+        let ack = req(
+            type_url::ENDPOINT,
+            &["b", "c", "a"],
+            &out.responses[0].nonce,
+        );
+        let out = stream.on_request(&ack, &s1);
+        assert!(out.responses.is_empty());
+        assert!(matches!(&out.events[..], [Event::Ack { .. }]));
+        // A change: one assignment is pushed, and the stream now shares the
+        // new snapshot's map (so the next change is found without a walk).
+        let mut s2 = s1.clone();
+        if let Some(ts) = s2.types.get_mut(type_url::ENDPOINT) {
+            ts.insert(Arc::new(VersionedResource::new(
+                "b".into(),
+                type_url::ENDPOINT.into(),
+                b"b2".to_vec(),
+            )));
+        }
+        let pushed = stream.on_snapshot(&s2);
+        assert_eq!(names(&pushed[0]), ["b2"]);
+        let current = &s2.types[type_url::ENDPOINT].resources;
+        let state = &stream.types[type_url::ENDPOINT];
+        assert!(matches!(&state.names, Names::Keys(m) if m.ptr_eq(current)));
+        assert!(state.sent.ptr_eq(current));
+        // The same number of names, one of them another: answered in full.
+        let out = stream.on_request(
+            &req(type_url::ENDPOINT, &["a", "b", "x"], &pushed[0].nonce),
+            &s2,
+        );
+        assert_eq!(names(&out.responses[0]), ["a", "b2"]);
+    }
+
+    #[test]
+    fn a_partial_subscription_gets_its_names_only_and_their_changes() {
+        let s1 = snap(&[(type_url::ENDPOINT, &[("a", "1"), ("b", "1"), ("c", "1")])]);
+        let mut stream = SotwStream::new();
+        let out = stream.on_request(&req(type_url::ENDPOINT, &["a", "x"], ""), &s1);
+        assert_eq!(names(&out.responses[0]), ["a"]);
+        let s2 = snap(&[(type_url::ENDPOINT, &[("a", "1"), ("b", "2"), ("c", "1")])]);
+        assert!(stream.on_snapshot(&s2).is_empty(), "b is not subscribed");
+        let s3 = snap(&[(type_url::ENDPOINT, &[("a", "2"), ("x", "1")])]);
+        let pushed = stream.on_snapshot(&s3);
+        assert_eq!(names(&pushed[0]), ["a", "x"]);
+    }
+
+    #[test]
+    fn a_resource_that_comes_back_is_sent_again() {
+        let s1 = snap(&[(type_url::ENDPOINT, &[("a", "1"), ("b", "1")])]);
+        let mut stream = SotwStream::new();
+        stream.on_request(&req(type_url::ENDPOINT, &["a", "b"], ""), &s1);
+        let s2 = snap(&[(type_url::ENDPOINT, &[("a", "1")])]);
+        let _ = stream.on_snapshot(&s2);
+        let pushed = stream.on_snapshot(&s1);
+        assert_eq!(pushed.len(), 1);
+        assert_eq!(names(&pushed[0]), ["b"]);
+    }
+
+    #[test]
+    fn a_name_dropped_and_re_added_is_sent_again() {
+        let s = snap(&[(type_url::ROUTE, &[("r1", "1"), ("r2", "1")])]);
+        let mut stream = SotwStream::new();
+        let out = stream.on_request(&req(type_url::ROUTE, &["r1", "r2"], ""), &s);
+        let out = stream.on_request(&req(type_url::ROUTE, &["r1"], &out.responses[0].nonce), &s);
+        assert_eq!(names(&out.responses[0]), ["r1"]);
+        let out = stream.on_request(
+            &req(type_url::ROUTE, &["r1", "r2"], &out.responses[0].nonce),
+            &s,
+        );
+        assert_eq!(names(&out.responses[0]), ["r1", "r2"]);
     }
 }

@@ -1,0 +1,215 @@
+//! State-of-the-world responses as they go on the wire, without copying the
+//! resources they carry.
+//!
+//! A [`SotwResponse`] holds its resources as the snapshot's own
+//! `Arc<VersionedResource>`s. [`SotwResponse::frame`] encodes it as one
+//! length-prefixed gRPC message of a `DiscoveryResponse`, in chunks: the small
+//! fields and the framing of each resource are written into buffers, and a
+//! large resource body is handed on as the snapshot's own `Bytes`. A hundred
+//! streams sending the same 1 MB route configuration therefore share one copy
+//! of it, instead of each cloning it into its message and then encoding that
+//! into a per-stream buffer (which tonic keeps for the life of the stream).
+
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use envoy_types::pb::envoy::service::discovery::v3::DiscoveryResponse;
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
+
+use super::snapshot::VersionedResource;
+
+/// Resource bodies up to this size are copied into the chunk being written;
+/// larger ones are sent as chunks of their own, shared with the snapshot.
+const INLINE_MAX: usize = 4 * 1024;
+/// A chunk of copied bytes is handed on once it is this large.
+const CHUNK: usize = 32 * 1024;
+
+// Field numbers of `envoy.service.discovery.v3.DiscoveryResponse`.
+const VERSION_INFO: u32 = 1;
+const RESOURCES: u32 = 2;
+const TYPE_URL: u32 = 4;
+const NONCE: u32 = 5;
+// Field numbers of `google.protobuf.Any`.
+const ANY_TYPE_URL: u32 = 1;
+const ANY_VALUE: u32 = 2;
+
+/// A state-of-the-world response whose resources are shared with the
+/// snapshot they come from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SotwResponse {
+    /// The type's version.
+    pub version_info: String,
+    /// The resources, in name order.
+    pub resources: Vec<Arc<VersionedResource>>,
+    /// The type URL.
+    pub type_url: String,
+    /// The nonce the client answers with.
+    pub nonce: String,
+}
+
+fn key_len(field: u32) -> usize {
+    prost::encoding::key_len(field)
+}
+
+/// Length of a length-delimited field of `len` bytes, key included.
+fn field_len(field: u32, len: usize) -> usize {
+    key_len(field) + encoded_len_varint(len as u64) + len
+}
+
+fn put_field_header(buf: &mut BytesMut, field: u32, len: usize) {
+    encode_key(field, WireType::LengthDelimited, buf);
+    encode_varint(len as u64, buf);
+}
+
+fn put_string(buf: &mut BytesMut, field: u32, s: &str) {
+    if !s.is_empty() {
+        put_field_header(buf, field, s.len());
+        buf.put_slice(s.as_bytes());
+    }
+}
+
+fn string_len(field: u32, s: &str) -> usize {
+    if s.is_empty() {
+        0
+    } else {
+        field_len(field, s.len())
+    }
+}
+
+/// Length of one resource as an encoded `Any` (without its own field key).
+fn any_len(r: &VersionedResource) -> usize {
+    string_len(ANY_TYPE_URL, &r.type_url)
+        + if r.value.is_empty() {
+            0
+        } else {
+            field_len(ANY_VALUE, r.value.len())
+        }
+}
+
+impl SotwResponse {
+    /// The protobuf message (copies every resource; for unary fetches and
+    /// tests).
+    pub fn to_message(&self) -> DiscoveryResponse {
+        DiscoveryResponse {
+            version_info: self.version_info.clone(),
+            resources: self.resources.iter().map(|r| r.any()).collect(),
+            type_url: self.type_url.clone(),
+            nonce: self.nonce.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Length of the encoded `DiscoveryResponse`.
+    pub fn encoded_len(&self) -> usize {
+        string_len(VERSION_INFO, &self.version_info)
+            + self
+                .resources
+                .iter()
+                .map(|r| field_len(RESOURCES, any_len(r)))
+                .sum::<usize>()
+            + string_len(TYPE_URL, &self.type_url)
+            + string_len(NONCE, &self.nonce)
+    }
+
+    /// One gRPC message (the 5-byte prefix, then the encoded
+    /// `DiscoveryResponse`), as chunks to write in order. Errors when the
+    /// message is over the 4 GiB a gRPC prefix can state.
+    pub fn frame(&self) -> Result<Vec<Bytes>, TooLarge> {
+        let len = self.encoded_len();
+        let prefix = u32::try_from(len).map_err(|_| TooLarge(len))?;
+        let mut chunks = Vec::new();
+        let mut buf = BytesMut::with_capacity(CHUNK.min(len + 5));
+        buf.put_u8(0); // not compressed
+        buf.put_u32(prefix);
+        put_string(&mut buf, VERSION_INFO, &self.version_info);
+        for r in &self.resources {
+            put_field_header(&mut buf, RESOURCES, any_len(r));
+            put_string(&mut buf, ANY_TYPE_URL, &r.type_url);
+            if r.value.is_empty() {
+                continue;
+            }
+            put_field_header(&mut buf, ANY_VALUE, r.value.len());
+            if r.value.len() <= INLINE_MAX {
+                buf.put_slice(&r.value);
+            } else {
+                chunks.push(buf.split().freeze());
+                chunks.push(r.value.clone());
+            }
+            if buf.len() >= CHUNK {
+                chunks.push(buf.split().freeze());
+            }
+        }
+        put_string(&mut buf, TYPE_URL, &self.type_url);
+        put_string(&mut buf, NONCE, &self.nonce);
+        chunks.push(buf.freeze());
+        chunks.retain(|c| !c.is_empty());
+        Ok(chunks)
+    }
+}
+
+/// A response too large for one gRPC message.
+#[derive(Debug, thiserror::Error)]
+#[error("response of {0} bytes exceeds the gRPC message limit")]
+pub struct TooLarge(pub usize);
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    fn resource(name: &str, size: usize) -> Arc<VersionedResource> {
+        Arc::new(VersionedResource::new(
+            name.into(),
+            "type.googleapis.com/envoy.config.cluster.v3.Cluster".into(),
+            (0..size).map(|i| (i % 251) as u8).collect(),
+        ))
+    }
+
+    #[test]
+    fn frames_are_the_grpc_message_of_the_protobuf_encoding() -> Result<(), TooLarge> {
+        let cases = [
+            SotwResponse::default(),
+            SotwResponse {
+                version_info: "abc".into(),
+                resources: vec![resource("a", 0), resource("b", 10), resource("c", 100_000)],
+                type_url: "t".into(),
+                nonce: "7".into(),
+            },
+            SotwResponse {
+                version_info: "v".into(),
+                resources: (0..300)
+                    .map(|i| resource(&i.to_string(), 300 + i))
+                    .collect(),
+                type_url: "type.googleapis.com/envoy.config.cluster.v3.Cluster".into(),
+                nonce: "12".into(),
+            },
+        ];
+        for response in cases {
+            let wire: Vec<u8> = response.frame()?.concat();
+            let body = response.to_message().encode_to_vec();
+            assert_eq!(response.encoded_len(), body.len());
+            assert_eq!(wire[0], 0);
+            assert_eq!(&wire[1..5], &(body.len() as u32).to_be_bytes());
+            assert_eq!(&wire[5..], &body[..]);
+            let decoded = DiscoveryResponse::decode(&wire[5..]).map_err(|_| TooLarge(0))?;
+            assert_eq!(decoded, response.to_message());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn large_bodies_are_shared_not_copied() -> Result<(), TooLarge> {
+        let big = resource("big", 1 << 20);
+        let response = SotwResponse {
+            resources: vec![big.clone()],
+            ..Default::default()
+        };
+        let chunks = response.frame()?;
+        assert!(
+            chunks.iter().any(|c| c.as_ptr() == big.value.as_ptr()),
+            "the 1 MiB body goes out as the snapshot's own bytes"
+        );
+        Ok(())
+    }
+}
