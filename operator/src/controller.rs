@@ -3,7 +3,10 @@
 //! labels, so a deleted or hand-edited child is repaired at once), when the
 //! ServiceMonitor CRD appears or goes, when a HorizontalPodAutoscaler of one
 //! of its Deployments appears or changes, and periodically (certificate
-//! renewal, workload counts in the status).
+//! renewal, workload counts in the status). A failed reconcile is retried
+//! with exponential backoff per instance ([`crate::backoff`]), reset by a
+//! success; watches that fail (the API server is away) back off too
+//! ([`WatchErrors`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +27,7 @@ use time::OffsetDateTime;
 
 use contour_crds::ContourDeployment;
 
+use crate::backoff::{Backoff, Failures, WatchErrors};
 use crate::dereference::SERVICE_MONITOR_CRD;
 use crate::metrics::OperatorMetrics;
 use crate::names::{MANAGED_BY, OWNER_NAME, OWNER_NAMESPACE};
@@ -59,6 +63,8 @@ fn autoscaled(hpa: HorizontalPodAutoscaler) -> Vec<ObjectRef<ContourDeployment>>
 struct Shared {
     ctx: Context,
     metrics: Arc<OperatorMetrics>,
+    /// Consecutive failed reconciles of each instance.
+    failures: Failures<ObjectRef<ContourDeployment>>,
 }
 
 async fn reconcile(cd: Arc<ContourDeployment>, shared: Arc<Shared>) -> Result<Action, Error> {
@@ -69,6 +75,7 @@ async fn reconcile(cd: Arc<ContourDeployment>, shared: Arc<Shared>) -> Result<Ac
         started.elapsed(),
     );
     let report = outcome?;
+    shared.failures.succeeded(&ObjectRef::from_obj(&*cd));
     tracing::info!(
         namespace = %cd.namespace().unwrap_or_default(),
         name = %cd.name_any(),
@@ -87,21 +94,23 @@ async fn reconcile(cd: Arc<ContourDeployment>, shared: Arc<Shared>) -> Result<Ac
     ))
 }
 
-fn error_policy(cd: Arc<ContourDeployment>, error: &Error, _: Arc<Shared>) -> Action {
+/// Retries a failed instance after a delay that doubles with each
+/// consecutive failure (200 ms, 400 ms, … at most 5 minutes): an API server
+/// that is away or overloaded is not hammered, and the instance is never
+/// given up on. A change to the instance or its children still reconciles
+/// it at once.
+fn error_policy(cd: Arc<ContourDeployment>, error: &Error, shared: Arc<Shared>) -> Action {
+    let (failures, wait) = shared.failures.failed(ObjectRef::from_obj(&*cd));
     tracing::warn!(
         namespace = %cd.namespace().unwrap_or_default(),
         name = %cd.name_any(),
         category = error.category(),
         error = %error,
+        failures,
+        retry_in_ms = wait.as_millis() as u64,
         "reconcile failed"
     );
-    // A conflict only means a stale copy: read it afresh soon.
-    let wait = if error.category() == "Conflict" {
-        1
-    } else {
-        10
-    };
-    Action::requeue(Duration::from_secs(wait))
+    Action::requeue(wait)
 }
 
 /// Runs the controller until SIGTERM/SIGINT. With `namespace`, only the
@@ -134,8 +143,10 @@ pub async fn run_with_metrics(
         crds,
         watcher::Config::default().fields(&format!("metadata.name={SERVICE_MONITOR_CRD}")),
     )
+    .default_backoff()
     .touched_objects()
-    .map(|_| ());
+    // A failed watch (it backs off above) is no reason to reconcile.
+    .filter_map(|touched| futures::future::ready(touched.ok().map(|_| ())));
     Controller::new(
         api::<ContourDeployment>(&client, &namespace),
         watcher::Config::default(),
@@ -189,10 +200,15 @@ pub async fn run_with_metrics(
         autoscaled,
     )
     .reconcile_all_on(crd_changes)
+    .trigger_backoff(WatchErrors::default())
     .shutdown_on_signal()
     .run(reconcile, error_policy, {
         metrics.set_ready();
-        Arc::new(Shared { ctx, metrics })
+        Arc::new(Shared {
+            ctx,
+            metrics,
+            failures: Failures::new(Backoff::default()),
+        })
     })
     .for_each(|result| async move {
         if let Err(e) = result {

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apply;
+pub mod backoff;
 pub mod build;
 pub mod certs;
 pub mod cmd;

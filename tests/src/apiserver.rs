@@ -28,7 +28,7 @@ pub struct ApiServer {
     kubeconfig: PathBuf,
     dir: PathBuf,
     children: Mutex<Vec<Child>>,
-    /// How to start etcd and the API server again ([`ApiServer::restart`]).
+    /// How to start etcd and the API server again ([`ApiServer::start`]).
     commands: Vec<(PathBuf, Vec<String>, PathBuf)>,
     etcd_port: u16,
 }
@@ -41,7 +41,7 @@ impl ApiServer {
     pub fn shared() -> Result<&'static ApiServer> {
         let started = SHARED.get_or_init(|| {
             // Start outside any async runtime the calling test may be in.
-            std::thread::spawn(|| Self::start().map_err(|e| e.to_string()))
+            std::thread::spawn(|| Self::launch().map_err(|e| e.to_string()))
                 .join()
                 .unwrap_or_else(|_| Err("the start-up thread panicked".to_string()))
         });
@@ -158,13 +158,27 @@ impl ApiServer {
     /// data, and returns once the API server is ready. Every client and
     /// watch sees the outage; use it in a test binary of its own.
     pub async fn restart(&self, outage: Duration) -> Result<()> {
+        self.stop();
+        tokio::time::sleep(outage).await;
+        self.start().await
+    }
+
+    /// The first half of [`ApiServer::restart`]: kills etcd and the API
+    /// server (SIGKILL) and returns at once; every request fails from now
+    /// on, until [`ApiServer::start`].
+    pub fn stop(&self) {
         if let Ok(mut children) = self.children.lock() {
             for c in children.iter_mut() {
                 process::kill(c);
             }
             children.clear();
         }
-        tokio::time::sleep(outage).await;
+    }
+
+    /// The second half of [`ApiServer::restart`]: starts etcd and the API
+    /// server again on the same ports and data, and returns once the API
+    /// server is ready.
+    pub async fn start(&self) -> Result<()> {
         for (i, (bin, args, log)) in self.commands.iter().enumerate() {
             let mut cmd = Command::new(bin);
             cmd.args(args);
@@ -204,7 +218,7 @@ impl ApiServer {
         Ok(())
     }
 
-    fn start() -> Result<ApiServer> {
+    fn launch() -> Result<ApiServer> {
         let etcd_bin = tools::etcd()?;
         let apiserver_bin = tools::kube_apiserver()?;
         let dir = process::run_dir()?.join("apiserver");
