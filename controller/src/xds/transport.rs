@@ -153,11 +153,23 @@ pub async fn serve(
 ) -> Result<(), TransportError> {
     let server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        // As upstream Contour: Envoy may open a stream per type (and, in
+        // older versions, per EDS cluster) on one connection.
+        .max_concurrent_streams(Some(1 << 20))
+        // tonic turns hyper's limit of streams reset for protocol errors
+        // off; hyper's default (GOAWAY after 1024) guards against clients
+        // that make the server reset streams in a loop (RUSTSEC-2024-0003).
+        .http2_max_local_error_reset_streams(Some(1024))
         .add_routes(routes);
     match tls {
         None => {
             server
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+                .serve_with_incoming_shutdown(
+                    tokio_stream::StreamExt::map(TcpListenerStream::new(listener), |c| {
+                        c.inspect(no_delay)
+                    }),
+                    shutdown,
+                )
                 .await?
         }
         Some(tls) => {
@@ -175,6 +187,15 @@ pub async fn serve(
 
 /// Accepts TCP connections and completes TLS handshakes concurrently; failed
 /// handshakes (no or a wrong client certificate) are logged and dropped.
+/// Sends small writes at once. Without it a push (or the last segment of
+/// one) waits for the client's delayed ACK, 40 ms on Linux, behind Nagle's
+/// algorithm; Go's servers, upstream Contour's among them, set it by default.
+fn no_delay(tcp: &TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "TCP_NODELAY not set on an xDS connection");
+    }
+}
+
 async fn accept_tls(
     listener: TcpListener,
     tls: Arc<ReloadingTls>,
@@ -189,6 +210,7 @@ async fn accept_tls(
                 continue;
             }
         };
+        no_delay(&tcp);
         let acceptor = tls.acceptor();
         let tx = tx.clone();
         tokio::spawn(async move {
