@@ -67,8 +67,26 @@ pub fn kinds() -> Vec<(Kind, ApiResource)> {
     ]
 }
 
+/// The typed object. Its fields are moved, not copied (a Secret's data can
+/// be large), and managed fields, which the cache drops anyway, are not
+/// converted.
 fn typed<T: DeserializeOwned>(obj: DynamicObject) -> Result<T, serde_json::Error> {
-    serde_json::to_value(obj).and_then(serde_json::from_value)
+    let DynamicObject {
+        types,
+        mut metadata,
+        data,
+    } = obj;
+    metadata.managed_fields = None;
+    let mut fields = match data {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    if let Some(t) = types {
+        fields.insert("apiVersion".into(), t.api_version.into());
+        fields.insert("kind".into(), t.kind.into());
+    }
+    fields.insert("metadata".into(), serde_json::to_value(metadata)?);
+    serde_json::from_value(serde_json::Value::Object(fields))
 }
 
 /// Converts a watched object into a cache object of `kind`.
@@ -109,6 +127,28 @@ fn apply(kind: Kind, obj: DynamicObject) -> Update {
     }
 }
 
+/// Secret types that never hold key material Contour uses: Helm release
+/// history (often thousands of Secrets of up to 1 MiB each) and service
+/// account tokens. Left out by the API server, so they are neither sent nor
+/// parsed; upstream Contour filters the same types.
+pub const IGNORED_SECRET_TYPES: &[&str] =
+    &["helm.sh/release.v1", "kubernetes.io/service-account-token"];
+
+/// The watch of one kind: Secrets without [`IGNORED_SECRET_TYPES`].
+pub fn config(kind: Kind) -> watcher::Config {
+    let config = watcher::Config::default();
+    match kind {
+        Kind::Secret => config.fields(
+            &IGNORED_SECRET_TYPES
+                .iter()
+                .map(|t| format!("type!={t}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        _ => config,
+    }
+}
+
 /// Watches one kind, cluster-wide or (`namespace`) in one namespace, until
 /// the receiver is gone. Watch errors (a missing CRD, a dropped connection,
 /// a namespace we may not read) are logged and retried with backoff.
@@ -123,7 +163,7 @@ pub async fn run(
         Some(ns) => Api::namespaced_with(client, ns, &resource),
         None => Api::all_with(client, &resource),
     };
-    let mut stream = watcher::watcher(api, watcher::Config::default()).boxed();
+    let mut stream = watcher::watcher(api, config(kind)).boxed();
     let mut failures = 0u32;
     loop {
         let update = match stream.next().await {
@@ -154,6 +194,15 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_watched_without_helm_releases_and_tokens() {
+        assert_eq!(
+            config(Kind::Secret).field_selector.as_deref(),
+            Some("type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token")
+        );
+        assert_eq!(config(Kind::Service).field_selector, None);
+    }
 
     #[test]
     fn a_malformed_object_is_refused_alone() {
