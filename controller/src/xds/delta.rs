@@ -64,10 +64,18 @@ impl DeltaStream {
                                 message: status.message.clone(),
                             });
                         }
-                        None => outcome.events.push(Event::Ack {
-                            type_url: req.type_url.clone(),
-                            version,
-                        }),
+                        None => {
+                            // A refusal holds until the client accepts
+                            // another version of the resource: the refused
+                            // one may be sent again after that.
+                            for name in sent.keys() {
+                                state.refused.remove(name);
+                            }
+                            outcome.events.push(Event::Ack {
+                                type_url: req.type_url.clone(),
+                                version,
+                            });
+                        }
                     }
                 }
                 other => state.pending = other,
@@ -249,10 +257,24 @@ mod tests {
         assert!(out.responses.is_empty());
         assert!(matches!(&out.events[..], [Event::Nack { .. }]));
         assert!(s.on_snapshot(&s1).is_empty());
+        let s2 = snap(type_url::LISTENER, &[("l", "good")]);
+        let pushed = s.on_snapshot(&s2);
+        assert_eq!(names(&pushed[0]), ["l"]);
+        // Accepted; the configuration goes back to the refused version,
+        // which is sent again (the client has "good" now, not "bad").
+        let mut ack = sub(type_url::LISTENER, &[]);
+        ack.response_nonce = pushed[0].nonce.clone();
+        assert!(matches!(
+            &s.on_request(&ack, &s2).events[..],
+            [Event::Ack { .. }]
+        ));
+        let pushed = s.on_snapshot(&s1);
         assert_eq!(
-            names(&s.on_snapshot(&snap(type_url::LISTENER, &[("l", "good")]))[0]),
-            ["l"]
+            pushed.len(),
+            1,
+            "found by fuzzing: a refusal was never forgotten"
         );
+        assert_eq!(names(&pushed[0]), ["l"]);
     }
 
     #[test]

@@ -145,21 +145,21 @@ impl SotwStream {
         let digest = names_digest(&req.resource_names);
         // An ACK repeats the subscription: the digest tells so without
         // sorting or comparing names; when it differs, the sets are compared.
-        let changed = !state.subscribed
-            || wildcard != state.wildcard
-            || (digest != state.digest && {
-                let requested = distinct(&req.resource_names);
-                let same = state.names.equals(&requested);
-                if !same {
-                    // A changed subscription is answered in full (below),
-                    // and what was sent becomes exactly what it names: names
-                    // dropped from it are sent again if re-added.
-                    let empty = TypeSnapshot::default();
-                    let current = snapshot.of(&req.type_url).unwrap_or(&empty);
-                    state.names = Names::of(&requested, &current.resources);
-                }
-                !same
-            });
+        let names_changed = digest != state.digest && {
+            let requested = distinct(&req.resource_names);
+            let same = state.names.equals(&requested);
+            if !same {
+                // A changed subscription is answered in full (below), and
+                // what was sent becomes exactly what it names: names dropped
+                // from it are sent again if re-added.
+                let empty = TypeSnapshot::default();
+                let current = snapshot.of(&req.type_url).unwrap_or(&empty);
+                state.names = Names::of(&requested, &current.resources);
+            }
+            !same
+        };
+        // The names are followed even when the wildcard flips too.
+        let changed = !state.subscribed || wildcard != state.wildcard || names_changed;
         if !state.subscribed {
             let empty = TypeSnapshot::default();
             let current = snapshot.of(&req.type_url).unwrap_or(&empty);
@@ -523,5 +523,17 @@ mod tests {
             &s,
         );
         assert_eq!(names(&out.responses[0]), ["r1", "r2"]);
+    }
+
+    /// Found by fuzzing (fuzz/, xds_request): a request that turned the
+    /// wildcard off kept the names of the one before.
+    #[test]
+    fn names_are_followed_when_the_wildcard_flips() {
+        let s = snap(&[(type_url::ENDPOINT, &[("a", "1"), ("b", "1")])]);
+        let mut stream = SotwStream::new();
+        let out = stream.on_request(&req(type_url::ENDPOINT, &["*", "a"], ""), &s);
+        assert_eq!(names(&out.responses[0]), ["a", "b"]);
+        let out = stream.on_request(&req(type_url::ENDPOINT, &["b"], ""), &s);
+        assert_eq!(names(&out.responses[0]), ["b"]);
     }
 }
