@@ -126,6 +126,17 @@ upstream_contour() {
     github.com/projectcontour/contour/cmd/contour contour
 }
 
+# cargo-fuzz from crates.io (the fuzz targets under fuzz/; `make fuzz-smoke`).
+cargo_fuzz() {
+  local dir="$CACHE/cargo-fuzz-$CARGO_FUZZ_VERSION"
+  [ -x "$dir/bin/cargo-fuzz" ] && return 0
+  need cargo "install Rust (rustup); cargo-fuzz comes from crates.io"
+  log "installing cargo-fuzz $CARGO_FUZZ_VERSION into $dir (first time only)"
+  rm -rf "$dir.tmp"
+  cargo install --quiet --locked --root "$dir.tmp" --version "$CARGO_FUZZ_VERSION" cargo-fuzz
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
 print_env() {
   cat <<ENV
 export KUBE_APISERVER_BIN=$CACHE/kubernetes-$KUBERNETES_VERSION/bin/kube-apiserver
@@ -134,6 +145,7 @@ export HELM_BIN=$CACHE/helm-$HELM_VERSION/bin/helm
 export ENVOY_BIN=$CACHE/envoy-$ENVOY_VERSION/bin/envoy
 export SERVICEMONITOR_CRD=$CACHE/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION/servicemonitors.yaml
 export UPSTREAM_CONTOUR_BIN=$CACHE/contour-$CONTOUR_VERSION/bin/contour
+export CARGO_FUZZ_BIN=$CACHE/cargo-fuzz-$CARGO_FUZZ_VERSION/bin/cargo-fuzz
 ENV
 }
 

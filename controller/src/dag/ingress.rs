@@ -105,6 +105,11 @@ fn secure_virtual_hosts(cache: &dyn Source, dag: &mut Dag) {
                 }
             };
             for host in tls.hosts.iter().flatten() {
+                // Host names compare without case (as HTTPProxy fqdns,
+                // which are lowercased): two spellings of one name would be
+                // two virtual hosts with the same domain, which Envoy refuses
+                // for the whole route configuration.
+                let host = host.to_ascii_lowercase();
                 let min = tls_version(
                     contour_annotation(ingress, "tls-minimum-protocol-version"),
                     TlsVersion::V1_2,
@@ -155,10 +160,12 @@ fn process_rule(
     rule: &IngressRule,
     dag: &mut Dag,
 ) {
+    // Lowercased as the TLS hosts are (see `secure_virtual_hosts`).
     let host = match rule.host.as_deref() {
-        None | Some("") => "*",
-        Some(h) => h,
+        None | Some("") => "*".to_string(),
+        Some(h) => h.to_ascii_lowercase(),
     };
+    let host = host.as_str();
     let force_ssl = annotation(ingress, FORCE_SSL_REDIRECT) == "true";
     let http_allowed = annotation(ingress, ALLOW_HTTP) != "false";
     let websocket_routes: Vec<&str> = contour_annotation(ingress, "websocket-routes")
@@ -441,5 +448,41 @@ mod tests {
             Some(std::time::Duration::ZERO)
         );
         assert_eq!(t(&[("projectcontour.io/response-timeout", "soon")]), None);
+    }
+
+    /// Found by fuzzing (fuzz/, dag_translate): two spellings of one host
+    /// made two virtual hosts whose domains Envoy takes as duplicates, and
+    /// it refused the whole `ingress_http` route configuration.
+    #[test]
+    fn hosts_differing_only_in_case_are_one_virtual_host() -> Result<(), serde_json::Error> {
+        use crate::cache::{Cache, Object};
+        let mut cache = Cache::default();
+        cache.insert(Object::Service(serde_json::from_value(
+            serde_json::json!({
+                "metadata": {"name": "s0", "namespace": "default"},
+                "spec": {"ports": [{"port": 80}]}
+            }),
+        )?));
+        for (name, host, path) in [("a", "A.Example.com", "/a"), ("b", "a.example.com", "/b")] {
+            cache.insert(Object::Ingress(serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"rules": [{"host": host, "http": {"paths": [{"path": path, "pathType": "Prefix",
+                    "backend": {"service": {"name": "s0", "port": {"number": 80}}}}]}}]}
+            }))?));
+        }
+        let dag = crate::dag::build(&cache, &BuilderConfig::default());
+        let hosts: Vec<&String> = dag
+            .listeners
+            .get(HTTP_LISTENER)
+            .map(|l| l.virtual_hosts.keys().collect())
+            .unwrap_or_default();
+        assert_eq!(hosts, ["a.example.com"]);
+        let routes = dag
+            .listeners
+            .get(HTTP_LISTENER)
+            .and_then(|l| l.virtual_hosts.get("a.example.com"))
+            .map(|v| v.routes.len());
+        assert_eq!(routes, Some(2), "both Ingresses' routes on the one host");
+        Ok(())
     }
 }
