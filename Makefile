@@ -2,6 +2,8 @@
 #   make test   fmt check + clippy -D warnings + every test (installs the tools first)
 #   make demo   the main job on a local embedded control plane (DEMO_ARGS=--once to stop after it)
 #   make tools  build/install etcd, kube-apiserver, helm, Envoy (cached by version)
+#   make fuzz   long fuzzing run of every fuzz/ target (fuzz-smoke, the short one, is in make test)
+#   make soak   the fault and hostile-client tests SOAK_ROUNDS times in a row, then make fuzz
 #   make crds   regenerate the CRD YAML the chart ships, and docs/api.md, from the Rust types
 #   make bench  benchmarks (figures go to BENCHMARKS.md); bench-coldstart, bench-churn,
 #               bench-fanout, bench-operator: issue 7's scenarios vs upstream (bench-issue7: all)
@@ -10,7 +12,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 CRD_DIR := helm/contour-operator/crds
 
-.PHONY: all build test lint fmt tools crds crds-check demo bench bench-compare bench-coldstart bench-churn bench-fanout bench-operator bench-issue7 clean
+.PHONY: all build test lint fmt tools crds crds-check demo fuzz fuzz-smoke soak bench bench-compare bench-propagation bench-coldstart bench-churn bench-fanout bench-operator bench-issue7 clean
 
 all: build
 
@@ -35,6 +37,28 @@ lint:
 
 test: tools lint
 	$(CARGO) test --workspace --no-fail-fast
+	$(MAKE) fuzz-smoke
+
+# Fuzzing (fuzz/, cargo-fuzz + libFuzzer on stable Rust; see fuzz/README.md).
+# fuzz-smoke: every target briefly from the committed corpus, fixed seed
+# (part of `make test`); fuzz: FUZZ_SECONDS (default 600) per target.
+fuzz-smoke:
+	bash fuzz/run.sh smoke
+
+fuzz:
+	bash fuzz/run.sh long
+
+# Long reliability runs (issue 8; RELIABILITY.md): every fault, outage and
+# hostile-client test SOAK_ROUNDS times in a row (stops at the first
+# failure), then the long fuzzing run.
+SOAK_ROUNDS ?= 10
+SOAK_TESTS := --test faults --test fault_apiserver --test serve_ops --test hostile_xds --test operator_outage --test operator_leader --test bad_input
+soak: tools
+	for i in $$(seq 1 $(SOAK_ROUNDS)); do \
+	  echo "soak: round $$i of $(SOAK_ROUNDS)"; \
+	  $(CARGO) test -p contour-tests $(SOAK_TESTS) || exit 1; \
+	done
+	$(MAKE) fuzz
 
 demo: tools
 	$(CARGO) build -q -p contour-tests --bin demo --bin contour-under-test --bin contour-operator-under-test
@@ -56,6 +80,10 @@ bench-compare: tools
 # Smoke versions with tiny sizes run in `make test` (tests/tests/bench_smoke.rs).
 BENCH_TARGETS ?= ours,upstream
 
+bench-propagation: tools
+	bash tests/tools/install.sh upstream_contour
+	TARGETS=$(BENCH_TARGETS) $(CARGO) bench -p contour-tests --bench propagation
+
 bench-coldstart: tools
 	bash tests/tools/install.sh upstream_contour
 	TARGETS=$(BENCH_TARGETS) $(CARGO) bench -p contour-tests --bench coldstart
@@ -72,7 +100,7 @@ bench-fanout: tools
 bench-operator: tools
 	$(CARGO) bench -p contour-tests --bench operator
 
-bench-issue7: bench-coldstart bench-churn bench-fanout bench-operator
+bench-issue7: bench-propagation bench-coldstart bench-churn bench-fanout bench-operator
 
 clean:
 	$(CARGO) clean

@@ -1,13 +1,13 @@
 //! The end-to-end benchmarks of issue 7 with tiny sizes, against ours only,
 //! so that they cannot rot: each scenario's function runs, produces sane
 //! numbers and writes its CSV and PNG files (into a temporary directory).
-//! The real runs are `make bench-coldstart`, `bench-churn`, `bench-fanout`
-//! and `bench-operator` (figures in BENCHMARKS.md).
+//! The real runs are `make bench-propagation`, `bench-coldstart`, `bench-churn`,
+//! `bench-fanout` and `bench-operator` (figures in BENCHMARKS.md).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use contour_tests::bench::{Target, churn, coldstart, fanout, operator};
+use contour_tests::bench::{Target, churn, coldstart, fanout, operator, propagation};
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -165,6 +165,47 @@ async fn operator_smoke() -> TestResult {
     assert!(i.noop.iter().all(|r| r.reads > 0));
     assert!(operator::table(&cfg, &instances).contains("bench-0"));
     assert_files(&operator::write_outputs(&cfg, &instances)?, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn propagation_smoke() -> TestResult {
+    let _one = ONE_AT_A_TIME.lock().await;
+    contour_tests::init_crypto();
+    let dir = out_dir("propagation");
+    let cfg = propagation::Config {
+        sizes: vec![0, 20],
+        samples: 5,
+        namespaces: 2,
+        targets: vec![Target::Ours],
+        ready_cap: Duration::from_secs(60),
+        sample_timeout: Duration::from_secs(20),
+        steady_every: Duration::from_millis(5),
+        gap: Duration::from_millis(20),
+        wipe_status: true,
+        concurrency: 16,
+        seed: 1,
+        out_dir: dir.clone(),
+        name: "propagation".into(),
+    };
+    let outcomes = propagation::run(&cfg).await?;
+    assert_eq!(outcomes.len(), 2);
+    for o in &outcomes {
+        assert!(o.ready.not_live.is_none(), "{o:?}");
+        assert_eq!(o.samples.len(), 5, "{o:?}");
+        assert_eq!(o.not_served(), 0, "{o:?}");
+        assert_eq!(o.not_valid(), 0, "{o:?}");
+        assert_eq!(o.ready.statuses_total, o.preloaded + 1, "{o:?}");
+        assert!(o.steady.requests > 0 && o.steady.ok > 0, "{o:?}");
+        assert_eq!(o.steady.bad(), 0, "steady client: {:?}", o.steady);
+        assert!(o.rss_mib > 1.0);
+    }
+    // The second run found the first run's statuses and wiped them.
+    assert_eq!(outcomes[1].ready.wiped, 1, "{:?}", outcomes[1].ready);
+    let table = propagation::table(&cfg, &outcomes);
+    assert!(table.contains("| ours | 20 |"), "{table}");
+    assert_files(&propagation::write_outputs(&cfg, &outcomes)?, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -260,14 +260,19 @@ impl Controller {
                 .split_whitespace()
                 .map(str::to_string),
         );
-        let mut cmd = match bench_cpus() {
-            Some(cpus) => {
-                let mut c = Command::new("taskset");
-                c.args(["-c", &cpus]).arg(&bin);
-                c
-            }
-            None => Command::new(&bin),
-        };
+        // `BENCH_WRAP` runs the controller under a profiler (e.g.
+        // `heaptrack -o /tmp/ht`); its RSS readings are then the wrapper's.
+        let mut program: Vec<std::ffi::OsString> = std::env::var("BENCH_WRAP")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(Into::into)
+            .collect();
+        program.push(bin.clone().into());
+        if let Some(cpus) = bench_cpus() {
+            program.splice(0..0, ["taskset".into(), "-c".into(), cpus.into()]);
+        }
+        let mut cmd = Command::new(&program[0]);
+        cmd.args(&program[1..]);
         cmd.args(&args).env("CONTOUR_NAMESPACE", ns);
         let started = Instant::now();
         let child = process::spawn(cmd, &log)?;

@@ -11,7 +11,8 @@
 //! - [`controller`]: ours or upstream Contour as a process, pinned with
 //!   `taskset`, with `/proc` readers for RSS and CPU.
 //! - [`report`]: Markdown tables and CSV; [`plot`]: PNG charts.
-//! - Scenarios: [`coldstart`] (2), [`churn`] (3), [`fanout`] (4), [`operator`] (6).
+//! - Scenarios: [`propagation`] (1), [`coldstart`] (2), [`churn`] (3), [`fanout`] (4),
+//!   [`operator`] (6).
 
 pub mod churn;
 pub mod coldstart;
@@ -20,6 +21,7 @@ pub mod fanout;
 pub mod objects;
 pub mod operator;
 pub mod plot;
+pub mod propagation;
 pub mod report;
 pub mod xds;
 
