@@ -416,6 +416,10 @@ pub fn add_routes(vhost: &mut VirtualHost, routes: Vec<Route>) {
     vhost
         .routes
         .retain(|old| !routes.iter().any(|r| same_match(old, r)));
+    // Exactly: a route is large and most hosts have a few, so doubling
+    // growth would leave up to half of every host's routes unused (the
+    // largest single consumer in a heap profile of 10k proxies).
+    vhost.routes.reserve_exact(routes.len());
     vhost.routes.extend(routes);
 }
 
