@@ -2,8 +2,8 @@
 //! `Stream*`), answered at the HTTP/2 level so that responses go out as
 //! [`SotwResponse::frame`] chunks shared with the snapshot.
 //!
-//! Requests are decoded by tonic's own [`Streaming`] (same limits and errors
-//! as tonic's generated services); the response body is the gRPC messages
+//! Requests are decoded here (tonic's limits and error codes, without its
+//! per-stream buffer); the response body is the gRPC messages
 //! followed by the `grpc-status` trailers. Everything else (delta streams,
 //! unary fetches, unknown methods) is left to tonic's generated services.
 
@@ -11,16 +11,17 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 
 use axum::body::Body;
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
+use futures::StreamExt;
 use http::{HeaderMap, HeaderValue};
 use http_body::Frame;
 use http_body_util::StreamBody;
+use prost::Message;
 use tokio::sync::mpsc;
-use tonic::codec::{DecodeBuf, Decoder, Streaming};
 use tonic::{Code, Status};
 
-use super::server::XdsServer;
+use super::server::{Requests, XdsServer};
 use super::type_url;
 use super::wire::SotwResponse;
 
@@ -77,20 +78,91 @@ pub fn sotw_router(server: &XdsServer) -> axum::Router {
     router
 }
 
-/// Decodes `DiscoveryRequest`s with prost.
-#[derive(Debug, Default)]
-struct RequestDecoder;
-
-impl Decoder for RequestDecoder {
-    type Item = DiscoveryRequest;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-        let len = src.remaining();
-        prost::Message::decode(src.copy_to_bytes(len))
-            .map(Some)
-            .map_err(|e| Status::internal(e.to_string()))
+/// The decoded requests of a body: gRPC messages (a 5-byte prefix, then a
+/// `DiscoveryRequest`), with tonic's limits and error codes. The buffer is
+/// released whenever it has been used up: Envoy's first request on a stream
+/// carries its node, with every extension it was built with (well over
+/// 100 KB), and tonic's own decoder keeps a buffer of that size for the
+/// life of the stream — with a stream per EDS cluster and SDS secret, that
+/// was most of the controller's memory.
+fn requests(body: Body) -> Requests<DiscoveryRequest> {
+    struct State {
+        body: axum::body::BodyDataStream,
+        buf: BytesMut,
+        done: bool,
     }
+    let state = State {
+        body: body.into_data_stream(),
+        buf: BytesMut::new(),
+        done: false,
+    };
+    Box::pin(futures::stream::unfold(state, |mut st| async move {
+        loop {
+            if st.done {
+                return None;
+            }
+            match next_message(&mut st.buf) {
+                Ok(Some(msg)) => {
+                    if st.buf.is_empty() {
+                        st.buf = BytesMut::new();
+                    }
+                    let decoded = DiscoveryRequest::decode(msg)
+                        .map_err(|e| Status::internal(format!("failed to decode request: {e}")));
+                    st.done = decoded.is_err();
+                    return Some((decoded, st));
+                }
+                Ok(None) => {}
+                Err(status) => {
+                    st.done = true;
+                    return Some((Err(status), st));
+                }
+            }
+            match st.body.next().await {
+                Some(Ok(chunk)) => st.buf.extend_from_slice(&chunk),
+                Some(Err(e)) => {
+                    st.done = true;
+                    return Some((Err(Status::internal(e.to_string())), st));
+                }
+                None if st.buf.is_empty() => return None,
+                None => {
+                    st.done = true;
+                    return Some((Err(Status::internal("Unexpected EOF decoding stream.")), st));
+                }
+            }
+        }
+    }))
+}
+
+/// The next whole message in `buf`, if there is one.
+fn next_message(buf: &mut BytesMut) -> Result<Option<Bytes>, Status> {
+    if buf.len() < 5 {
+        return Ok(None);
+    }
+    match buf[0] {
+        0 => {}
+        1 => {
+            return Err(Status::internal(
+                "protocol error: received message with compressed-flag but no grpc-encoding was specified",
+            ));
+        }
+        f => {
+            return Err(Status::internal(format!(
+                "protocol error: received message with invalid compression flag: {f}"
+            )));
+        }
+    }
+    let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+    if len > MAX_REQUEST_BYTES {
+        return Err(Status::out_of_range(format!(
+            "Error, decoded message length too large: found {len} bytes, the limit is: {MAX_REQUEST_BYTES} bytes"
+        )));
+    }
+    if buf.len() < 5 + len {
+        buf.reserve(5 + len - buf.len());
+        return Ok(None);
+    }
+    buf.advance(5);
+    Ok(Some(buf.split_to(len).freeze()))
 }
 
 fn grpc_response(body: Body) -> http::Response<Body> {
@@ -127,13 +199,7 @@ fn stream(
         ));
         return status.into_http();
     }
-    let requests = Streaming::new_request(
-        RequestDecoder,
-        req.into_body(),
-        None,
-        Some(MAX_REQUEST_BYTES),
-    );
-    let responses = server.sotw_responses(requests, fixed);
+    let responses = server.sotw_responses(requests(req.into_body()), fixed);
     grpc_response(Body::new(StreamBody::new(frames(responses))))
 }
 
@@ -175,4 +241,68 @@ fn frames(
         w.done = true;
         Some((Ok(Frame::trailers(trailers(&end))), w))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(msg: &DiscoveryRequest) -> Vec<u8> {
+        let body = msg.encode_to_vec();
+        let mut out = vec![0];
+        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    #[tokio::test]
+    async fn requests_are_decoded_across_chunks_and_errors_keep_tonics_codes() {
+        let a = DiscoveryRequest {
+            type_url: "a".into(),
+            ..Default::default()
+        };
+        let b = DiscoveryRequest {
+            version_info: "b".repeat(300),
+            ..Default::default()
+        };
+        let mut wire = framed(&a);
+        wire.extend(framed(&b));
+        // Split at every byte boundary as separate chunks.
+        let chunks: Vec<Result<Bytes, std::io::Error>> =
+            wire.iter().map(|b| Ok(Bytes::from(vec![*b]))).collect();
+        let body = Body::from_stream(futures::stream::iter(chunks));
+        let got: Vec<_> = requests(body).collect().await;
+        assert_eq!(got.len(), 2);
+        assert!(matches!(&got[0], Ok(r) if *r == a));
+        assert!(matches!(&got[1], Ok(r) if *r == b));
+
+        let cut = framed(&b)[..20].to_vec();
+        let got: Vec<_> = requests(Body::from(cut)).collect().await;
+        assert!(matches!(&got[..], [Err(s)] if s.code() == Code::Internal));
+
+        let mut huge = vec![0];
+        huge.extend_from_slice(&u32::MAX.to_be_bytes());
+        let got: Vec<_> = requests(Body::from(huge)).collect().await;
+        assert!(matches!(&got[..], [Err(s)] if s.code() == Code::OutOfRange));
+
+        let mut compressed = framed(&a);
+        compressed[0] = 1;
+        let got: Vec<_> = requests(Body::from(compressed)).collect().await;
+        assert!(matches!(&got[..], [Err(s)] if s.code() == Code::Internal));
+
+        let garbage = vec![0, 0, 0, 0, 2, 0xff, 0xff];
+        let got: Vec<_> = requests(Body::from(garbage)).collect().await;
+        assert!(matches!(&got[..], [Err(s)] if s.code() == Code::Internal));
+    }
+
+    #[test]
+    fn the_buffer_is_released_once_used_up() {
+        let msg = DiscoveryRequest {
+            version_info: "x".repeat(100_000),
+            ..Default::default()
+        };
+        let mut buf = BytesMut::from(&framed(&msg)[..]);
+        assert!(matches!(next_message(&mut buf), Ok(Some(_))));
+        assert!(buf.is_empty());
+    }
 }

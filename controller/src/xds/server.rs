@@ -33,6 +33,7 @@ use envoy_types::pb::envoy::service::secret::v3::secret_discovery_service_server
     SecretDiscoveryService, SecretDiscoveryServiceServer,
 };
 use tokio::sync::{mpsc, watch};
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -141,18 +142,17 @@ impl XdsServer {
     /// come out of the returned channel.
     pub(super) fn sotw_responses(
         &self,
-        requests: Streaming<DiscoveryRequest>,
+        requests: Requests<DiscoveryRequest>,
         fixed: Option<&'static str>,
     ) -> mpsc::Receiver<Result<SotwResponse, Status>> {
         let (tx, rx) = mpsc::channel(QUEUED_RESPONSES);
         let driver = Driver::<SotwStream> {
-            requests,
             snapshots: self.snapshots.clone(),
             observer: self.observer.clone(),
             fixed,
             tx,
         };
-        tokio::spawn(driver.run());
+        tokio::spawn(driver.run(requests));
         rx
     }
 
@@ -161,8 +161,7 @@ impl XdsServer {
         req: Request<Streaming<DiscoveryRequest>>,
         fixed: Option<&'static str>,
     ) -> Response<SotwMessageStream> {
-        use tokio_stream::StreamExt;
-        let rx = self.sotw_responses(req.into_inner(), fixed);
+        let rx = self.sotw_responses(Box::pin(req.into_inner()), fixed);
         let messages = ReceiverStream::new(rx).map(|r| r.map(|resp| resp.to_message()));
         Response::new(Box::pin(messages))
     }
@@ -174,13 +173,12 @@ impl XdsServer {
     ) -> Response<ResponseStream<DeltaDiscoveryResponse>> {
         let (tx, rx) = mpsc::channel(QUEUED_RESPONSES);
         let driver = Driver::<DeltaStream> {
-            requests: req.into_inner(),
             snapshots: self.snapshots.clone(),
             observer: self.observer.clone(),
             fixed,
             tx,
         };
-        tokio::spawn(driver.run());
+        tokio::spawn(driver.run(Box::pin(req.into_inner())));
         Response::new(ReceiverStream::new(rx))
     }
 
@@ -282,9 +280,12 @@ impl Machine for DeltaStream {
     }
 }
 
+/// The requests of one stream, decoded.
+pub type Requests<R> =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<R, Status>> + Send>>;
+
 /// Runs one stream: requests and new snapshots in, responses out.
 struct Driver<M: Machine> {
-    requests: Streaming<M::Req>,
     snapshots: watch::Receiver<Published>,
     observer: Arc<dyn Observer>,
     fixed: Option<&'static str>,
@@ -292,7 +293,7 @@ struct Driver<M: Machine> {
 }
 
 impl<M: Machine> Driver<M> {
-    async fn run(mut self) {
+    async fn run(mut self, mut requests: Requests<M::Req>) {
         self.observer.stream(1);
         // Nothing is answered before the first build: an empty snapshot
         // would make a (re)connecting Envoy drop every listener.
@@ -304,7 +305,8 @@ impl<M: Machine> Driver<M> {
         let mut node = String::new();
         loop {
             tokio::select! {
-                msg = self.requests.message() => {
+                msg = requests.next() => {
+                    let msg = msg.transpose();
                     let mut req = match msg {
                         Ok(Some(req)) => req,
                         Ok(None) => break,
