@@ -156,6 +156,11 @@ impl XdsServer {
         rx
     }
 
+    /// The tonic-generated state-of-the-world methods land here. In `serve`
+    /// they are never reached: `xds/grpc.rs` answers those paths first with
+    /// its own request decoder (tonic's keeps a per-stream buffer as large as
+    /// Envoy's node). They stay working because the generated service traits
+    /// require them and a plain tonic router (no `grpc.rs`) still uses them.
     fn sotw(
         &self,
         req: Request<Streaming<DiscoveryRequest>>,

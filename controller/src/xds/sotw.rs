@@ -144,10 +144,11 @@ impl SotwStream {
             || (req.resource_names.is_empty() && type_url::wildcard_by_default(&req.type_url));
         let digest = names_digest(&req.resource_names);
         // An ACK repeats the subscription: the digest tells so without
-        // sorting or comparing names; when it differs, the sets are compared.
-        let names_changed = digest != state.digest && {
+        // sorting or comparing names; when it differs (or on the first
+        // request of a type), the sets are compared.
+        let names_changed = (!state.subscribed || digest != state.digest) && {
             let requested = distinct(&req.resource_names);
-            let same = state.names.equals(&requested);
+            let same = state.subscribed && state.names.equals(&requested);
             if !same {
                 // A changed subscription is answered in full (below), and
                 // what was sent becomes exactly what it names: names dropped
@@ -160,11 +161,6 @@ impl SotwStream {
         };
         // The names are followed even when the wildcard flips too.
         let changed = !state.subscribed || wildcard != state.wildcard || names_changed;
-        if !state.subscribed {
-            let empty = TypeSnapshot::default();
-            let current = snapshot.of(&req.type_url).unwrap_or(&empty);
-            state.names = Names::of(&distinct(&req.resource_names), &current.resources);
-        }
         state.digest = digest;
         state.subscribed = true;
         state.wildcard = wildcard;

@@ -47,13 +47,9 @@ pub struct SotwResponse {
     pub nonce: String,
 }
 
-fn key_len(field: u32) -> usize {
-    prost::encoding::key_len(field)
-}
-
 /// Length of a length-delimited field of `len` bytes, key included.
 fn field_len(field: u32, len: usize) -> usize {
-    key_len(field) + encoded_len_varint(len as u64) + len
+    prost::encoding::key_len(field) + encoded_len_varint(len as u64) + len
 }
 
 fn put_field_header(buf: &mut BytesMut, field: u32, len: usize) {
