@@ -158,7 +158,19 @@ pub async fn apply(
     gate: Option<&Gate>,
 ) -> Result<ApplyReport, ApplyError> {
     let mut report = ApplyReport::default();
-    for child in children {
+    // The live objects are read all at once (a reconcile that changes
+    // nothing is these reads and no write); writes stay in children order.
+    let lives = futures::future::try_join_all(children.iter().map(|child| async move {
+        api(client, child)
+            .get_opt(&child.name)
+            .await
+            .map_err(|source| ApplyError::Kube {
+                child: child.describe(),
+                source,
+            })
+    }))
+    .await?;
+    for (child, live) in children.iter().zip(lives) {
         let err = |source| ApplyError::Kube {
             child: child.describe(),
             source,
@@ -167,7 +179,6 @@ pub async fn apply(
         let mut object = child.object.clone();
         let hash = desired_hash(&object);
         object["metadata"]["annotations"][APPLIED_HASH] = Value::String(hash.clone());
-        let live = api.get_opt(&child.name).await.map_err(err)?;
         let key = format!("{}/{}", child.resource.kind, child.name);
         if let Some(live) = live {
             if !names.owns(live.metadata.labels.as_ref()) {

@@ -45,24 +45,30 @@ pub async fn prune(
         })
         .collect();
     let selector = ListParams::default().labels(&names.owner_selector());
-    let mut deletes = 0;
-    for (resource, scope) in managed_kinds() {
-        if !scopes.contains(&scope)
-            || (resource == service_monitor_resource() && !service_monitor_crd)
-        {
-            continue;
-        }
+    // Every managed kind is listed at once; deletes follow one by one.
+    let kinds = managed_kinds().into_iter().filter(|(resource, scope)| {
+        scopes.contains(scope) && (*resource != service_monitor_resource() || service_monitor_crd)
+    });
+    let lists = futures::future::try_join_all(kinds.map(|(resource, scope)| {
         let api: Api<DynamicObject> = match scope {
             Scope::Own => Api::namespaced_with(client.clone(), &names.namespace, &resource),
             Scope::AnyNamespace | Scope::Cluster => Api::all_with(client.clone(), &resource),
         };
-        let listed = api
-            .list_metadata(&selector)
-            .await
-            .map_err(|source| PruneError::Kube {
-                what: format!("{} list", resource.kind),
-                source,
-            })?;
+        let selector = &selector;
+        async move {
+            let listed = api
+                .list_metadata(selector)
+                .await
+                .map_err(|source| PruneError::Kube {
+                    what: format!("{} list", resource.kind),
+                    source,
+                })?;
+            Ok::<_, PruneError>((resource, listed))
+        }
+    }))
+    .await?;
+    let mut deletes = 0;
+    for (resource, listed) in lists {
         for item in listed.items {
             let key = (
                 resource.api_version.clone() + "/" + &resource.kind,
