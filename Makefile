@@ -96,9 +96,11 @@ bench-fanout: tools
 	bash tests/tools/install.sh upstream_contour
 	TARGETS=$(BENCH_TARGETS) $(CARGO) bench -p contour-tests --bench fanout
 
-# Ours only: upstream has no operator that reconciles a ContourDeployment.
+# Upstream's counterpart is its Gateway provisioner (a Gateway whose class
+# points at a ContourDeployment); scenario 5's is bench-rebuild-upstream.
 bench-operator: tools
-	$(CARGO) bench -p contour-tests --bench operator
+	bash tests/tools/install.sh upstream_contour
+	TARGETS=$(BENCH_TARGETS) $(CARGO) bench -p contour-tests --bench operator
 
 bench-issue7: bench-propagation bench-coldstart bench-churn bench-fanout bench-operator
 

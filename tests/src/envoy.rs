@@ -68,6 +68,11 @@ impl Envoy {
                 "--service-cluster",
                 "contour-test",
             ]);
+        // Extra Envoy flags for experiments (benches), e.g.
+        // `--ignore-unknown-dynamic-fields`.
+        if let Ok(extra) = std::env::var("ENVOY_EXTRA_ARGS") {
+            cmd.args(extra.split_whitespace());
+        }
         let child = process::spawn(cmd, &log)?;
         let admin_port = admin_url
             .rsplit(':')

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use contour_tests::bench::{Target, churn, coldstart, fanout, operator, propagation};
+use contour_tests::bench::{Common, Target, churn, coldstart, fanout, operator, propagation};
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -54,10 +54,7 @@ async fn coldstart_smoke() -> TestResult {
         envoy: true,
         settle: Duration::from_secs(1),
         timeout: Duration::from_secs(60),
-        concurrency: 16,
-        seed: 1,
-        out_dir: dir.clone(),
-        name: "coldstart".into(),
+        common: Common::fixed("coldstart", dir.clone()),
     };
     let (world, outcomes) = coldstart::run(&cfg).await?;
     assert_eq!(world.expected.vhosts, 20);
@@ -90,10 +87,7 @@ async fn churn_smoke() -> TestResult {
         targets: vec![Target::Ours],
         settle: Duration::from_millis(500),
         timeout: Duration::from_secs(60),
-        concurrency: 16,
-        seed: 1,
-        out_dir: dir.clone(),
-        name: "churn".into(),
+        common: Common::fixed("churn", dir.clone()),
     };
     let outcomes = churn::run(&cfg).await?;
     let o = &outcomes[0];
@@ -127,10 +121,7 @@ async fn fanout_smoke() -> TestResult {
         targets: vec![Target::Ours],
         settle: Duration::from_millis(500),
         timeout: Duration::from_secs(60),
-        concurrency: 16,
-        seed: 1,
-        out_dir: dir.clone(),
-        name: "fanout".into(),
+        common: Common::fixed("fanout", dir.clone()),
     };
     let (world, outcomes) = fanout::run(&cfg).await?;
     let o = &outcomes[0];
@@ -184,10 +175,7 @@ async fn propagation_smoke() -> TestResult {
         steady_every: Duration::from_millis(5),
         gap: Duration::from_millis(20),
         wipe_status: true,
-        concurrency: 16,
-        seed: 1,
-        out_dir: dir.clone(),
-        name: "propagation".into(),
+        common: Common::fixed("propagation", dir.clone()),
     };
     let outcomes = propagation::run(&cfg).await?;
     assert_eq!(outcomes.len(), 2);

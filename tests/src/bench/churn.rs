@@ -19,7 +19,7 @@ use super::objects::{self, Rng};
 use super::plot::{BarChart, LineChart, Series};
 use super::report::{Table, num, ratio, write_csv};
 use super::xds::{self, Client, Matcher, Watch};
-use super::{Controller, Result, Target, env_list, env_or, err, ms, percentile};
+use super::{Common, Controller, Result, Target, env_list, env_or, err, ms, percentile};
 use crate::k8s::{install_crds, resource_of};
 use crate::{ApiServer, TestNet};
 
@@ -45,14 +45,8 @@ pub struct Config {
     pub settle: Duration,
     /// Longest wait for the clients' first complete snapshot (`CHURN_TIMEOUT_SECS`, 300).
     pub timeout: Duration,
-    /// Creates in flight while preloading (`BENCH_CONCURRENCY`, 32).
-    pub concurrency: usize,
-    /// Generator seed (`BENCH_SEED`, 7).
-    pub seed: u64,
-    /// Where CSV and PNG go.
-    pub out_dir: PathBuf,
-    /// File name prefix.
-    pub name: String,
+    /// Concurrency, seed, output directory and file name prefix.
+    pub common: Common,
 }
 
 impl Config {
@@ -70,10 +64,7 @@ impl Config {
             targets: super::targets_from_env(),
             settle: Duration::from_secs(env_or("CHURN_SETTLE_SECS", 5)),
             timeout: Duration::from_secs(env_or("CHURN_TIMEOUT_SECS", 300)),
-            concurrency: env_or("BENCH_CONCURRENCY", 32),
-            seed: env_or("BENCH_SEED", 7),
-            out_dir: super::out_dir_from_env(),
-            name: "churn".into(),
+            common: Common::from_env("churn"),
         }
     }
 }
@@ -212,7 +203,7 @@ pub async fn world(cfg: &Config, api: &ApiServer) -> Result<World> {
         addresses,
         created: 0,
         sent: 0,
-        rng: Rng::new(cfg.seed),
+        rng: Rng::new(cfg.common.seed),
     })
 }
 
@@ -246,7 +237,7 @@ pub async fn grow(cfg: &Config, api: &ApiServer, w: &mut World, clusters: usize)
     }
     objs.extend(proxies);
     let n = objs.len();
-    let took = objects::create_all(&client, objs, cfg.concurrency).await?;
+    let took = objects::create_all(&client, objs, cfg.common.concurrency).await?;
     eprintln!(
         "churn: created {n} objects (up to {target} clusters) in {:.1} s",
         took.as_secs_f64()
@@ -314,7 +305,7 @@ pub async fn measure(
     // A slice is not picked again while its last update may be in flight.
     let quiet = Duration::from_secs_f64((clusters as f64 / cfg.rate / 4.0).clamp(0.0, 2.0));
     let mut last_touch: HashMap<usize, Instant> = HashMap::new();
-    let mut rng = Rng::new(cfg.seed ^ clusters as u64 ^ 0xC0FFEE);
+    let mut rng = Rng::new(cfg.common.seed ^ clusters as u64 ^ 0xC0FFEE);
     let start = Instant::now();
     let mut sent = Vec::with_capacity(n_updates);
     for u in 0..n_updates {
@@ -565,7 +556,7 @@ pub fn verdict(outcomes: &[Outcome]) -> String {
 /// Writes `{name}_summary.csv`, `{name}_updates.csv`, `{name}_latency.png`
 /// and `{name}_bytes.png`; returns the paths.
 pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>> {
-    let dir = &cfg.out_dir;
+    let dir = &cfg.common.out_dir;
     let mut paths = Vec::new();
     let rows: Vec<Vec<String>> = outcomes
         .iter()
@@ -597,7 +588,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
         .collect();
     paths.push(write_csv(
         dir,
-        &format!("{}_summary.csv", cfg.name),
+        &format!("{}_summary.csv", cfg.common.name),
         &[
             "controller",
             "clusters",
@@ -649,7 +640,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
         .collect();
     paths.push(write_csv(
         dir,
-        &format!("{}_updates.csv", cfg.name),
+        &format!("{}_updates.csv", cfg.common.name),
         &[
             "controller",
             "clusters",
@@ -662,7 +653,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
         ],
         &per_update,
     )?);
-    let latency = dir.join(format!("{}_latency.png", cfg.name));
+    let latency = dir.join(format!("{}_latency.png", cfg.common.name));
     LineChart {
         title: format!(
             "Endpoint change -> all {} clients ({}/s for {} s)",
@@ -698,7 +689,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
             targets.push(o.target);
         }
     }
-    let bytes = dir.join(format!("{}_bytes.png", cfg.name));
+    let bytes = dir.join(format!("{}_bytes.png", cfg.common.name));
     BarChart {
         title: "Bytes pushed per endpoint change, per client".into(),
         y_label: "bytes (log)".into(),

@@ -24,7 +24,7 @@ use super::objects::{self, Rng};
 use super::plot::{LineChart, Series};
 use super::report::{Table, num, ratio, write_csv};
 use super::xds::{self, Client};
-use super::{Controller, Result, Target, env_or, err};
+use super::{Common, Controller, Result, Target, env_or, err};
 use crate::k8s::install_crds;
 use crate::{ApiServer, TestNet};
 
@@ -49,14 +49,8 @@ pub struct Config {
     pub settle: Duration,
     /// Longest wait for the complete snapshot (`COLDSTART_TIMEOUT_SECS`, 300).
     pub timeout: Duration,
-    /// Creates in flight while preloading (`BENCH_CONCURRENCY`, 32).
-    pub concurrency: usize,
-    /// Generator seed (`BENCH_SEED`, 7).
-    pub seed: u64,
-    /// Where CSV and PNG go.
-    pub out_dir: PathBuf,
-    /// File name prefix.
-    pub name: String,
+    /// Concurrency, seed, output directory and file name prefix.
+    pub common: Common,
 }
 
 impl Config {
@@ -75,10 +69,7 @@ impl Config {
             envoy: env_or("COLDSTART_ENVOY", 1) != 0,
             settle: Duration::from_secs(env_or("COLDSTART_SETTLE_SECS", 15)),
             timeout: Duration::from_secs(env_or("COLDSTART_TIMEOUT_SECS", 300)),
-            concurrency: env_or("BENCH_CONCURRENCY", 32),
-            seed: env_or("BENCH_SEED", 7),
-            out_dir: super::out_dir_from_env(),
-            name: "coldstart".into(),
+            common: Common::from_env("coldstart"),
         }
     }
 }
@@ -155,7 +146,7 @@ pub async fn preload(cfg: &Config, api: &ApiServer) -> Result<World> {
         std::net::IpAddr::V4(v4) => v4,
         std::net::IpAddr::V6(_) => return Err(err("the test network is IPv4")),
     };
-    let mut rng = Rng::new(cfg.seed);
+    let mut rng = Rng::new(cfg.common.seed);
     let nns = nss.len();
     let services = cfg.services.max(1);
     let mut secrets: Vec<(String, Value)> = Vec::new();
@@ -253,7 +244,7 @@ pub async fn preload(cfg: &Config, api: &ApiServer) -> Result<World> {
     let mut all = secrets;
     all.extend(svcs);
     all.extend(proxies);
-    objects::create_all(&client, all, cfg.concurrency).await?;
+    objects::create_all(&client, all, cfg.common.concurrency).await?;
     let preload = started.elapsed();
     eprintln!(
         "coldstart: preloaded {objects} objects in {:.1} s",
@@ -551,7 +542,7 @@ pub fn verdict(outcomes: &[Outcome]) -> String {
 /// Writes `{name}_summary.csv`, `{name}_timeline.csv` and `{name}_rss.png`,
 /// `{name}_cpu.png`; returns the paths.
 pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>> {
-    let dir = &cfg.out_dir;
+    let dir = &cfg.common.out_dir;
     let mut paths = Vec::new();
     let rows: Vec<Vec<String>> = outcomes
         .iter()
@@ -574,7 +565,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
         .collect();
     paths.push(write_csv(
         dir,
-        &format!("{}_summary.csv", cfg.name),
+        &format!("{}_summary.csv", cfg.common.name),
         &[
             "controller",
             "proxies",
@@ -606,7 +597,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
         .collect();
     paths.push(write_csv(
         dir,
-        &format!("{}_timeline.csv", cfg.name),
+        &format!("{}_timeline.csv", cfg.common.name),
         &["controller", "t_s", "rss_mib", "cpu_s"],
         &timeline,
     )?);
@@ -623,7 +614,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
         "Cold start: {} proxies, {} services, {} secrets",
         cfg.proxies, cfg.services, cfg.secrets
     );
-    let rss = dir.join(format!("{}_rss.png", cfg.name));
+    let rss = dir.join(format!("{}_rss.png", cfg.common.name));
     LineChart {
         title: title.clone(),
         x_label: "seconds since the controller was started".into(),
@@ -634,7 +625,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
     }
     .save(&rss)?;
     paths.push(rss);
-    let cpu = dir.join(format!("{}_cpu.png", cfg.name));
+    let cpu = dir.join(format!("{}_cpu.png", cfg.common.name));
     LineChart {
         title,
         x_label: "seconds since the controller was started".into(),

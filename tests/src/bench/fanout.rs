@@ -17,7 +17,7 @@ use super::objects::{self, Rng};
 use super::plot::{BarChart, LineChart, Series};
 use super::report::{Table, num, ratio, write_csv};
 use super::xds::{self, Client, Matcher, Watch};
-use super::{Controller, Result, Target, env_or, ms, percentile};
+use super::{Common, Controller, Result, Target, env_or, ms, percentile};
 use crate::k8s::{install_crds, resource_of};
 use crate::{ApiServer, TestNet};
 
@@ -42,14 +42,8 @@ pub struct Config {
     pub settle: Duration,
     /// Longest wait for a snapshot or a change (`FANOUT_TIMEOUT_SECS`, 300).
     pub timeout: Duration,
-    /// Creates in flight while preloading (`BENCH_CONCURRENCY`, 32).
-    pub concurrency: usize,
-    /// Generator seed (`BENCH_SEED`, 7).
-    pub seed: u64,
-    /// Where CSV and PNG go.
-    pub out_dir: PathBuf,
-    /// File name prefix.
-    pub name: String,
+    /// Concurrency, seed, output directory and file name prefix.
+    pub common: Common,
 }
 
 impl Config {
@@ -66,10 +60,7 @@ impl Config {
             targets: super::targets_from_env(),
             settle: Duration::from_secs(env_or("FANOUT_SETTLE_SECS", 5)),
             timeout: Duration::from_secs(env_or("FANOUT_TIMEOUT_SECS", 300)),
-            concurrency: env_or("BENCH_CONCURRENCY", 32),
-            seed: env_or("BENCH_SEED", 7),
-            out_dir: super::out_dir_from_env(),
-            name: "fanout".into(),
+            common: Common::from_env("fanout"),
         }
     }
 }
@@ -209,7 +200,7 @@ pub async fn preload(cfg: &Config, api: &ApiServer) -> Result<World> {
         proxies.push((ns, name, svc));
     }
     let n = objs.len();
-    let preload = objects::create_all(&client, objs, cfg.concurrency).await?;
+    let preload = objects::create_all(&client, objs, cfg.common.concurrency).await?;
     eprintln!(
         "fanout: preloaded {n} objects in {:.1} s",
         preload.as_secs_f64()
@@ -326,7 +317,7 @@ pub async fn measure(
     );
     tokio::time::sleep(cfg.settle).await;
     let rss_all_mib = ctl.stat().rss_mib;
-    let mut rng = Rng::new(cfg.seed ^ 0xFA17);
+    let mut rng = Rng::new(cfg.common.seed ^ 0xFA17);
     let tag = target.name();
     let first_change = change(&admin, &clients, world, (tag, 0), &mut rng, cfg.timeout).await?;
     eprintln!(
@@ -491,7 +482,7 @@ pub fn verdict(outcomes: &[Outcome]) -> String {
 /// Writes `{name}_summary.csv`, `{name}_changes.csv`, `{name}_latency.png`
 /// and `{name}_memory.png`; returns the paths.
 pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>> {
-    let dir = &cfg.out_dir;
+    let dir = &cfg.common.out_dir;
     let mut paths = Vec::new();
     let rows: Vec<Vec<String>> = outcomes
         .iter()
@@ -524,7 +515,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
         .collect();
     paths.push(write_csv(
         dir,
-        &format!("{}_summary.csv", cfg.name),
+        &format!("{}_summary.csv", cfg.common.name),
         &[
             "controller",
             "routes",
@@ -570,7 +561,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
         .collect();
     paths.push(write_csv(
         dir,
-        &format!("{}_changes.csv", cfg.name),
+        &format!("{}_changes.csv", cfg.common.name),
         &[
             "controller",
             "change",
@@ -581,7 +572,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
         ],
         &per_change,
     )?);
-    let latency = dir.join(format!("{}_latency.png", cfg.name));
+    let latency = dir.join(format!("{}_latency.png", cfg.common.name));
     LineChart {
         title: format!(
             "One route change -> all {} ADS clients ({} routes)",
@@ -605,7 +596,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
     }
     .save(&latency)?;
     paths.push(latency);
-    let memory = dir.join(format!("{}_memory.png", cfg.name));
+    let memory = dir.join(format!("{}_memory.png", cfg.common.name));
     BarChart {
         title: format!("Controller RSS with 1 and {} ADS clients", cfg.clients),
         y_label: "RSS (MiB)".into(),

@@ -20,6 +20,7 @@ pub mod controller;
 pub mod fanout;
 pub mod objects;
 pub mod operator;
+pub mod operator_upstream;
 pub mod plot;
 pub mod propagation;
 pub mod report;
@@ -38,6 +39,42 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// An error from a message.
 pub fn err(msg: impl Into<String>) -> Error {
     msg.into().into()
+}
+
+/// What every scenario's configuration has: bulk-create concurrency, the
+/// generator seed, where CSV and PNG go and the file name prefix.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// Creates in flight while preloading (`BENCH_CONCURRENCY`, 32).
+    pub concurrency: usize,
+    /// Generator seed (`BENCH_SEED`, 7).
+    pub seed: u64,
+    /// Where CSV and PNG go (`BENCH_OUT`, else `docs/bench/`).
+    pub out_dir: PathBuf,
+    /// File name prefix (the scenario's name).
+    pub name: String,
+}
+
+impl Common {
+    /// The defaults, overridden by the environment, for scenario `name`.
+    pub fn from_env(name: &str) -> Common {
+        Common {
+            concurrency: env_or("BENCH_CONCURRENCY", 32),
+            seed: env_or("BENCH_SEED", 7),
+            out_dir: out_dir_from_env(),
+            name: name.into(),
+        }
+    }
+
+    /// Fixed values (the smoke tests).
+    pub fn fixed(name: &str, out_dir: PathBuf) -> Common {
+        Common {
+            concurrency: 16,
+            seed: 1,
+            out_dir,
+            name: name.into(),
+        }
+    }
 }
 
 /// `$KEY` parsed, else `default`.

@@ -5,9 +5,11 @@
 //! resync or an unrelated event costs). Requests are counted on the wire
 //! (reads = GET, writes = everything else); CPU is this process's.
 //!
-//! Upstream Contour has no operator that reconciles a ContourDeployment
-//! this way (its Gateway provisioner is a different design), so this
-//! scenario reports ours only.
+//! Upstream's counterpart is its Gateway provisioner, run as a process with
+//! a ContourDeployment + GatewayClass + Gateway per instance; see
+//! [`super::operator_upstream`] for what it creates and how its reconciles
+//! are triggered and measured (from its controller-runtime metrics). The
+//! targets are `$TARGETS`, else `$BENCH_TARGETS`, else both.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,9 +26,10 @@ use contour_operator::build::{Scope, managed_kinds};
 use contour_operator::names::Names;
 
 use super::controller::proc_stat;
+use super::operator_upstream::{Checks, Outcome};
 use super::plot::{LineChart, Series};
-use super::report::{Table, num, write_csv};
-use super::{Result, env_or, ms, percentile};
+use super::report::{Table, num, ratio, write_csv};
+use super::{Result, Target, env_or, ms, percentile};
 use crate::ApiServer;
 
 /// Sizes.
@@ -151,11 +154,11 @@ pub struct Instance {
     pub noop: Vec<Run>,
 }
 
-/// Counts the labelled children of an instance.
-pub async fn count_children(client: &Client, ns: &str, name: &str) -> Result<usize> {
+/// The labelled children of an instance, `Kind/name`, in managed-kind order.
+pub async fn list_children(client: &Client, ns: &str, name: &str) -> Result<Vec<String>> {
     let names = Names::new(ns, name);
     let selector = ListParams::default().labels(&names.owner_selector());
-    let mut n = 0;
+    let mut out = Vec::new();
     for (resource, scope) in managed_kinds() {
         let api: Api<DynamicObject> = match scope {
             Scope::Own => Api::namespaced_with(client.clone(), ns, &resource),
@@ -163,10 +166,21 @@ pub async fn count_children(client: &Client, ns: &str, name: &str) -> Result<usi
         };
         // ServiceMonitors: no CRD here, so the list fails; nothing to count.
         if let Ok(list) = api.list_metadata(&selector).await {
-            n += list.items.len();
+            for o in list.items {
+                out.push(format!(
+                    "{}/{}",
+                    resource.kind,
+                    o.metadata.name.unwrap_or_default()
+                ));
+            }
         }
     }
-    Ok(n)
+    Ok(out)
+}
+
+/// Counts the labelled children of an instance.
+pub async fn count_children(client: &Client, ns: &str, name: &str) -> Result<usize> {
+    Ok(list_children(client, ns, name).await?.len())
 }
 
 async fn timed(
@@ -220,7 +234,11 @@ pub async fn run(cfg: &Config) -> Result<Vec<Instance>> {
         let created = cds.create(&Default::default(), &cd).await?;
         let (mut first, report) = timed(&ctx, &created, &counts).await?;
         first.took = t0.elapsed();
-        let children = count_children(&admin, &ns, &name).await?;
+        let listed = list_children(&admin, &ns, &name).await?;
+        if i == 0 {
+            eprintln!("ours children of {name}: {}", listed.join(", "));
+        }
+        let children = listed.len();
         let mut noop = Vec::new();
         for _ in 0..cfg.noop_runs {
             let current = cds.get(&name).await?;
@@ -253,66 +271,273 @@ fn mean(runs: &[Run], f: fn(&Run) -> f64) -> f64 {
     runs.iter().map(f).sum::<f64>() / runs.len().max(1) as f64
 }
 
-/// The Markdown table.
+/// The median (nearest rank) of `f` over instances; `None` when there are none.
+fn median(instances: &[Instance], f: impl Fn(&Instance) -> f64) -> Option<f64> {
+    let mut v: Vec<f64> = instances.iter().map(f).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[((v.len() - 1) as f64 * 0.5).round() as usize])
+}
+
+/// Every no-op run of every instance.
+fn pooled(instances: &[Instance]) -> Vec<Run> {
+    instances
+        .iter()
+        .flat_map(|i| i.noop.iter().copied())
+        .collect()
+}
+
+/// The controllers to measure: `$TARGETS`, else `$BENCH_TARGETS` (the
+/// Makefile's variable), else ours and upstream.
+pub fn targets_from_env() -> Vec<Target> {
+    if std::env::var_os("TARGETS").is_some() {
+        return super::targets_from_env();
+    }
+    std::env::var("BENCH_TARGETS")
+        .unwrap_or_else(|_| "ours,upstream".into())
+        .split(',')
+        .filter_map(|t| match t.trim() {
+            "ours" => Some(Target::Ours),
+            "upstream" => Some(Target::Upstream),
+            _ => None,
+        })
+        .collect()
+}
+
+const COLUMNS: [&str; 9] = [
+    "instance",
+    "create → all children applied",
+    "children",
+    "requests (reads / writes)",
+    "CPU",
+    "no-op reconcile p50",
+    "p99",
+    "no-op requests (reads / writes)",
+    "no-op CPU",
+];
+
+fn instance_row(i: &Instance) -> Vec<String> {
+    let s = sorted(&i.noop);
+    vec![
+        i.name.clone(),
+        format!("{:.1} ms", ms(i.first.took)),
+        i.children.to_string(),
+        format!("{} / {}", i.first.reads, i.first.writes),
+        format!("{:.1} ms", i.first.cpu_secs * 1e3),
+        format!("{:.2} ms", ms(percentile(&s, 0.5))),
+        format!("{:.2} ms", ms(percentile(&s, 0.99))),
+        format!(
+            "{:.1} / {:.1}",
+            mean(&i.noop, |r| r.reads as f64),
+            mean(&i.noop, |r| r.writes as f64)
+        ),
+        format!("{:.1} ms", mean(&i.noop, |r| r.cpu_secs) * 1e3),
+    ]
+}
+
+/// The Markdown table of ours.
 pub fn table(cfg: &Config, instances: &[Instance]) -> String {
-    let mut t = Table::new(&[
-        "instance",
-        "create → all children applied",
-        "children",
-        "requests (reads / writes)",
-        "CPU",
-        "no-op reconcile p50",
-        "p99",
-        "no-op requests (reads / writes)",
-        "no-op CPU",
-    ]);
+    let mut t = Table::new(&COLUMNS);
     for i in instances {
-        let s = sorted(&i.noop);
-        t.row(vec![
-            i.name.clone(),
-            format!("{:.1} ms", ms(i.first.took)),
-            i.children.to_string(),
-            format!("{} / {}", i.first.reads, i.first.writes),
-            format!("{:.1} ms", i.first.cpu_secs * 1e3),
-            format!("{:.1} ms", ms(percentile(&s, 0.5))),
-            format!("{:.1} ms", ms(percentile(&s, 0.99))),
-            format!(
-                "{:.1} / {:.1}",
-                mean(&i.noop, |r| r.reads as f64),
-                mean(&i.noop, |r| r.writes as f64)
-            ),
-            format!("{:.1} ms", mean(&i.noop, |r| r.cpu_secs) * 1e3),
-        ]);
+        t.row(instance_row(i));
     }
     format!(
-        "Operator: {} ContourDeployment(s) created one after another in one namespace, {} no-op reconciles each; ours only (upstream has no equivalent)\n\n{}",
+        "Operator, ours: {} ContourDeployment(s) created one after another in one namespace, `contour_operator::reconcile` in-process, {} no-op reconciles each (requests counted on the wire, CPU of this process)\n\n{}",
         cfg.instances,
         cfg.noop_runs,
         t.markdown()
     )
 }
 
-/// Writes `{name}_summary.csv`, `{name}_runs.csv` and `{name}_noop.png`.
+fn per_trigger(c: &Checks) -> String {
+    if c.triggers_ok() {
+        format!("1 × {}", c.per_trigger.len())
+    } else {
+        format!("{:?}", c.per_trigger)
+    }
+}
+
+/// The Markdown table of upstream's Gateway provisioner.
+pub fn upstream_table(cfg: &Config, up: &Outcome) -> String {
+    let mut header: Vec<&str> = COLUMNS.to_vec();
+    header.extend([
+        "reconciles at create (gateway + class)",
+        "reconciles per no-op trigger",
+    ]);
+    let mut t = Table::new(&header);
+    for (i, c) in up.instances.iter().zip(&up.checks) {
+        let mut row = instance_row(i);
+        row.push(format!(
+            "{} + {}",
+            c.create_gateway_reconciles, c.create_class_reconciles
+        ));
+        row.push(per_trigger(c));
+        t.row(row);
+    }
+    let mut rewritten: Vec<&str> = up
+        .checks
+        .iter()
+        .flat_map(|c| c.rewritten.iter().map(String::as_str))
+        .collect();
+    rewritten.sort();
+    rewritten.dedup();
+    let rewritten = if rewritten.is_empty() {
+        "none".to_string()
+    } else {
+        rewritten.join(", ")
+    };
+    let mut updates: Vec<(String, u64)> = Vec::new();
+    for (k, n) in up.checks.iter().flat_map(|c| c.noop_updates.iter()) {
+        match updates.iter_mut().find(|(u, _)| u == k) {
+            Some((_, m)) => *m += n,
+            None => updates.push((k.clone(), *n)),
+        }
+    }
+    let runs = (up.checks.len() * cfg.noop_runs).max(1) as f64;
+    let updates = if updates.is_empty() {
+        "none".to_string()
+    } else {
+        updates
+            .iter()
+            .map(|(k, n)| format!("{k} {}", num(*n as f64 / runs)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let errors: u64 = up.checks.iter().map(|c| c.errors).sum();
+    let late: usize = up.checks.iter().map(|c| c.late).sum();
+    format!(
+        "Operator, {}: its Gateway provisioner (`contour gateway-provisioner`, a process pinned like the other benches); {} ContourDeployment + GatewayClass + Gateway created one after another in one namespace (done = Gateway `Accepted: True`, set after every child is ensured), {} no-op reconciles each (trigger: an annotation on the Gateway, ≥ {} ms apart; wall time = `controller_runtime_reconcile_time_seconds`, requests = `rest_client_requests_total` deltas, CPU of the provisioner process); reconcile errors: {errors}, triggers later than the settle time: {late}\n\n{}\nUpdates (PUT) per no-op reconcile, by resource (the API server's `apiserver_request_total`): {updates}; children they changed (resourceVersion): {rewritten}\n",
+        Target::Upstream.label(),
+        cfg.instances,
+        cfg.noop_runs,
+        super::operator_upstream::gap().as_millis(),
+        t.markdown()
+    )
+}
+
+/// One controller's figures for the side-by-side table.
+fn summary(instances: &[Instance]) -> Vec<Option<f64>> {
+    let noop = pooled(instances);
+    let s = sorted(&noop);
+    let some = !noop.is_empty();
+    vec![
+        median(instances, |i| ms(i.first.took)),
+        median(instances, |i| i.children as f64),
+        median(instances, |i| i.first.reads as f64),
+        median(instances, |i| i.first.writes as f64),
+        median(instances, |i| i.first.cpu_secs * 1e3),
+        some.then(|| ms(percentile(&s, 0.5))),
+        some.then(|| ms(percentile(&s, 0.99))),
+        some.then(|| mean(&noop, |r| r.reads as f64)),
+        some.then(|| mean(&noop, |r| r.writes as f64)),
+        some.then(|| mean(&noop, |r| r.cpu_secs) * 1e3),
+    ]
+}
+
+const SUMMARY_COLUMNS: [&str; 10] = [
+    "create → all children applied, ms (median)",
+    "children",
+    "create reads",
+    "create writes",
+    "create CPU, ms",
+    "no-op p50, ms",
+    "no-op p99, ms",
+    "no-op reads",
+    "no-op writes",
+    "no-op CPU, ms",
+];
+
+/// The side-by-side Markdown table (ours, upstream, ratio ours/upstream).
+pub fn compare_table(cfg: &Config, ours: &[Instance], up: &Outcome) -> String {
+    let mut header = vec!["controller"];
+    header.extend(SUMMARY_COLUMNS);
+    let mut t = Table::new(&header);
+    let (o, u) = (summary(ours), summary(&up.instances));
+    for (label, v) in [(Target::Ours.label(), &o), (Target::Upstream.label(), &u)] {
+        let mut row = vec![label];
+        row.extend(v.iter().map(|x| x.map(num).unwrap_or_else(|| "–".into())));
+        t.row(row);
+    }
+    let mut row = vec!["ratio ours/upstream".to_string()];
+    row.extend(o.iter().zip(&u).map(|(a, b)| ratio(*a, *b)));
+    t.row(row);
+    format!(
+        "Operator side by side: {} instance(s), {} no-op reconciles each; create figures are the median over instances, no-op figures pool every run (reads = GET, writes = the rest; means per reconcile)\n\n{}",
+        cfg.instances,
+        cfg.noop_runs,
+        t.markdown()
+    )
+}
+
+/// Every table of a run.
+pub fn report(cfg: &Config, ours: Option<&[Instance]>, up: Option<&Outcome>) -> String {
+    let mut out = Vec::new();
+    if let Some(o) = ours {
+        out.push(table(cfg, o));
+    }
+    if let Some(u) = up {
+        out.push(upstream_table(cfg, u));
+    }
+    if let (Some(o), Some(u)) = (ours, up) {
+        out.push(compare_table(cfg, o, u));
+    }
+    out.join("\n")
+}
+
+/// Writes `{name}_summary.csv`, `{name}_runs.csv` and `{name}_noop.png` for ours.
 pub fn write_outputs(cfg: &Config, instances: &[Instance]) -> Result<Vec<PathBuf>> {
+    write_all(cfg, Some(instances), None)
+}
+
+/// Writes `{name}_summary.csv`, `{name}_runs.csv`, `{name}_noop.png` and,
+/// with both controllers, `{name}_compare.csv`.
+pub fn write_all(
+    cfg: &Config,
+    ours: Option<&[Instance]>,
+    up: Option<&Outcome>,
+) -> Result<Vec<PathBuf>> {
     let dir = &cfg.out_dir;
     let mut paths = Vec::new();
-    let rows: Vec<Vec<String>> = instances
+    // (controller, instance, upstream's checks when upstream)
+    let mut all: Vec<(Target, &Instance, Option<&Checks>)> = Vec::new();
+    if let Some(o) = ours {
+        all.extend(o.iter().map(|i| (Target::Ours, i, None)));
+    }
+    if let Some(u) = up {
+        all.extend(
+            u.instances
+                .iter()
+                .zip(&u.checks)
+                .map(|(i, c)| (Target::Upstream, i, Some(c))),
+        );
+    }
+    let rows: Vec<Vec<String>> = all
         .iter()
-        .map(|i| {
+        .map(|(t, i, c)| {
             let s = sorted(&i.noop);
             vec![
+                t.name().to_string(),
                 i.name.clone(),
                 num(ms(i.first.took)),
                 i.children.to_string(),
                 i.first.reads.to_string(),
                 i.first.writes.to_string(),
-                i.reported_writes.to_string(),
+                match c {
+                    None => i.reported_writes.to_string(),
+                    Some(_) => String::new(),
+                },
                 num(i.first.cpu_secs * 1e3),
                 num(ms(percentile(&s, 0.5))),
                 num(ms(percentile(&s, 0.99))),
                 num(mean(&i.noop, |r| r.reads as f64)),
                 num(mean(&i.noop, |r| r.writes as f64)),
                 num(mean(&i.noop, |r| r.cpu_secs) * 1e3),
+                c.map(|c| (c.create_gateway_reconciles + c.create_class_reconciles).to_string())
+                    .unwrap_or_else(|| "1".into()),
+                c.map(|c| c.triggers_ok().to_string())
+                    .unwrap_or_else(|| "true".into()),
             ]
         })
         .collect();
@@ -320,6 +545,7 @@ pub fn write_outputs(cfg: &Config, instances: &[Instance]) -> Result<Vec<PathBuf
         dir,
         &format!("{}_summary.csv", cfg.name),
         &[
+            "controller",
             "instance",
             "first_reconcile_ms",
             "children",
@@ -332,23 +558,33 @@ pub fn write_outputs(cfg: &Config, instances: &[Instance]) -> Result<Vec<PathBuf
             "noop_reads",
             "noop_writes",
             "noop_cpu_ms",
+            "create_reconciles",
+            "one_reconcile_per_trigger",
         ],
         &rows,
     )?);
-    let runs: Vec<Vec<String>> = instances
+    let runs: Vec<Vec<String>> = all
         .iter()
-        .flat_map(|i| {
-            std::iter::once(("first", 0usize, i.first))
-                .chain(i.noop.iter().enumerate().map(|(k, r)| ("noop", k + 1, *r)))
-                .map(|(kind, k, r)| {
+        .flat_map(|(t, i, c)| {
+            let first_reconciles = c
+                .map(|c| c.create_gateway_reconciles + c.create_class_reconciles)
+                .unwrap_or(1);
+            std::iter::once(("first", 0usize, i.first, first_reconciles))
+                .chain(i.noop.iter().enumerate().map(|(k, r)| {
+                    let n = c.and_then(|c| c.per_trigger.get(k).copied()).unwrap_or(1);
+                    ("noop", k + 1, *r, n)
+                }))
+                .map(|(kind, k, r, n)| {
                     vec![
+                        t.name().to_string(),
                         i.name.clone(),
                         kind.to_string(),
                         k.to_string(),
-                        format!("{:.2}", ms(r.took)),
+                        format!("{:.3}", ms(r.took)),
                         r.reads.to_string(),
                         r.writes.to_string(),
                         format!("{:.2}", r.cpu_secs * 1e3),
+                        n.to_string(),
                     ]
                 })
                 .collect::<Vec<_>>()
@@ -357,24 +593,49 @@ pub fn write_outputs(cfg: &Config, instances: &[Instance]) -> Result<Vec<PathBuf
     paths.push(write_csv(
         dir,
         &format!("{}_runs.csv", cfg.name),
-        &["instance", "kind", "run", "ms", "reads", "writes", "cpu_ms"],
+        &[
+            "controller",
+            "instance",
+            "kind",
+            "run",
+            "ms",
+            "reads",
+            "writes",
+            "cpu_ms",
+            "reconciles",
+        ],
         &runs,
     )?);
+    if let (Some(o), Some(u)) = (ours, up) {
+        let (so, su) = (summary(o), summary(&u.instances));
+        let cell = |v: Option<f64>| v.map(num).unwrap_or_default();
+        let rows: Vec<Vec<String>> = SUMMARY_COLUMNS
+            .iter()
+            .zip(so.iter().zip(&su))
+            .map(|(m, (a, b))| vec![m.to_string(), cell(*a), cell(*b), ratio(*a, *b)])
+            .collect();
+        paths.push(write_csv(
+            dir,
+            &format!("{}_compare.csv", cfg.name),
+            &["metric", "ours", "upstream", "ratio_ours_upstream"],
+            &rows,
+        )?);
+    }
     let png = dir.join(format!("{}_noop.png", cfg.name));
     LineChart {
-        title: "Operator: reconcile of an unchanged ContourDeployment".into(),
-        x_label: "reconcile # (0 = first, applies every child)".into(),
+        title: "Operator: reconcile of an unchanged instance".into(),
+        x_label: "reconcile # (0 = create -> all children applied)".into(),
         y_label: "wall time (ms, log)".into(),
-        series: instances
+        series: all
             .iter()
-            .map(|i| Series {
-                name: i.name.clone(),
+            .map(|(t, i, _)| Series {
+                name: format!("{} {}", t.name(), i.name),
                 points: std::iter::once((0.0, ms(i.first.took)))
                     .chain(
                         i.noop
                             .iter()
                             .enumerate()
-                            .map(|(k, r)| ((k + 1) as f64, ms(r.took))),
+                            .map(|(k, r)| ((k + 1) as f64, ms(r.took).max(1e-3))),
                     )
                     .collect(),
             })
@@ -391,9 +652,25 @@ pub fn write_outputs(cfg: &Config, instances: &[Instance]) -> Result<Vec<PathBuf
 pub async fn main() -> Result<()> {
     crate::init_crypto();
     let cfg = Config::from_env();
-    let instances = run(&cfg).await?;
-    println!("{}", table(&cfg, &instances));
-    for p in write_outputs(&cfg, &instances)? {
+    let targets = targets_from_env();
+    if targets.is_empty() {
+        return Err(super::err("no target: TARGETS=ours,upstream"));
+    }
+    let ours = if targets.contains(&Target::Ours) {
+        Some(run(&cfg).await?)
+    } else {
+        None
+    };
+    let up = if targets.contains(&Target::Upstream) {
+        if ours.is_some() {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        Some(super::operator_upstream::run(&cfg).await?)
+    } else {
+        None
+    };
+    println!("{}", report(&cfg, ours.as_deref(), up.as_ref()));
+    for p in write_all(&cfg, ours.as_deref(), up.as_ref())? {
         println!("wrote {}", p.display());
     }
     Ok(())

@@ -1,9 +1,8 @@
 //! The sizes and switches of the scenario, from the environment.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::bench::{Target, env_list, env_or};
+use crate::bench::{Common, Target, env_list, env_or};
 
 /// Sizes and switches.
 #[derive(Debug, Clone)]
@@ -27,14 +26,8 @@ pub struct Config {
     pub gap: Duration,
     /// Wipe the preloaded proxies' statuses before each run (`PROPAGATION_WIPE_STATUS`, 1).
     pub wipe_status: bool,
-    /// Creates in flight while preloading (`BENCH_CONCURRENCY`, 32).
-    pub concurrency: usize,
-    /// Generator seed (`BENCH_SEED`, 7).
-    pub seed: u64,
-    /// Where CSV and PNG go.
-    pub out_dir: PathBuf,
-    /// File name prefix.
-    pub name: String,
+    /// Concurrency, seed, output directory and file name prefix.
+    pub common: Common,
 }
 
 impl Config {
@@ -53,10 +46,7 @@ impl Config {
             steady_every: Duration::from_millis(env_or("PROPAGATION_STEADY_MS", 5)),
             gap: Duration::from_millis(env_or("PROPAGATION_GAP_MS", 20)),
             wipe_status: env_or("PROPAGATION_WIPE_STATUS", 1) != 0,
-            concurrency: env_or("BENCH_CONCURRENCY", 32),
-            seed: env_or("BENCH_SEED", 7),
-            out_dir: crate::bench::out_dir_from_env(),
-            name: "propagation".into(),
+            common: Common::from_env("propagation"),
         }
     }
 }

@@ -209,7 +209,7 @@ pub fn verdict(outcomes: &[Outcome]) -> String {
 /// Writes `{name}_summary.csv`, `{name}_samples.csv`, `{name}_latency.png`
 /// (first 200) and `{name}_status.png` (status valid); returns the paths.
 pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>> {
-    let dir = &cfg.out_dir;
+    let dir = &cfg.common.out_dir;
     let mut paths = Vec::new();
     let opt = |v: Option<f64>| v.map(num).unwrap_or_default();
     let rows: Vec<Vec<String>> = outcomes
@@ -248,7 +248,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
         .collect();
     paths.push(write_csv(
         dir,
-        &format!("{}_summary.csv", cfg.name),
+        &format!("{}_summary.csv", cfg.common.name),
         &[
             "controller",
             "preloaded",
@@ -301,7 +301,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
         .collect();
     paths.push(write_csv(
         dir,
-        &format!("{}_samples.csv", cfg.name),
+        &format!("{}_samples.csv", cfg.common.name),
         &[
             "controller",
             "preloaded",
@@ -330,7 +330,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
             })
             .collect()
     };
-    let latency = dir.join(format!("{}_latency.png", cfg.name));
+    let latency = dir.join(format!("{}_latency.png", cfg.common.name));
     LineChart {
         title: "New HTTPProxy: apply -> first 200 through Envoy".into(),
         x_label: "percentile of samples".into(),
@@ -341,7 +341,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
     }
     .save(&latency)?;
     paths.push(latency);
-    let status = dir.join(format!("{}_status.png", cfg.name));
+    let status = dir.join(format!("{}_status.png", cfg.common.name));
     LineChart {
         title: "New HTTPProxy: apply -> status valid".into(),
         x_label: "percentile of samples".into(),

@@ -46,7 +46,7 @@ async fn wipe_statuses(cfg: &Config, client: &kube::Client, ar: &ApiResource) ->
                 .await
             }
         })
-        .buffer_unordered(cfg.concurrency.max(1));
+        .buffer_unordered(cfg.common.concurrency.max(1));
     while let Some(r) = results.next().await {
         r?;
     }
@@ -305,12 +305,32 @@ pub async fn measure(
             cfg.samples
         );
         let client = SteadyClient::start(listen, w.steady_host.clone(), cfg.steady_every)?;
+        // Diagnosis: an ADS client beside Envoy timestamps when the route
+        // configuration carrying a new host leaves the controller.
+        let probe = std::env::var_os("PROPAGATION_XDS_PROBE").map(|_| {
+            let target = crate::bench::xds::Target {
+                port: ctl.xds_port,
+                pki: Some(ctl.pki.clone()),
+            };
+            crate::bench::xds::Client::start(target, "probe", false, Duration::from_secs(10))
+        });
+        let mut delivered = Vec::new();
         let cpu_before = ctl.stat().cpu_secs;
         let mut misses = 0;
         for seq in 0..cfg.samples {
             let name = format!("s{run}-{seq}");
             let host = format!("s{run}-{seq}.{}.bench.example.com", w.steady_ns);
             let m = steady_proxy(&name, &host, SAMPLED, &mut w.rng);
+            if let Some(p) = &probe {
+                p.watch(
+                    seq as u64,
+                    crate::bench::xds::Watch {
+                        type_index: 3,
+                        name_prefix: None,
+                        matcher: crate::bench::xds::Matcher::Bytes(host.clone().into_bytes()),
+                    },
+                );
+            }
             let t1 = Instant::now();
             apply(&admin, &w.steady_ns, &m).await?;
             let apply_took = t1.elapsed();
@@ -324,6 +344,9 @@ pub async fn measure(
                 first_200,
                 valid,
             });
+            if let Some(at) = probe.as_ref().and_then(|p| p.seen(seq as u64, true)) {
+                delivered.push(at.saturating_duration_since(t1));
+            }
             misses = if first_200.is_none() { misses + 1 } else { 0 };
             if misses >= 3 {
                 eprintln!(
@@ -335,10 +358,37 @@ pub async fn measure(
             }
             tokio::time::sleep(cfg.gap).await;
         }
+        if probe.is_some() {
+            delivered.sort_unstable();
+            let at = |q: f64| {
+                delivered
+                    .get(((delivered.len() as f64 - 1.0) * q).round() as usize)
+                    .map(|d| num(d.as_secs_f64() * 1e3))
+                    .unwrap_or("–".into())
+            };
+            eprintln!(
+                "propagation {} {size}: apply → route configuration at an ADS probe ({} samples): p50 {} p90 {} p99 {} ms",
+                target.name(),
+                delivered.len(),
+                at(0.5),
+                at(0.9),
+                at(0.99)
+            );
+        }
         outcome.steady = client.finish().await;
         outcome.cpu_secs = ctl.stat().cpu_secs - cpu_before;
     }
     ctl.check_alive()?;
+    if std::env::var_os("PROPAGATION_ENVOY_STATS").is_some() {
+        // Where Envoy's time goes: its own update timings, for the record.
+        match envoy
+            .admin_get("/stats?filter=update_duration|update_time|rds.*update_success|cds.update_success&usedonly")
+            .await
+        {
+            Ok(s) => eprintln!("propagation {} {size}: envoy stats\n{s}", target.name()),
+            Err(e) => eprintln!("propagation {} {size}: envoy stats: {e}", target.name()),
+        }
+    }
     outcome.rss_mib = ctl.stat().rss_mib;
     outcome.wall_s = t0.elapsed().as_secs_f64();
     drop(envoy);

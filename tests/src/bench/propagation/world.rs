@@ -74,7 +74,7 @@ pub async fn world(cfg: &Config, api: &ApiServer) -> Result<World> {
     let port = backend.addr.port();
     let steady_ns = nss[0].clone();
     let steady_host = format!("steady.{steady_ns}.bench.example.com");
-    let mut rng = Rng::new(cfg.seed);
+    let mut rng = Rng::new(cfg.common.seed);
     let proxy_ar = resource_of(&objects::proxy("x", "x", &[], None, None, &mut rng))?;
     objects::create_all(
         &client,
@@ -128,7 +128,7 @@ pub async fn grow(cfg: &Config, api: &ApiServer, w: &mut World, size: usize) -> 
     }
     objs.extend(proxies);
     let n = objs.len();
-    let took = objects::create_all(&client, objs, cfg.concurrency).await?;
+    let took = objects::create_all(&client, objs, cfg.common.concurrency).await?;
     eprintln!(
         "propagation: created {n} objects (up to {size} proxies) in {:.1} s",
         took.as_secs_f64()
