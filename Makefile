@@ -12,7 +12,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 CRD_DIR := helm/contour-operator/crds
 
-.PHONY: all build test lint fmt tools crds crds-check demo fuzz fuzz-smoke soak bench bench-compare bench-propagation bench-coldstart bench-churn bench-fanout bench-operator bench-issue7 clean
+.PHONY: all build test lint fmt tools crds crds-check demo fuzz fuzz-smoke soak bench bench-compare bench-propagation bench-coldstart bench-churn bench-fanout bench-operator bench-rebuild-upstream bench-rebuild-upstream-smoke bench-issue7 clean
 
 all: build
 
@@ -38,6 +38,7 @@ lint:
 test: tools lint
 	$(CARGO) test --workspace --no-fail-fast
 	$(MAKE) fuzz-smoke
+	$(MAKE) bench-rebuild-upstream-smoke
 
 # Fuzzing (fuzz/, cargo-fuzz + libFuzzer on stable Rust; see fuzz/README.md).
 # fuzz-smoke: every target briefly from the committed corpus, fixed seed
@@ -102,7 +103,18 @@ bench-operator: tools
 	bash tests/tools/install.sh upstream_contour
 	TARGETS=$(BENCH_TARGETS) $(CARGO) bench -p contour-tests --bench operator
 
-bench-issue7: bench-propagation bench-coldstart bench-churn bench-fanout bench-operator
+# Scenario 5, upstream side: upstream Contour's own rebuild (its Go packages wired
+# as `contour serve` wires them) for the objects of controller/benches/rebuild.rs
+# (ours: `make bench`, criterion).
+bench-rebuild-upstream: tools
+	bash tests/tools/upstream-rebuild/run.sh
+
+# Its smoke version (part of `make test`): the shape check and one tiny run.
+bench-rebuild-upstream-smoke:
+	REBUILD_SIZES=100 REBUILD_BENCHTIME=1x REBUILD_SHAPE_N=100 BENCH_CPUS=none \
+	  bash tests/tools/upstream-rebuild/run.sh
+
+bench-issue7: bench-propagation bench-coldstart bench-churn bench-fanout bench-operator bench-rebuild-upstream
 
 clean:
 	$(CARGO) clean
