@@ -2,7 +2,7 @@
 //! (ours: `contour_operator::reconcile` on a ContourDeployment) and
 //! `contour_tests::bench::operator_upstream` (upstream: `contour gateway-provisioner`
 //! on a ContourDeployment + GatewayClass + Gateway). `make bench-operator`;
-//! `TARGETS` (else `BENCH_TARGETS`, else `ours,upstream`) picks the controllers;
+//! `TARGETS` (ours when unset; the Makefile passes `ours,upstream`) picks the controllers;
 //! `OPERATOR_INSTANCES`, `OPERATOR_NOOP_RUNS`, `OPERATOR_UPSTREAM_SETTLE_MS`,
 //! `OPERATOR_UPSTREAM_GAP_MS` override the sizes.
 

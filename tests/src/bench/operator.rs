@@ -9,7 +9,7 @@
 //! a ContourDeployment + GatewayClass + Gateway per instance; see
 //! [`super::operator_upstream`] for what it creates and how its reconciles
 //! are triggered and measured (from its controller-runtime metrics). The
-//! targets are `$TARGETS`, else `$BENCH_TARGETS`, else both.
+//! targets are `$TARGETS` (the Makefile passes both), as in every scenario.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -286,23 +286,6 @@ fn pooled(instances: &[Instance]) -> Vec<Run> {
     instances
         .iter()
         .flat_map(|i| i.noop.iter().copied())
-        .collect()
-}
-
-/// The controllers to measure: `$TARGETS`, else `$BENCH_TARGETS` (the
-/// Makefile's variable), else ours and upstream.
-pub fn targets_from_env() -> Vec<Target> {
-    if std::env::var_os("TARGETS").is_some() {
-        return super::targets_from_env();
-    }
-    std::env::var("BENCH_TARGETS")
-        .unwrap_or_else(|_| "ours,upstream".into())
-        .split(',')
-        .filter_map(|t| match t.trim() {
-            "ours" => Some(Target::Ours),
-            "upstream" => Some(Target::Upstream),
-            _ => None,
-        })
         .collect()
 }
 
@@ -652,7 +635,7 @@ pub fn write_all(
 pub async fn main() -> Result<()> {
     crate::init_crypto();
     let cfg = Config::from_env();
-    let targets = targets_from_env();
+    let targets = super::targets_from_env();
     if targets.is_empty() {
         return Err(super::err("no target: TARGETS=ours,upstream"));
     }
