@@ -38,6 +38,7 @@ lint:
 test: tools lint
 	$(CARGO) test --workspace --no-fail-fast
 	$(MAKE) fuzz-smoke
+	REBUILD_SIZES=100 $(CARGO) test -p contour --bench rebuild
 	$(MAKE) bench-rebuild-upstream-smoke
 
 # Fuzzing (fuzz/, cargo-fuzz + libFuzzer on stable Rust; see fuzz/README.md).

@@ -89,10 +89,20 @@ pub fn cache_with(n: usize) -> Cache {
     cache
 }
 
+/// Proxies per run: `$REBUILD_SIZES` (comma-separated; the same variable as
+/// upstream's side, `tests/tools/upstream-rebuild/run.sh`), else 1k/5k/10k.
+fn sizes() -> Vec<usize> {
+    std::env::var("REBUILD_SIZES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| vec![1_000, 5_000, 10_000])
+}
+
 fn rebuild(c: &mut Criterion) {
     let mut group = c.benchmark_group("rebuild_and_translate");
     group.sample_size(10);
-    for n in [1_000, 5_000, 10_000] {
+    for n in sizes() {
         let cache = cache_with(n);
         let config = BuilderConfig::default();
         group.bench_with_input(BenchmarkId::from_parameter(n), &cache, |b, cache| {
@@ -103,9 +113,11 @@ fn rebuild(c: &mut Criterion) {
         });
     }
     group.finish();
-    let mut group = c.benchmark_group("parts_5000");
+    // The breakdown at 5k (or at the largest size asked for, if smaller).
+    let parts = sizes().into_iter().max().unwrap_or(5_000).min(5_000);
+    let mut group = c.benchmark_group(format!("parts_{parts}"));
     group.sample_size(10);
-    let cache = cache_with(5_000);
+    let cache = cache_with(parts);
     let config = BuilderConfig::default();
     group.bench_function("build", |b| {
         b.iter(|| dag::build(black_box(&cache), &config))
@@ -174,7 +186,7 @@ type Change<'a> = &'a dyn Fn(&Cache, u64) -> Option<Object>;
 fn one_change(c: &mut Criterion) {
     let mut group = c.benchmark_group("one_change");
     group.sample_size(10);
-    for n in [1_000, 5_000, 10_000] {
+    for n in sizes() {
         let base = cache_with(n);
         let config = BuilderConfig::default();
         let pems: Vec<(String, String)> = (0..2).filter_map(|_| pem_pair()).collect();
