@@ -145,7 +145,11 @@ async fn run(cli: Cli) -> ExitCode {
         }
     };
     tokio::spawn(crate::metrics::serve(listener, metrics.clone()));
-    let ctx = Context { client, images };
+    let ctx = Context {
+        client,
+        images,
+        pruned: Default::default(),
+    };
     if cli.disable_leader_election {
         crate::controller::run_with_metrics(ctx, cli.namespace.clone(), metrics).await;
         tracing::info!("stopped");

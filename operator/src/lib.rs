@@ -44,6 +44,8 @@ pub struct Context {
     pub client: Client,
     /// Default images.
     pub images: Images,
+    /// What each instance was last pruned for (shared by clones).
+    pub pruned: prune::PruneMemory,
 }
 
 /// What a completed reconcile did.
@@ -124,6 +126,7 @@ pub async fn reconcile(ctx: &Context, cd: &ContourDeployment) -> Result<Report, 
         .await?;
         let rest = finalizers.into_iter().filter(|f| f != FINALIZER).collect();
         set_finalizers(client, cd, rest).await?;
+        ctx.pruned.forget(&instance_key(cd));
         return Ok(Report {
             writes: deletes + 1,
             ..Default::default()
@@ -205,6 +208,17 @@ async fn record(
 
 type StepFailure = (Option<Observation>, Error);
 
+/// An instance's identity for [`prune::PruneMemory`]: namespace, name and
+/// uid (a deleted and re-created object is a new instance).
+fn instance_key(cd: &ContourDeployment) -> String {
+    format!(
+        "{}/{}/{}",
+        cd.metadata.namespace.as_deref().unwrap_or_default(),
+        cd.metadata.name.as_deref().unwrap_or_default(),
+        cd.metadata.uid.as_deref().unwrap_or_default()
+    )
+}
+
 async fn run(
     ctx: &Context,
     cd: &ContourDeployment,
@@ -234,16 +248,16 @@ async fn run(
         .await
         .map_err(|e| (None, e.into()))?;
     *writes += applied.writes;
-    let deletes = prune::prune(
-        client,
-        names,
-        &children,
-        &[Scope::Own, Scope::AnyNamespace, Scope::Cluster],
-        deref.service_monitor_crd,
-    )
-    .await
-    .map_err(|e| (None, e.into()))?;
-    *writes += deletes;
+    let scopes = [Scope::Own, Scope::AnyNamespace, Scope::Cluster];
+    let instance = instance_key(cd);
+    let fingerprint = prune::fingerprint(&children, &scopes, deref.service_monitor_crd);
+    if !ctx.pruned.is_current(&instance, fingerprint) {
+        let deletes = prune::prune(client, names, &children, &scopes, deref.service_monitor_crd)
+            .await
+            .map_err(|e| (None, e.into()))?;
+        *writes += deletes;
+        ctx.pruned.remember(&instance, fingerprint);
+    }
 
     let (contour, c_current) = status::workload_status(applied.live.get(&contour_key));
     let (envoy, e_current) = status::workload_status(applied.live.get(&envoy_key));

@@ -32,6 +32,7 @@ pub fn ctx(client: &Client) -> Context {
             contour: "contour:test".into(),
             envoy: "envoy:test".into(),
         },
+        pruned: Default::default(),
     }
 }
 

@@ -83,6 +83,7 @@ async fn rendered_pods_serve(name: &str, spec: impl Fn(&str) -> serde_json::Valu
             contour: "contour:test".into(),
             envoy: "envoy:test".into(),
         },
+        pruned: Default::default(),
     };
     contour_operator::reconcile(&ctx, &cds.get(name).await?).await?;
     let deployment = Api::<Deployment>::namespaced(admin.clone(), &ns)

@@ -231,7 +231,7 @@ pub fn managed_kinds() -> Vec<(ApiResource, Scope)> {
 }
 
 /// Where a managed kind's objects live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     /// In the instance's namespace (owner references).
     Own,

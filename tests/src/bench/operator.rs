@@ -222,6 +222,7 @@ pub async fn run(cfg: &Config) -> Result<Vec<Instance>> {
             contour: "contour:bench".into(),
             envoy: "envoy:bench".into(),
         },
+        pruned: Default::default(),
     };
     let cds: Api<ContourDeployment> = Api::namespaced(admin.clone(), &ns);
     let mut out = Vec::new();
