@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::controller::install_upstream_crds;
 use super::objects::{self, Rng};
 use super::plot::{BarChart, LineChart, Series};
-use super::report::{Table, num, ratio, write_csv};
+use super::report::{Table, csv_ms, num, ratio, write_csv};
 use super::xds::{self, Client, Matcher, Watch};
 use super::{Common, Controller, Result, Target, env_list, env_or, err, ms, percentile};
 use crate::k8s::{install_crds, resource_of};
@@ -629,9 +629,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
                     u.seq.to_string(),
                     format!("app{}", u.service),
                     format!("{:.2}", ms(u.api)),
-                    u.to_all()
-                        .map(|d| format!("{:.2}", ms(d)))
-                        .unwrap_or_default(),
+                    csv_ms(u.to_all()),
                     u.per_client.iter().flatten().count().to_string(),
                     u.superseded.to_string(),
                 ]

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::controller::install_upstream_crds;
 use super::objects::{self, Rng};
 use super::plot::{BarChart, LineChart, Series};
-use super::report::{Table, num, ratio, write_csv};
+use super::report::{Table, csv_ms, num, ratio, write_csv};
 use super::xds::{self, Client, Matcher, Watch};
 use super::{Common, Controller, Result, Target, env_or, ms, percentile};
 use crate::k8s::{install_crds, resource_of};
@@ -549,9 +549,7 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
                     vec![
                         o.target.name().to_string(),
                         c.seq.to_string(),
-                        c.to_all()
-                            .map(|d| format!("{:.2}", ms(d)))
-                            .unwrap_or_default(),
+                        csv_ms(c.to_all()),
                         format!("{:.2}", ms(percentile(&v, 0.0))),
                         format!("{:.2}", ms(percentile(&v, 0.5))),
                         v.len().to_string(),

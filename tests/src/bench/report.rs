@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::Result;
+use super::{Result, ms};
 
 /// A table: a header and rows of cells.
 #[derive(Debug, Clone, Default)]
@@ -93,6 +93,11 @@ pub fn ratio(ours: Option<f64>, upstream: Option<f64>) -> String {
         }
         _ => "–".into(),
     }
+}
+
+/// A CSV cell of milliseconds with two decimals; empty for `None`.
+pub fn csv_ms(d: Option<std::time::Duration>) -> String {
+    d.map(|d| format!("{:.2}", ms(d))).unwrap_or_default()
 }
 
 /// A number with a sensible number of digits.

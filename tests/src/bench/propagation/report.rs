@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Config, Outcome};
 use crate::bench::plot::{LineChart, Series};
-use crate::bench::report::{Table, num, ratio, write_csv};
+use crate::bench::report::{Table, csv_ms, num, ratio, write_csv};
 use crate::bench::{Result, Target, ms, percentile};
 
 fn fmt_ms(v: Option<f64>) -> String {
@@ -283,7 +283,6 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
         ],
         &rows,
     )?);
-    let opt_ms = |d: Option<Duration>| d.map(|d| format!("{:.2}", ms(d))).unwrap_or_default();
     let samples: Vec<Vec<String>> = outcomes
         .iter()
         .flat_map(|o| {
@@ -293,8 +292,8 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
                     o.preloaded.to_string(),
                     s.seq.to_string(),
                     format!("{:.2}", ms(s.apply)),
-                    opt_ms(s.first_200),
-                    opt_ms(s.valid),
+                    csv_ms(s.first_200),
+                    csv_ms(s.valid),
                 ]
             })
         })

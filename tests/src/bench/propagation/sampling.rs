@@ -360,11 +360,9 @@ pub async fn measure(
         }
         if probe.is_some() {
             delivered.sort_unstable();
-            let at = |q: f64| {
-                delivered
-                    .get(((delivered.len() as f64 - 1.0) * q).round() as usize)
-                    .map(|d| num(d.as_secs_f64() * 1e3))
-                    .unwrap_or("–".into())
+            let at = |q: f64| match delivered.is_empty() {
+                true => "–".to_string(),
+                false => num(crate::bench::ms(crate::bench::percentile(&delivered, q))),
             };
             eprintln!(
                 "propagation {} {size}: apply → route configuration at an ADS probe ({} samples): p50 {} p90 {} p99 {} ms",
