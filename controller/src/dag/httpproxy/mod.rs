@@ -553,7 +553,7 @@ fn build_route(
     }
     let path = path_match(&merged, &route.conditions);
     // The route's Host rewrite also names the SNI of its TLS upstreams.
-    let route_host = policy::headers_policy(route.request_headers_policy.as_ref(), true)
+    let route_host = policy::headers_policy(route.request_headers_policy.as_deref(), true)
         .ok()
         .and_then(|(_, host)| host);
 
@@ -601,7 +601,7 @@ fn build_route(
         };
         let health_check = route
             .health_check_policy
-            .as_ref()
+            .as_deref()
             .map(health_check)
             .transpose()?;
         let mut clusters = Vec::new();
@@ -672,10 +672,10 @@ fn build_route(
         None => None,
     };
     let (request_headers, host_rewrite) =
-        policy::headers_policy(route.request_headers_policy.as_ref(), true)
+        policy::headers_policy(route.request_headers_policy.as_deref(), true)
             .map_err(|m| ("RouteError", "RequestHeadersPolicyInvalid", m))?;
     let (response_headers, _) =
-        policy::headers_policy(route.response_headers_policy.as_ref(), false)
+        policy::headers_policy(route.response_headers_policy.as_deref(), false)
             .map_err(|m| ("RouteError", "ResponseHeaderPolicyInvalid", m))?;
     let query_params = merged.query.clone();
     let mirrors: Vec<_> = route.services.iter().filter(|s| s.mirror).collect();
@@ -697,7 +697,7 @@ fn build_route(
         }),
         None => None,
     };
-    let (hash_policies, ignored) = policy::hash_policies(route.load_balancer_policy.as_ref());
+    let (hash_policies, ignored) = policy::hash_policies(route.load_balancer_policy.as_deref());
     warnings.extend(ignored);
     let rate_limit = match route
         .rate_limit_policy

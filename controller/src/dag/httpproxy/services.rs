@@ -49,7 +49,7 @@ pub(super) fn route_service(
     route_host: Option<&str>,
 ) -> Result<WeightedCluster, RouteError> {
     let mut cluster = service_cluster(cache, config, namespace, s, "Spec.Routes")?;
-    let (request_headers, host) = policy::headers_policy(s.request_headers_policy.as_ref(), true)
+    let (request_headers, host) = policy::headers_policy(s.request_headers_policy.as_deref(), true)
         .map_err(|m| {
         (
             "ServiceError",
@@ -57,7 +57,7 @@ pub(super) fn route_service(
             format!("{m} on request headers"),
         )
     })?;
-    let (response_headers, _) = policy::headers_policy(s.response_headers_policy.as_ref(), false)
+    let (response_headers, _) = policy::headers_policy(s.response_headers_policy.as_deref(), false)
         .map_err(|m| {
         (
             "ServiceError",
