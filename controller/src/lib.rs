@@ -18,5 +18,6 @@ pub mod logging;
 pub mod metrics;
 pub mod serve;
 pub mod shutdown;
+pub mod smallmap;
 pub mod tls;
 pub mod xds;

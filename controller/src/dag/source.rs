@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 
 use crate::cache::{Cache, Key, SecretData};
+use crate::smallmap::SmallMap;
 
 /// Look-ups of routing objects by key.
 pub trait Source {
@@ -51,15 +52,16 @@ impl Source for Cache {
 }
 
 /// What a computation read: each key with the object it found (`None`:
-/// looked up but missing), and whether it scanned the delegations.
+/// looked up but missing), and whether it scanned the delegations. One is
+/// kept per root, and a root reads a few objects: small maps.
 #[derive(Debug, Clone, Default)]
 pub struct Reads {
     /// HTTPProxies.
-    pub httpproxies: BTreeMap<Key, Option<Arc<HTTPProxy>>>,
+    pub httpproxies: SmallMap<Key, Option<Arc<HTTPProxy>>>,
     /// Services.
-    pub services: BTreeMap<Key, Option<Arc<Service>>>,
+    pub services: SmallMap<Key, Option<Arc<Service>>>,
     /// Secrets.
-    pub secrets: BTreeMap<Key, Option<Arc<SecretData>>>,
+    pub secrets: SmallMap<Key, Option<Arc<SecretData>>>,
     /// Whether the TLSCertificateDelegations were consulted.
     pub delegations: bool,
 }

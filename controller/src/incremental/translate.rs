@@ -28,6 +28,7 @@ use prost::{Message, Name};
 
 use super::splice::splice;
 use crate::cache::{Cache, Key, Kind, Position};
+use crate::smallmap::SmallMap;
 use crate::dag::{
     Cluster, Dag, HTTP_LISTENER, Listener, RouteAction, SecureVirtualHost, TlsSecret, VirtualHost,
     diff_sides,
@@ -139,7 +140,8 @@ struct Touched {
 #[derive(Debug, Default)]
 struct Slices {
     at: Option<Position>,
-    by_service: HashMap<ServiceKey, BTreeMap<Key, Arc<EndpointSlice>>>,
+    /// Most Services have one slice: small maps.
+    by_service: HashMap<ServiceKey, SmallMap<Key, Arc<EndpointSlice>>>,
     owner: HashMap<Key, ServiceKey>,
 }
 
