@@ -35,8 +35,31 @@ pub struct Target {
 /// address it carries now, and which ones to look at.
 #[derive(Debug, Default)]
 pub struct Targets {
-    live: BTreeMap<Target, Value>,
+    live: BTreeMap<Target, Arc<Value>>,
     dirty: BTreeSet<Target>,
+    /// The distinct addresses carried, shared by the entries of `live`
+    /// (nearly every object carries the same one).
+    distinct: Vec<Arc<Value>>,
+}
+
+/// Distinct addresses kept for sharing; past this many (after dropping the
+/// unused ones) a new address is not shared.
+const DISTINCT_ADDRESSES: usize = 32;
+
+impl Targets {
+    fn shared(&mut self, v: Value) -> Arc<Value> {
+        if let Some(a) = self.distinct.iter().find(|a| ***a == v) {
+            return Arc::clone(a);
+        }
+        if self.distinct.len() >= DISTINCT_ADDRESSES {
+            self.distinct.retain(|a| Arc::strong_count(a) > 1);
+        }
+        let a = Arc::new(v);
+        if self.distinct.len() < DISTINCT_ADDRESSES {
+            self.distinct.push(Arc::clone(&a));
+        }
+        a
+    }
 }
 
 /// Shared between the event loop (which records) and the writer.
@@ -57,8 +80,9 @@ impl Shared {
     /// An object of the served class is present, carrying `live`.
     pub fn seen(&self, t: Target, live: Value) {
         let mut g = self.lock();
-        if g.live.get(&t) != Some(&live) {
+        if g.live.get(&t).map(|a| &**a) != Some(&live) {
             g.dirty.insert(t.clone());
+            let live = g.shared(live);
             g.live.insert(t, live);
             drop(g);
             self.wake.notify_one();
@@ -84,7 +108,7 @@ impl Shared {
         let mut out = Vec::new();
         while out.len() < n {
             let Some(t) = g.dirty.pop_first() else { break };
-            if g.live.get(&t) != Some(want) {
+            if g.live.get(&t).map(|a| &**a) != Some(want) {
                 out.push(t);
             }
         }

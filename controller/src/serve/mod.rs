@@ -19,7 +19,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tokio::sync::{mpsc, watch as tokio_watch};
 
 use crate::cache::{Cache, Key, Kind, Object};
@@ -348,11 +347,11 @@ struct EventLoop {
     unparsable: BTreeMap<ObjectRef, (i64, String)>,
 }
 
-/// The status an object carries, as JSON (for no-op detection).
-fn live_status(object: &Object) -> Option<(ObjectRef, Value)> {
+/// The status an object carries (for no-op detection).
+fn live_status(object: &Object) -> Option<(ObjectRef, status::LiveStatus)> {
     let status = match object {
-        Object::HTTPProxy(p) => serde_json::to_value(&p.status).ok()?,
-        Object::IngressRoute(r) => serde_json::to_value(&r.status).ok()?,
+        Object::HTTPProxy(p) => status::LiveStatus::of(&p.status),
+        Object::IngressRoute(r) => status::LiveStatus::of(&r.status),
         _ => return None,
     };
     let (kind, key) = kind_of(object);
@@ -403,7 +402,7 @@ fn kind_of(o: &Object) -> (Kind, Key) {
 }
 
 impl EventLoop {
-    fn with_live(&self, f: impl FnOnce(&mut BTreeMap<ObjectRef, Value>)) {
+    fn with_live(&self, f: impl FnOnce(&mut BTreeMap<ObjectRef, status::LiveStatus>)) {
         match self.live.lock() {
             Ok(mut l) => f(&mut l),
             Err(p) => f(&mut p.into_inner()),

@@ -20,7 +20,26 @@ use crate::metrics::Metrics;
 const LONG_MESSAGE: usize = 32760;
 
 /// The status each object carries now, as last seen by the watches.
-pub type LiveStatuses = Arc<Mutex<BTreeMap<ObjectRef, Value>>>;
+pub type LiveStatuses = Arc<Mutex<BTreeMap<ObjectRef, LiveStatus>>>;
+
+/// A status as an object carries it, kept as compact JSON text: one is held
+/// per HTTPProxy and IngressRoute, and the text is a fraction of the size of
+/// a `serde_json::Value` tree. It is parsed only when the writer compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveStatus(Box<str>);
+
+impl LiveStatus {
+    /// The status of an object (`None` and unserialisable as `null`).
+    pub fn of<T: serde::Serialize>(status: &T) -> Self {
+        let text = serde_json::to_string(status).unwrap_or_else(|_| "null".into());
+        Self(text.into_boxed_str())
+    }
+
+    /// The status as JSON.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+}
 
 fn truncate(s: &str) -> String {
     if s.len() <= LONG_MESSAGE {
@@ -249,9 +268,9 @@ pub async fn run(
                 .into_iter()
                 .filter_map(|r| {
                     let s = current.get(&r)?;
-                    let have = live.get(&r);
-                    let want = desired(r.kind, s, have, &now);
-                    if same(&want, have) {
+                    let have = live.get(&r).map(LiveStatus::value);
+                    let want = desired(r.kind, s, have.as_ref(), &now);
+                    if same(&want, have.as_ref()) {
                         metrics.status_noop.get_or_create(&kind_label(r.kind)).inc();
                         None
                     } else {
@@ -274,7 +293,7 @@ pub async fn run(
             Err(p) => p.into_inner(),
         };
         for (r, v) in written.into_iter().flatten() {
-            live.insert(r, v);
+            live.insert(r, LiveStatus::of(&v));
         }
     }
 }
