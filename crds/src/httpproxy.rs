@@ -396,12 +396,11 @@ pub struct CORSPolicy {
     pub allow_private_network: bool,
 }
 
+// The optional policies here (and in `Service`, `MatchCondition` and
+// `VirtualHost`) are boxed: the controller holds every HTTPProxy of the
+// cluster, and most routes set none of them (unboxed, a route took 936
+// bytes before its first string). The schema and the JSON are the same.
 /// One route of an HTTPProxy.
-///
-/// The optional policies here (and in [`Service`], [`MatchCondition`] and
-/// [`VirtualHost`]) are boxed: the controller holds every HTTPProxy of the
-/// cluster, and most routes set none of them (unboxed, a route took 936
-/// bytes before its first string). The schema and the JSON are the same.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Route {
