@@ -147,12 +147,16 @@ fn changed_proxy(cache: &Cache, i: usize, round: u64) -> Option<Object> {
     Some(Object::HTTPProxy(p))
 }
 
-/// A copy of the first EndpointSlice of `app{i}` with another address.
+/// The EndpointSlice of `app{i}` with another address.
 fn changed_slice(cache: &Cache, i: usize, round: u64) -> Option<Object> {
-    let key = contour::cache::Key::new(format!("ns{}", i % 100), format!("app{i}-x"));
-    let mut s = (**cache.endpoint_slices.get(&key)?).clone();
-    s.endpoints.first_mut()?.addresses = vec![format!("192.168.0.{}", round % 2 + 1)];
-    Some(Object::EndpointSlice(s))
+    let (ns, name) = (format!("ns{}", i % 100), format!("app{i}"));
+    let key = contour::cache::Key::new(ns.clone(), format!("{name}-x"));
+    cache.endpoint_slices.get(&key)?;
+    let v = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": format!("{name}-x"), "namespace": ns, "labels": {"kubernetes.io/service-name": name}},
+        "addressType": "IPv4", "ports": [{"port": 8080, "name": "http"}],
+        "endpoints": [{"addresses": [format!("192.168.0.{}", round % 2 + 1)]}]});
+    Some(Object::EndpointSlice(serde_json::from_value(v).ok()?))
 }
 
 /// The `tls` Secret of `ns0` with a new certificate (rotation), one of

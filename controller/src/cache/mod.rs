@@ -13,6 +13,9 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::ObjectMeta;
 
+mod records;
+pub use records::{SERVICE_NAME_LABEL, ServicePortRecord, ServiceRecord, SliceRecord};
+
 /// The `(namespace, name)` of an object.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Key {
@@ -138,12 +141,12 @@ pub struct Cache {
     pub httpproxies: BTreeMap<Key, Arc<HTTPProxy>>,
     /// TLSCertificateDelegations.
     pub delegations: BTreeMap<Key, Arc<TLSCertificateDelegation>>,
-    /// Services.
-    pub services: BTreeMap<Key, Arc<Service>>,
+    /// What routing reads of each Service.
+    pub services: BTreeMap<Key, Arc<ServiceRecord>>,
     /// TLS and CA material of Secrets.
     pub secrets: BTreeMap<Key, Arc<SecretData>>,
-    /// EndpointSlices by their own name.
-    pub endpoint_slices: BTreeMap<Key, Arc<EndpointSlice>>,
+    /// What routing reads of each EndpointSlice, by the slice's own name.
+    pub endpoint_slices: BTreeMap<Key, Arc<SliceRecord>>,
     /// How many routing objects name each Service (kept up to date by
     /// `insert`/`remove`, so a Service event is judged in O(log n)).
     service_refs: BTreeMap<Key, u32>,
@@ -305,12 +308,10 @@ impl Cache {
                 o.status = None;
                 replace(&mut self.delegations, Key::of(&o.metadata), o)
             }
-            Object::Service(mut o) => {
-                strip(&mut o.metadata);
-                o.status = None;
+            Object::Service(o) => {
                 let key = Key::of(&o.metadata);
                 let referenced = self.service_referenced(&key);
-                replace(&mut self.services, key, o) && referenced
+                replace(&mut self.services, key, ServiceRecord::of(o)) && referenced
             }
             Object::Secret(s) => {
                 let key = Key::of(&s.metadata);
@@ -320,9 +321,9 @@ impl Cache {
                     None => self.secrets.remove(&key).is_some(),
                 }
             }
-            Object::EndpointSlice(mut o) => {
-                strip(&mut o.metadata);
-                replace(&mut self.endpoint_slices, Key::of(&o.metadata), o)
+            Object::EndpointSlice(o) => {
+                let key = Key::of(&o.metadata);
+                replace(&mut self.endpoint_slices, key, SliceRecord::of(o))
             }
         }
     }

@@ -3,14 +3,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::ServicePort;
-
 use super::source::Source;
 use super::{
     CaBundle, CircuitBreakers, Cluster, HeaderMatch, HeaderMatchKind, PathMatch, Route, TlsSecret,
     VirtualHost,
 };
-use crate::cache::Key;
+use crate::cache::{Key, ServicePortRecord};
 
 /// A user error found while building a route: condition type, reason, message.
 pub type RouteError = (&'static str, &'static str, String);
@@ -32,13 +30,11 @@ pub fn resolve_service<C: Source + ?Sized>(
     let svc = cache
         .service(&key)
         .ok_or_else(|| unresolved(format!("service \"{namespace}/{name}\" not found")))?;
-    let spec = svc.spec.clone().unwrap_or_default();
     // Upstream matches the number, or a port named like the number.
     let port_text = port.to_string();
-    let sp = spec
+    let sp = svc
         .ports
         .iter()
-        .flatten()
         .find(|p| p.port == port || p.name.as_deref() == Some(port_text.as_str()))
         .ok_or_else(|| {
             unresolved(format!(
@@ -46,8 +42,7 @@ pub fn resolve_service<C: Source + ?Sized>(
             ))
         })?;
     check_tcp(sp).map_err(unresolved)?;
-    let external_name = (spec.type_.as_deref() == Some("ExternalName"))
-        .then(|| spec.external_name.clone().unwrap_or_default());
+    let external_name = svc.external_name.clone();
     if let Some(host) = &external_name {
         // As upstream: off unless enabled, and never towards this host.
         if !config.enable_external_name_service {
@@ -64,13 +59,13 @@ pub fn resolve_service<C: Source + ?Sized>(
             )));
         }
     }
-    let annotations = svc.metadata.annotations.clone().unwrap_or_default();
+    let annotations = &svc.annotations;
     let protocol = if protocol.is_empty() {
-        upstream_protocol(&annotations, sp)
+        upstream_protocol(annotations, sp)
     } else {
         protocol
     };
-    let breakers = circuit_breakers(&annotations);
+    let breakers = circuit_breakers(annotations);
     Ok(Cluster {
         namespace: namespace.to_string(),
         service: name.to_string(),
@@ -95,11 +90,8 @@ pub fn service_port_by_name<C: Source + ?Sized>(
         .service(&Key::new(namespace, name))
         .ok_or_else(|| format!("service \"{namespace}/{name}\" not found"))?;
     let sp = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.ports.as_ref())
-        .into_iter()
-        .flatten()
+        .ports
+        .iter()
         .find(|p| p.name.as_deref() == Some(port_name))
         .ok_or_else(|| {
             format!("port \"{port_name}\" on service \"{namespace}/{name}\" not matched")
@@ -109,7 +101,7 @@ pub fn service_port_by_name<C: Source + ?Sized>(
 }
 
 /// Only TCP Service ports (or ports without a protocol) can be proxied.
-fn check_tcp(sp: &ServicePort) -> Result<(), String> {
+fn check_tcp(sp: &ServicePortRecord) -> Result<(), String> {
     match sp.protocol.as_deref() {
         None | Some("") | Some("TCP") => Ok(()),
         Some(other) => Err(format!("unsupported service protocol \"{other}\"")),
@@ -120,7 +112,7 @@ fn check_tcp(sp: &ServicePort) -> Result<(), String> {
 /// (`kubernetes.io/h2c` → h2c, `https` → tls, anything else → none), else
 /// the `projectcontour.io/upstream-protocol.{h2,h2c,tls}` annotations, whose
 /// values list port names or numbers (by name first, then by number).
-fn upstream_protocol(annotations: &BTreeMap<String, String>, sp: &ServicePort) -> String {
+fn upstream_protocol(annotations: &BTreeMap<String, String>, sp: &ServicePortRecord) -> String {
     if let Some(app) = &sp.app_protocol {
         return match app.as_str() {
             "kubernetes.io/h2c" => "h2c",
@@ -475,7 +467,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let port = |n: i32, name: Option<&str>, app: Option<&str>| ServicePort {
+        let port = |n: i32, name: Option<&str>, app: Option<&str>| ServicePortRecord {
             port: n,
             name: name.map(String::from),
             app_protocol: app.map(String::from),

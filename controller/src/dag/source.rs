@@ -7,18 +7,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use contour_crds::{HTTPProxy, IngressRoute, TLSCertificateDelegation};
-use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 
-use crate::cache::{Cache, Key, SecretData};
+use crate::cache::{Cache, Key, SecretData, ServiceRecord};
 use crate::smallmap::SmallMap;
 
 /// Look-ups of routing objects by key.
 pub trait Source {
     /// An HTTPProxy.
     fn httpproxy(&self, key: &Key) -> Option<&Arc<HTTPProxy>>;
-    /// A Service.
-    fn service(&self, key: &Key) -> Option<&Arc<Service>>;
+    /// What routing reads of a Service.
+    fn service(&self, key: &Key) -> Option<&Arc<ServiceRecord>>;
     /// The kept material of a Secret.
     fn secret(&self, key: &Key) -> Option<&Arc<SecretData>>;
     /// Every TLSCertificateDelegation.
@@ -34,7 +33,7 @@ impl Source for Cache {
     fn httpproxy(&self, key: &Key) -> Option<&Arc<HTTPProxy>> {
         self.httpproxies.get(key)
     }
-    fn service(&self, key: &Key) -> Option<&Arc<Service>> {
+    fn service(&self, key: &Key) -> Option<&Arc<ServiceRecord>> {
         self.services.get(key)
     }
     fn secret(&self, key: &Key) -> Option<&Arc<SecretData>> {
@@ -59,7 +58,7 @@ pub struct Reads {
     /// HTTPProxies.
     pub httpproxies: SmallMap<Key, Option<Arc<HTTPProxy>>>,
     /// Services.
-    pub services: SmallMap<Key, Option<Arc<Service>>>,
+    pub services: SmallMap<Key, Option<Arc<ServiceRecord>>>,
     /// Secrets.
     pub secrets: SmallMap<Key, Option<Arc<SecretData>>>,
     /// Whether the TLSCertificateDelegations were consulted.
@@ -126,7 +125,7 @@ impl Source for Tracked<'_> {
             .insert(key.clone(), found.cloned());
         found
     }
-    fn service(&self, key: &Key) -> Option<&Arc<Service>> {
+    fn service(&self, key: &Key) -> Option<&Arc<ServiceRecord>> {
         let found = self.cache.services.get(key);
         self.reads
             .borrow_mut()

@@ -1,7 +1,6 @@
 //! ClusterLoadAssignments from the ready endpoints of EndpointSlices.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::{
@@ -11,12 +10,8 @@ use envoy_types::pb::envoy::config::endpoint::v3::{
     ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint::HostIdentifier,
 };
 
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-
-use crate::cache::Cache;
+use crate::cache::{Cache, SliceRecord};
 use crate::dag::Cluster;
-
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// One assignment per EDS cluster, named `namespace/service/portname`,
 /// sorted by name. Endpoints that are not ready are left out.
@@ -39,13 +34,13 @@ pub fn load_assignments(
 
 /// EndpointSlices grouped by `(namespace, service)`, built once per translation.
 pub struct SliceIndex<'a> {
-    by_service: BTreeMap<(&'a str, &'a str), Vec<&'a Arc<EndpointSlice>>>,
+    by_service: BTreeMap<(&'a str, &'a str), Vec<&'a Arc<SliceRecord>>>,
 }
 
 impl<'a> SliceIndex<'a> {
     /// Groups the cache's slices by the Service they belong to.
     pub fn new(cache: &'a Cache) -> Self {
-        let mut by_service: BTreeMap<(&str, &str), Vec<&Arc<EndpointSlice>>> = BTreeMap::new();
+        let mut by_service: BTreeMap<(&str, &str), Vec<&Arc<SliceRecord>>> = BTreeMap::new();
         for (key, slice) in &cache.endpoint_slices {
             if let Some(service) = slice_service(slice) {
                 by_service
@@ -58,7 +53,7 @@ impl<'a> SliceIndex<'a> {
     }
 
     /// The slices of the cluster's Service.
-    pub fn slices<'s>(&'s self, c: &'s Cluster) -> &'s [&'s Arc<EndpointSlice>] {
+    pub fn slices<'s>(&'s self, c: &'s Cluster) -> &'s [&'s Arc<SliceRecord>] {
         self.by_service
             .get(&(c.namespace.as_str(), c.service.as_str()))
             .map(Vec::as_slice)
@@ -75,19 +70,14 @@ impl<'a> SliceIndex<'a> {
 }
 
 /// The Service a slice belongs to (its `kubernetes.io/service-name` label).
-pub fn slice_service(slice: &EndpointSlice) -> Option<&str> {
-    slice
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(SERVICE_NAME_LABEL))
-        .map(String::as_str)
+pub fn slice_service(slice: &SliceRecord) -> Option<&str> {
+    slice.service.as_deref()
 }
 
 /// `(ip, port)` of every ready endpoint of these slices on the port named
-/// `port_name` (addresses that are not IP addresses are left out).
+/// `port_name` (the records keep only ready IP addresses).
 pub fn ready_addresses<'a>(
-    slices: impl IntoIterator<Item = &'a Arc<EndpointSlice>>,
+    slices: impl IntoIterator<Item = &'a Arc<SliceRecord>>,
     port_name: &str,
 ) -> BTreeSet<(String, u32)> {
     let mut addrs = BTreeSet::new();
@@ -95,24 +85,14 @@ pub fn ready_addresses<'a>(
         let port = slice
             .ports
             .iter()
-            .flatten()
-            .find(|p| p.name.as_deref().unwrap_or_default() == port_name);
-        let Some(port) = port
-            .and_then(|p| p.port)
-            .and_then(|p| u32::try_from(p).ok())
-        else {
+            .find(|(name, _)| name == port_name)
+            .and_then(|(_, p)| *p)
+            .and_then(|p| u32::try_from(p).ok());
+        let Some(port) = port else {
             continue;
         };
-        for ep in &slice.endpoints {
-            // Only an explicit `ready: false` excludes an endpoint, as upstream.
-            if ep.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
-                continue;
-            }
-            // Only IP addresses: Envoy refuses a static endpoint named by
-            // a DNS name (an `FQDN` slice), and with it the whole update.
-            for ip in ep.addresses.iter().filter(|a| a.parse::<IpAddr>().is_ok()) {
-                addrs.insert((ip.clone(), port));
-            }
+        for ip in &slice.addresses {
+            addrs.insert((ip.clone(), port));
         }
     }
     addrs
@@ -165,12 +145,12 @@ fn lb_endpoint(ip: &str, port: u32) -> LbEndpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::discovery::v1::{Endpoint as SliceEndpoint, EndpointPort};
+    use k8s_openapi::api::discovery::v1::{Endpoint as SliceEndpoint, EndpointPort, EndpointSlice};
 
     #[test]
     fn only_ip_addresses_become_endpoints() {
         let slice = |addresses: &[&str]| {
-            Arc::new(EndpointSlice {
+            Arc::new(SliceRecord::of(EndpointSlice {
                 address_type: "FQDN".into(),
                 endpoints: vec![SliceEndpoint {
                     addresses: addresses.iter().map(|a| a.to_string()).collect(),
@@ -182,7 +162,7 @@ mod tests {
                     ..Default::default()
                 }]),
                 ..Default::default()
-            })
+            }))
         };
         let slices = [
             slice(&["backend.example.com"]),

@@ -23,12 +23,10 @@ use envoy_types::pb::envoy::config::route::v3::{
 };
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
 use imbl::OrdMap;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use prost::{Message, Name};
 
 use super::splice::splice;
-use crate::cache::{Cache, Key, Kind, Position};
-use crate::smallmap::SmallMap;
+use crate::cache::{Cache, Key, Kind, Position, SliceRecord};
 use crate::dag::{
     Cluster, Dag, HTTP_LISTENER, Listener, RouteAction, SecureVirtualHost, TlsSecret, VirtualHost,
     diff_sides,
@@ -36,6 +34,7 @@ use crate::dag::{
 use crate::envoy::canonical::canonical_bytes;
 use crate::envoy::json::JsonError;
 use crate::envoy::{cluster, endpoint, listener, route, secret};
+use crate::smallmap::SmallMap;
 use crate::xds::snapshot::{Snapshot, TypeSnapshot, VersionedResource};
 use crate::xds::type_url;
 
@@ -141,12 +140,12 @@ struct Touched {
 struct Slices {
     at: Option<Position>,
     /// Most Services have one slice: small maps.
-    by_service: HashMap<ServiceKey, SmallMap<Key, Arc<EndpointSlice>>>,
+    by_service: HashMap<ServiceKey, SmallMap<Key, Arc<SliceRecord>>>,
     owner: HashMap<Key, ServiceKey>,
 }
 
 impl Slices {
-    fn put(&mut self, key: &Key, slice: Option<&Arc<EndpointSlice>>) -> Vec<ServiceKey> {
+    fn put(&mut self, key: &Key, slice: Option<&Arc<SliceRecord>>) -> Vec<ServiceKey> {
         let mut changed = Vec::new();
         if let Some(old) = self.owner.remove(key) {
             if let Some(m) = self.by_service.get_mut(&old) {
@@ -200,7 +199,7 @@ impl Slices {
         out
     }
 
-    fn of(&self, c: &Cluster) -> impl Iterator<Item = &Arc<EndpointSlice>> {
+    fn of(&self, c: &Cluster) -> impl Iterator<Item = &Arc<SliceRecord>> {
         self.by_service
             .get(&(c.namespace.clone(), c.service.clone()))
             .into_iter()

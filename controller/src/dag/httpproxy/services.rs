@@ -51,20 +51,20 @@ pub(super) fn route_service(
     let mut cluster = service_cluster(cache, config, namespace, s, "Spec.Routes")?;
     let (request_headers, host) = policy::headers_policy(s.request_headers_policy.as_deref(), true)
         .map_err(|m| {
-        (
-            "ServiceError",
-            "RequestHeadersPolicyInvalid",
-            format!("{m} on request headers"),
-        )
-    })?;
+            (
+                "ServiceError",
+                "RequestHeadersPolicyInvalid",
+                format!("{m} on request headers"),
+            )
+        })?;
     let (response_headers, _) = policy::headers_policy(s.response_headers_policy.as_deref(), false)
         .map_err(|m| {
-        (
-            "ServiceError",
-            "ResponseHeadersPolicyInvalid",
-            format!("{m} on response headers"),
-        )
-    })?;
+            (
+                "ServiceError",
+                "ResponseHeadersPolicyInvalid",
+                format!("{m} on response headers"),
+            )
+        })?;
     // Upstream drops a dynamic (`%REQ(header)%`) Host of a service: only a
     // literal can be set per weighted cluster.
     let host_rewrite = host.filter(|h| !is_dynamic(h));
