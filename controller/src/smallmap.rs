@@ -78,6 +78,47 @@ impl<K: Ord, V> SmallMap<K, V> {
         }
     }
 
+    /// The value under `key`, to change.
+    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        match self {
+            SmallMap::Small(v) => match Self::position(v, key) {
+                Ok(i) => Some(&mut v[i].1),
+                Err(_) => None,
+            },
+            SmallMap::Large(m) => m.get_mut(key),
+        }
+    }
+
+    /// The value under `key`, inserted from `make` first if missing.
+    pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+        if let SmallMap::Small(v) = self
+            && v.len() >= SMALL
+            && Self::position(v, &key).is_err()
+        {
+            *self = SmallMap::Large(std::mem::take(v).into_iter().collect());
+        }
+        match self {
+            SmallMap::Small(v) => {
+                let i = match Self::position(v, &key) {
+                    Ok(i) => i,
+                    Err(i) => {
+                        if v.len() == v.capacity() {
+                            v.reserve_exact(v.len().max(1));
+                        }
+                        v.insert(i, (key, make()));
+                        i
+                    }
+                };
+                &mut v[i].1
+            }
+            SmallMap::Large(m) => m.entry(key).or_insert_with(make),
+        }
+    }
+
     /// Whether `key` is present.
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
@@ -121,6 +162,18 @@ impl<K: Ord, V> SmallMap<K, V> {
             SmallMap::Small(v) => Iter::Small(v.iter()),
             SmallMap::Large(m) => Iter::Large(m.iter()),
         }
+    }
+
+    /// The entries in key order, values changeable.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
+        let (small, large) = match self {
+            SmallMap::Small(v) => (Some(v.iter_mut().map(|(k, v)| (&*k, v))), None),
+            SmallMap::Large(m) => (None, Some(m.iter_mut())),
+        };
+        small
+            .into_iter()
+            .flatten()
+            .chain(large.into_iter().flatten())
     }
 
     /// The keys in order.
@@ -187,8 +240,23 @@ mod tests {
             let key = (x >> 16) % 24;
             if (x >> 8).is_multiple_of(3) {
                 assert_eq!(ours.remove(&key), model.remove(&key), "step {step}");
+            } else if (x >> 8) % 3 == 1 {
+                *ours.get_or_insert_with(key, || 0) += step;
+                *model.entry(key).or_insert(0) += step;
+                if let (Some(a), Some(b)) = (ours.get_mut(&key), model.get_mut(&key)) {
+                    *a += 1;
+                    *b += 1;
+                }
+                for ((_, a), (_, b)) in ours.iter_mut().zip(model.iter_mut()) {
+                    *a ^= 1;
+                    *b ^= 1;
+                }
             } else {
-                assert_eq!(ours.insert(key, step), model.insert(key, step), "step {step}");
+                assert_eq!(
+                    ours.insert(key, step),
+                    model.insert(key, step),
+                    "step {step}"
+                );
             }
             assert_eq!(ours.len(), model.len());
             assert_eq!(ours.get(&key), model.get(&key));

@@ -9,6 +9,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 
 use super::snapshot::{Snapshot, TypeSnapshot};
 use super::{Event, type_url};
+use crate::smallmap::SmallMap;
 
 /// Responses to send and events to report after one input.
 pub type Outcome = super::Outcome<DeltaDiscoveryResponse>;
@@ -28,7 +29,8 @@ struct TypeState {
 /// The state of one delta stream.
 #[derive(Debug, Default)]
 pub struct DeltaStream {
-    types: BTreeMap<String, TypeState>,
+    /// One entry per type (a per-type stream has one: a small map).
+    types: SmallMap<String, TypeState>,
     nonces: u64,
 }
 
@@ -42,7 +44,9 @@ impl DeltaStream {
     pub fn on_request(&mut self, req: &DeltaDiscoveryRequest, snapshot: &Snapshot) -> Outcome {
         let mut outcome = Outcome::default();
         let first = !self.types.contains_key(&req.type_url);
-        let state = self.types.entry(req.type_url.clone()).or_default();
+        let state = self
+            .types
+            .get_or_insert_with(req.type_url.clone(), TypeState::default);
         if first {
             state.client = req.initial_resource_versions.clone().into_iter().collect();
             state.wildcard = req.resource_names_subscribe.is_empty()

@@ -21,7 +21,7 @@ use prost::Message;
 use tokio::sync::mpsc;
 use tonic::{Code, Status};
 
-use super::server::{Requests, XdsServer};
+use super::server::{Queued, Requests, XdsServer};
 use super::type_url;
 use super::wire::SotwResponse;
 
@@ -205,14 +205,14 @@ fn stream(
 
 /// What is left to write of one response stream.
 struct Writer {
-    responses: mpsc::Receiver<Result<SotwResponse, Status>>,
+    responses: mpsc::Receiver<Queued<SotwResponse>>,
     pending: VecDeque<Bytes>,
     done: bool,
 }
 
 /// The response body: each response's chunks, then the trailers.
 fn frames(
-    responses: mpsc::Receiver<Result<SotwResponse, Status>>,
+    responses: mpsc::Receiver<Queued<SotwResponse>>,
 ) -> impl futures::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send {
     let writer = Writer {
         responses,
@@ -235,7 +235,7 @@ fn frames(
                 }
                 Err(e) => Status::resource_exhausted(e.to_string()),
             },
-            Some(Err(status)) => status,
+            Some(Err(status)) => *status,
             None => Status::ok(""),
         };
         w.done = true;

@@ -30,6 +30,7 @@ use imbl::ordmap::DiffItem;
 use super::snapshot::{Snapshot, TypeSnapshot, VersionedResource};
 use super::wire::SotwResponse;
 use super::{Event, type_url};
+use crate::smallmap::SmallMap;
 
 /// Responses to send and events to report after one input.
 pub type Outcome = super::Outcome<SotwResponse>;
@@ -101,7 +102,8 @@ struct TypeState {
 /// The state of one SotW stream.
 #[derive(Debug, Default)]
 pub struct SotwStream {
-    types: std::collections::BTreeMap<String, TypeState>,
+    /// One entry per type (a per-type stream has one: a small map).
+    types: SmallMap<String, TypeState>,
     nonces: u64,
 }
 
@@ -114,7 +116,9 @@ impl SotwStream {
     /// Handles a request from the client against the current snapshot.
     pub fn on_request(&mut self, req: &DiscoveryRequest, snapshot: &Snapshot) -> Outcome {
         let mut outcome = Outcome::default();
-        let state = self.types.entry(req.type_url.clone()).or_default();
+        let state = self
+            .types
+            .get_or_insert_with(req.type_url.clone(), TypeState::default);
         if !req.response_nonce.is_empty()
             && state.last_nonce.as_deref() != Some(req.response_nonce.as_str())
         {
@@ -443,7 +447,9 @@ mod tests {
         let out = stream.on_request(&req(type_url::ENDPOINT, &["c", "a", "b", "a"], ""), &s1);
         assert_eq!(names(&out.responses[0]), ["a", "b", "c"]);
         let current = &s1.types[type_url::ENDPOINT].resources;
-        let state = &stream.types[type_url::ENDPOINT];
+        let Some(state) = stream.types.get(type_url::ENDPOINT) else {
+            panic!("the stream follows endpoints")
+        };
         assert!(matches!(&state.names, Names::Keys(m) if m.ptr_eq(current)));
         assert!(
             state.sent.ptr_eq(current),
@@ -471,7 +477,9 @@ mod tests {
         let pushed = stream.on_snapshot(&s2);
         assert_eq!(names(&pushed[0]), ["b2"]);
         let current = &s2.types[type_url::ENDPOINT].resources;
-        let state = &stream.types[type_url::ENDPOINT];
+        let Some(state) = stream.types.get(type_url::ENDPOINT) else {
+            panic!("the stream follows endpoints")
+        };
         assert!(matches!(&state.names, Names::Keys(m) if m.ptr_eq(current)));
         assert!(state.sent.ptr_eq(current));
         // The same number of names, one of them another: answered in full.
