@@ -361,10 +361,7 @@ async fn sum_metric(c: &ContourServe, name: &str) -> f64 {
     let Ok((_, text)) = c.get("/metrics").await else {
         return 0.0;
     };
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    contour_tests::prometheus::Metrics::parse(&text).total(name)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

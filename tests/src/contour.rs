@@ -239,12 +239,7 @@ impl ContourServe {
     /// The value of one sample of `/metrics` (`name{labels}` as printed), if present.
     pub async fn metric(&self, sample: &str) -> Result<Option<f64>> {
         let (_, text) = self.get("/metrics").await?;
-        Ok(text.lines().find_map(|l| {
-            l.strip_prefix(sample)
-                .and_then(|rest| rest.strip_prefix(' '))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        }))
+        Ok(crate::prometheus::Metrics::parse(&text).value(sample))
     }
 
     /// The process id, while it runs.

@@ -24,6 +24,7 @@ pub mod operator;
 pub mod pki;
 pub mod pods;
 pub mod process;
+pub mod prometheus;
 pub mod tools;
 
 pub use apiserver::ApiServer;

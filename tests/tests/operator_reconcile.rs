@@ -6,73 +6,21 @@
 //! reconcile sending zero writes (counted on the wire); and the Contour
 //! ServiceAccount's rights, exercised as that account.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::task::{Context as TaskContext, Poll};
+use std::sync::atomic::Ordering;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use contour_crds::{ContourDeployment, HTTPProxy};
 use contour_tests::ApiServer;
+use contour_tests::bench::operator::counting_client;
 use contour_tests::operator::{condition, create, ctx, reconcile, setup, status};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// Counts every request that is not a read (GET: get, list, watch).
-#[derive(Clone)]
-struct CountWrites(Arc<AtomicU32>);
-
-struct Counted<S> {
-    inner: S,
-    writes: Arc<AtomicU32>,
-}
-
-impl<S> tower::Layer<S> for CountWrites {
-    type Service = Counted<S>;
-    fn layer(&self, inner: S) -> Counted<S> {
-        Counted {
-            inner,
-            writes: self.0.clone(),
-        }
-    }
-}
-
-impl<S, B> tower::Service<http::Request<B>> for Counted<S>
-where
-    S: tower::Service<http::Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-    fn call(&mut self, req: http::Request<B>) -> S::Future {
-        if req.method() != http::Method::GET {
-            self.writes.fetch_add(1, Ordering::SeqCst);
-        }
-        self.inner.call(req)
-    }
-}
-
-async fn counting_client(
-    server: &ApiServer,
-) -> Result<(Client, Arc<AtomicU32>), Box<dyn std::error::Error>> {
-    contour_tests::init_crypto();
-    let kc = kube::config::Kubeconfig::read_from(server.kubeconfig())?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    let writes = Arc::new(AtomicU32::new(0));
-    let client = kube::client::ClientBuilder::try_from(config)?
-        .with_layer(&CountWrites(writes.clone()))
-        .build();
-    Ok((client, writes))
-}
 
 fn owned_by(meta: &kube::api::ObjectMeta, cd: &ContourDeployment) -> bool {
     meta.owner_references
@@ -196,12 +144,12 @@ async fn reconcile_creates_repairs_prunes_and_finalizes() -> TestResult {
 
     // A no-op reconcile writes nothing, counted on the wire.
     let server = ApiServer::shared()?;
-    let (counting, writes) = counting_client(server).await?;
+    let (counting, counts) = counting_client(server).await.map_err(|e| e.to_string())?;
     let rv_before = contour.metadata.resource_version.clone();
     let started = std::time::Instant::now();
     let noop = reconcile(&counting, &ns, "alpha").await?;
     eprintln!("latency: no-op reconcile {:?}", started.elapsed());
-    assert_eq!(writes.load(Ordering::SeqCst), 0, "{noop:?}");
+    assert_eq!(counts.writes.load(Ordering::SeqCst), 0, "{noop:?}");
     assert_eq!(noop.writes, 0);
     assert!(!noop.certificates_generated, "certificates are kept");
     assert_eq!(
@@ -734,7 +682,9 @@ fn secret_field(s: &Secret, key: &str) -> Option<Vec<u8>> {
 #[tokio::test]
 async fn certificates_rotate_on_demand_keeping_the_ca() -> TestResult {
     let (admin, ns) = setup("op-rotate").await?;
-    let (client, writes) = counting_client(ApiServer::shared()?).await?;
+    let (client, counts) = counting_client(ApiServer::shared()?)
+        .await
+        .map_err(|e| e.to_string())?;
     create(&admin, &ns, "rot", json!({})).await?;
     reconcile(&client, &ns, "rot").await?;
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns);
@@ -794,10 +744,10 @@ async fn certificates_rotate_on_demand_keeping_the_ca() -> TestResult {
     }
 
     // Answered: the next reconcile keeps them and writes nothing.
-    writes.store(0, Ordering::SeqCst);
+    counts.writes.store(0, Ordering::SeqCst);
     let again = reconcile(&client, &ns, "rot").await?;
     assert!(!again.certificates_generated);
-    assert_eq!(writes.load(Ordering::SeqCst), 0);
+    assert_eq!(counts.writes.load(Ordering::SeqCst), 0);
     let (c2, _, _) = read().await?;
     assert_eq!(secret_field(&c2, "tls.crt"), secret_field(&c1, "tls.crt"));
     Ok(())

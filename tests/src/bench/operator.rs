@@ -115,7 +115,8 @@ where
     }
 }
 
-async fn counting_client(api: &ApiServer) -> Result<(Client, Arc<Requests>)> {
+/// A client of `api` whose requests are counted (on the wire, by method).
+pub async fn counting_client(api: &ApiServer) -> Result<(Client, Arc<Requests>)> {
     crate::init_crypto();
     let kc = kube::config::Kubeconfig::read_from(api.kubeconfig())?;
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;

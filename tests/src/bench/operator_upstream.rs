@@ -47,6 +47,7 @@ use serde_json::json;
 use super::controller::{bench_cpus, install_upstream_crds, proc_stat, upstream_binary};
 use super::operator::{Config, Instance, Run};
 use super::{Result, err, ms};
+use crate::prometheus::Metrics;
 use crate::{ApiServer, free_port, process, tools};
 
 /// The provisioner's default `--gateway-controller-name`.
@@ -98,53 +99,7 @@ pub struct Outcome {
     pub checks: Vec<Checks>,
 }
 
-/// One parsed sample of the Prometheus text format.
-#[derive(Debug, Clone)]
-struct Sample {
-    name: String,
-    labels: Vec<(String, String)>,
-    value: f64,
-}
-
-/// A scrape of a Prometheus text endpoint.
-#[derive(Debug, Clone, Default)]
-pub struct Metrics {
-    samples: Vec<Sample>,
-}
-
 impl Metrics {
-    /// Parses the text format (comments skipped; unparsable lines ignored).
-    pub fn parse(text: &str) -> Metrics {
-        Metrics {
-            samples: text.lines().filter_map(parse_line).collect(),
-        }
-    }
-
-    /// The sum of the samples named `name` whose labels pass `keep`.
-    pub fn sum(&self, name: &str, keep: impl Fn(&dyn Fn(&str) -> Option<String>) -> bool) -> f64 {
-        self.samples
-            .iter()
-            .filter(|s| s.name == name)
-            .filter(|s| {
-                let get = |k: &str| {
-                    s.labels
-                        .iter()
-                        .find(|(key, _)| key == k)
-                        .map(|(_, v)| v.clone())
-                };
-                keep(&get)
-            })
-            .map(|s| s.value)
-            .sum()
-    }
-
-    /// Whether any sample is named `name` with label `key` = `value`.
-    pub fn has(&self, name: &str, key: &str, value: &str) -> bool {
-        self.samples
-            .iter()
-            .any(|s| s.name == name && s.labels.iter().any(|(k, v)| k == key && v == value))
-    }
-
     fn counters(&self) -> Counters {
         let of = |c: &'static str| {
             move |get: &dyn Fn(&str) -> Option<String>| get("controller").as_deref() == Some(c)
@@ -168,58 +123,6 @@ impl Metrics {
             }),
         }
     }
-}
-
-/// `name{k="v",...} value` → a sample.
-fn parse_line(line: &str) -> Option<Sample> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let name_end = line.find(['{', ' ', '\t'])?;
-    let name = line[..name_end].to_string();
-    let mut rest = &line[name_end..];
-    let mut labels = Vec::new();
-    if let Some(body) = rest.strip_prefix('{') {
-        let mut chars = body.char_indices();
-        let mut key = String::new();
-        let mut end = None;
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '}' => {
-                    end = Some(i + 1);
-                    break;
-                }
-                ',' | ' ' => {}
-                '=' => {
-                    // A quoted value with `\\`, `\"` and `\n` escapes.
-                    if chars.next().map(|(_, q)| q) != Some('"') {
-                        return None;
-                    }
-                    let mut value = String::new();
-                    loop {
-                        match chars.next()?.1 {
-                            '\\' => match chars.next()?.1 {
-                                'n' => value.push('\n'),
-                                other => value.push(other),
-                            },
-                            '"' => break,
-                            other => value.push(other),
-                        }
-                    }
-                    labels.push((std::mem::take(&mut key), value));
-                }
-                other => key.push(other),
-            }
-        }
-        rest = &body[end?..];
-    }
-    let value = rest.split_whitespace().next()?.parse::<f64>().ok()?;
-    Some(Sample {
-        name,
-        labels,
-        value,
-    })
 }
 
 /// The counters a run is measured with.
@@ -513,7 +416,7 @@ async fn apiserver_updates(admin: &Client) -> Result<Vec<(String, f64)>> {
     let m = Metrics::parse(&admin.request_text(req).await?);
     let mut out: Vec<(String, f64)> = Vec::new();
     for s in m
-        .samples
+        .samples()
         .iter()
         .filter(|s| s.name == "apiserver_request_total")
     {
