@@ -34,23 +34,28 @@ impl<K: Ord, V> SmallMap<K, V> {
         Self::default()
     }
 
+    /// Makes room for `key` if it is missing: a full vector becomes a
+    /// `BTreeMap`, and a vector grows 1, 2, 4, 8 rather than starting at four.
+    fn make_room(&mut self, key: &K) {
+        if let SmallMap::Small(v) = self
+            && Self::position(v, key).is_err()
+        {
+            if v.len() >= SMALL {
+                *self = SmallMap::Large(std::mem::take(v).into_iter().collect());
+            } else if v.len() == v.capacity() {
+                v.reserve_exact(v.len().max(1));
+            }
+        }
+    }
+
     /// Inserts or replaces; returns the value replaced.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.make_room(&key);
         match self {
-            SmallMap::Small(v) => match v.binary_search_by(|(k, _)| k.cmp(&key)) {
+            SmallMap::Small(v) => match Self::position(v, &key) {
                 Ok(i) => Some(std::mem::replace(&mut v[i].1, value)),
-                Err(i) if v.len() < SMALL => {
-                    if v.len() == v.capacity() {
-                        // Grow 1, 2, 4, 8 rather than starting at four.
-                        v.reserve_exact(v.len().max(1));
-                    }
+                Err(i) => {
                     v.insert(i, (key, value));
-                    None
-                }
-                Err(_) => {
-                    let mut m: BTreeMap<K, V> = std::mem::take(v).into_iter().collect();
-                    m.insert(key, value);
-                    *self = SmallMap::Large(m);
                     None
                 }
             },
@@ -95,20 +100,12 @@ impl<K: Ord, V> SmallMap<K, V> {
 
     /// The value under `key`, inserted from `make` first if missing.
     pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
-        if let SmallMap::Small(v) = self
-            && v.len() >= SMALL
-            && Self::position(v, &key).is_err()
-        {
-            *self = SmallMap::Large(std::mem::take(v).into_iter().collect());
-        }
+        self.make_room(&key);
         match self {
             SmallMap::Small(v) => {
                 let i = match Self::position(v, &key) {
                     Ok(i) => i,
                     Err(i) => {
-                        if v.len() == v.capacity() {
-                            v.reserve_exact(v.len().max(1));
-                        }
                         v.insert(i, (key, make()));
                         i
                     }

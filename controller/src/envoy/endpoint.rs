@@ -42,7 +42,7 @@ impl<'a> SliceIndex<'a> {
     pub fn new(cache: &'a Cache) -> Self {
         let mut by_service: BTreeMap<(&str, &str), Vec<&Arc<SliceRecord>>> = BTreeMap::new();
         for (key, slice) in &cache.endpoint_slices {
-            if let Some(service) = slice_service(slice) {
+            if let Some(service) = slice.service.as_deref() {
                 by_service
                     .entry((key.namespace.as_str(), service))
                     .or_default()
@@ -67,11 +67,6 @@ impl<'a> SliceIndex<'a> {
             .get(&(c.namespace.as_str(), c.service.as_str()));
         ready_addresses(slices.into_iter().flatten().copied(), &c.port_name)
     }
-}
-
-/// The Service a slice belongs to (its `kubernetes.io/service-name` label).
-pub fn slice_service(slice: &SliceRecord) -> Option<&str> {
-    slice.service.as_deref()
 }
 
 /// `(ip, port)` of every ready endpoint of these slices on the port named

@@ -157,7 +157,7 @@ impl Slices {
             changed.push(old);
         }
         if let Some(slice) = slice
-            && let Some(service) = endpoint::slice_service(slice)
+            && let Some(service) = slice.service.as_deref()
         {
             let owner = (key.namespace.clone(), service.to_string());
             self.by_service
