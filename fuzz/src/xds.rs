@@ -12,7 +12,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use arbitrary::Arbitrary;
+use bytes::Bytes;
 use contour::xds::delta::DeltaStream;
+use contour::xds::request::SotwRequest;
 use contour::xds::server::{Observer, Published, XdsServer};
 use contour::xds::snapshot::{Snapshot, TypeSnapshot, VersionedResource};
 use contour::xds::sotw::SotwStream;
@@ -255,6 +257,38 @@ fn resources_of(snapshot: &Snapshot, t: &str) -> BTreeMap<String, Arc<VersionedR
 
 // ------------------------------------------------------------------- SotW
 
+/// Decodes `bytes` both with prost and as the server does
+/// ([`SotwRequest::decode`], names left in the bytes); they must agree on
+/// whether it decodes, on every field, and on the names (order, count,
+/// `*`, and a digest equal to that of the decoded names).
+fn sotw_decode(bytes: &[u8]) -> Option<SotwRequest> {
+    let ours = SotwRequest::decode(Bytes::copy_from_slice(bytes));
+    let theirs = match DiscoveryRequest::decode(bytes) {
+        Ok(r) => r,
+        Err(_) => {
+            assert!(
+                ours.is_err(),
+                "prost refuses {bytes:?}, the server does not"
+            );
+            return None;
+        }
+    };
+    let ours = ours.unwrap_or_else(|e| panic!("prost decodes {bytes:?}, the server fails: {e}"));
+    let names: Vec<&str> = ours.names.iter().collect();
+    assert_eq!(names, theirs.resource_names, "names");
+    assert_eq!(ours.names.len(), names.len(), "name count");
+    assert_eq!(ours.names.has_star(), names.contains(&"*"), "star");
+    let mut rest = theirs.clone();
+    rest.resource_names.clear();
+    assert_eq!(ours.message, rest, "the other fields");
+    assert_eq!(
+        ours.names.digest(),
+        SotwRequest::from(theirs).names.digest(),
+        "digest"
+    );
+    Some(ours)
+}
+
 /// The message of a response, after checking that its wire encoding (one
 /// gRPC message, in chunks that share the snapshot's bodies) is exactly the
 /// prost encoding of that message.
@@ -331,11 +365,15 @@ fn sotw_request(
     snapshot: &Snapshot,
     req: &DiscoveryRequest,
 ) {
+    // The stream gets the request as the server decodes it, with the
+    // names left in the bytes: they must read back as prost's.
+    let encoded = req.encode_to_vec();
+    let decoded = sotw_decode(&encoded).unwrap_or_else(|| panic!("{req:?} does not decode"));
     let t = req.type_url.clone();
     let m = model.types.entry(t.clone()).or_default();
     let first = !m.subscribed;
     let current_nonce = m.nonces.last().cloned();
-    let out = stream.on_request(req, snapshot);
+    let out = stream.on_request(&decoded, snapshot);
     let m = model.types.entry(t.clone()).or_default();
     m.seen = true;
     let stale = !req.response_nonce.is_empty()
@@ -736,9 +774,13 @@ pub fn run(input: &Input) {
         } else {
             let mut req = match op {
                 Op::Request(r) => discovery_request(r, &model),
-                Op::Raw(bytes) => match DiscoveryRequest::decode(bytes.as_slice()) {
-                    Ok(r) => r,
-                    Err(_) => continue,
+                Op::Raw(bytes) => match sotw_decode(bytes) {
+                    Some(r) => {
+                        let mut message = r.message;
+                        message.resource_names = r.names.iter().map(str::to_string).collect();
+                        message
+                    }
+                    None => continue,
                 },
                 _ => continue,
             };

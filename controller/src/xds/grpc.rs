@@ -12,15 +12,14 @@ use std::convert::Infallible;
 
 use axum::body::Body;
 use bytes::{Buf, Bytes, BytesMut};
-use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue};
 use http_body::Frame;
 use http_body_util::StreamBody;
-use prost::Message;
 use tokio::sync::mpsc;
 use tonic::{Code, Status};
 
+use super::request::SotwRequest;
 use super::server::{Queued, Requests, XdsServer};
 use super::type_url;
 use super::wire::SotwResponse;
@@ -85,7 +84,7 @@ pub fn sotw_router(server: &XdsServer) -> axum::Router {
 /// 100 KB), and tonic's own decoder keeps a buffer of that size for the
 /// life of the stream — with a stream per EDS cluster and SDS secret, that
 /// was most of the controller's memory.
-fn requests(body: Body) -> Requests<DiscoveryRequest> {
+fn requests(body: Body) -> Requests<SotwRequest> {
     struct State {
         body: axum::body::BodyDataStream,
         buf: BytesMut,
@@ -106,7 +105,7 @@ fn requests(body: Body) -> Requests<DiscoveryRequest> {
                     if st.buf.is_empty() {
                         st.buf = BytesMut::new();
                     }
-                    let decoded = DiscoveryRequest::decode(msg)
+                    let decoded = SotwRequest::decode(msg)
                         .map_err(|e| Status::internal(format!("failed to decode request: {e}")));
                     st.done = decoded.is_err();
                     return Some((decoded, st));
@@ -246,6 +245,8 @@ fn frames(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
+    use prost::Message;
 
     fn framed(msg: &DiscoveryRequest) -> Vec<u8> {
         let body = msg.encode_to_vec();
@@ -273,8 +274,8 @@ mod tests {
         let body = Body::from_stream(futures::stream::iter(chunks));
         let got: Vec<_> = requests(body).collect().await;
         assert_eq!(got.len(), 2);
-        assert!(matches!(&got[0], Ok(r) if *r == a));
-        assert!(matches!(&got[1], Ok(r) if *r == b));
+        assert!(matches!(&got[0], Ok(r) if r.message == a));
+        assert!(matches!(&got[1], Ok(r) if r.message == b));
 
         let cut = framed(&b)[..20].to_vec();
         let got: Vec<_> = requests(Body::from(cut)).collect().await;

@@ -4,6 +4,7 @@
 
 pub mod delta;
 pub mod grpc;
+pub mod request;
 pub mod server;
 pub mod snapshot;
 pub mod sotw;

@@ -38,6 +38,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::delta::DeltaStream;
+use super::request::SotwRequest;
 use super::sotw::SotwStream;
 use super::wire::SotwResponse;
 use super::{Event, Outcome, Snapshot, type_url};
@@ -154,7 +155,7 @@ impl XdsServer {
     /// come out of the returned channel.
     pub(super) fn sotw_responses(
         &self,
-        requests: Requests<DiscoveryRequest>,
+        requests: Requests<SotwRequest>,
         fixed: Option<&'static str>,
     ) -> mpsc::Receiver<Queued<SotwResponse>> {
         let (tx, rx) = mpsc::channel(QUEUED_RESPONSES);
@@ -178,7 +179,8 @@ impl XdsServer {
         req: Request<Streaming<DiscoveryRequest>>,
         fixed: Option<&'static str>,
     ) -> Response<SotwMessageStream> {
-        let rx = self.sotw_responses(Box::pin(req.into_inner()), fixed);
+        let requests = req.into_inner().map(|r| r.map(SotwRequest::from));
+        let rx = self.sotw_responses(Box::pin(requests), fixed);
         let messages =
             ReceiverStream::new(rx).map(|r| r.map(|resp| resp.to_message()).map_err(|s| *s));
         Response::new(Box::pin(messages))
@@ -214,7 +216,7 @@ impl XdsServer {
         }
         let snapshot = published.snapshot;
         let mut stream = SotwStream::new();
-        let out = stream.on_request(&req, &snapshot);
+        let out = stream.on_request(&SotwRequest::from(req), &snapshot);
         out.responses
             .into_iter()
             .next()
@@ -244,7 +246,7 @@ fn node_id(node: Option<&Node>) -> String {
 
 /// One stream kind's state machine, as the driver sees it.
 trait Machine: Default + Send + 'static {
-    type Req: prost::Message + Default + Send + 'static;
+    type Req: Send + 'static;
     type Resp: Send + 'static;
     fn type_url(req: &mut Self::Req) -> &mut String;
     fn node(req: &Self::Req) -> Option<&Node>;
@@ -255,15 +257,15 @@ trait Machine: Default + Send + 'static {
 }
 
 impl Machine for SotwStream {
-    type Req = DiscoveryRequest;
+    type Req = SotwRequest;
     type Resp = SotwResponse;
-    fn type_url(req: &mut DiscoveryRequest) -> &mut String {
-        &mut req.type_url
+    fn type_url(req: &mut SotwRequest) -> &mut String {
+        &mut req.message.type_url
     }
-    fn node(req: &DiscoveryRequest) -> Option<&Node> {
-        req.node.as_ref()
+    fn node(req: &SotwRequest) -> Option<&Node> {
+        req.message.node.as_ref()
     }
-    fn on_request(&mut self, req: &DiscoveryRequest, snapshot: &Snapshot) -> Outcome<SotwResponse> {
+    fn on_request(&mut self, req: &SotwRequest, snapshot: &Snapshot) -> Outcome<SotwResponse> {
         SotwStream::on_request(self, req, snapshot)
     }
     fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<SotwResponse> {
@@ -539,7 +541,7 @@ mod tests {
             fixed: None,
             tx,
         };
-        let requests: Requests<DiscoveryRequest> = Box::pin(tokio_stream::empty());
+        let requests: Requests<SotwRequest> = Box::pin(tokio_stream::empty());
         let size = std::mem::size_of_val(&driver.run(requests));
         eprintln!("driver future: {size} bytes");
         assert!(size <= 1024, "a stream's future is {size} bytes");

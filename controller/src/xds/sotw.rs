@@ -23,10 +23,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use imbl::OrdMap;
 use imbl::ordmap::DiffItem;
 
+use super::request::{ResourceNames, SotwRequest};
 use super::snapshot::{Snapshot, TypeSnapshot, VersionedResource};
 use super::wire::SotwResponse;
 use super::{Event, type_url};
@@ -89,7 +89,7 @@ impl Names {
 struct TypeState {
     wildcard: bool,
     names: Names,
-    /// [`names_digest`] of the last request's names.
+    /// [`ResourceNames::digest`] of the last request's names.
     digest: (u64, usize),
     subscribed: bool,
     last_nonce: Option<String>,
@@ -114,7 +114,8 @@ impl SotwStream {
     }
 
     /// Handles a request from the client against the current snapshot.
-    pub fn on_request(&mut self, req: &DiscoveryRequest, snapshot: &Snapshot) -> Outcome {
+    pub fn on_request(&mut self, request: &SotwRequest, snapshot: &Snapshot) -> Outcome {
+        let (req, names) = (&request.message, &request.names);
         let mut outcome = Outcome::default();
         let state = self
             .types
@@ -144,14 +145,14 @@ impl SotwStream {
                 }
             }
         }
-        let wildcard = req.resource_names.iter().any(|n| n == "*")
-            || (req.resource_names.is_empty() && type_url::wildcard_by_default(&req.type_url));
-        let digest = names_digest(&req.resource_names);
+        let wildcard =
+            names.has_star() || (names.is_empty() && type_url::wildcard_by_default(&req.type_url));
+        let digest = names.digest();
         // An ACK repeats the subscription: the digest tells so without
         // sorting or comparing names; when it differs (or on the first
         // request of a type), the sets are compared.
         let names_changed = (!state.subscribed || digest != state.digest) && {
-            let requested = distinct(&req.resource_names);
+            let requested = distinct(names);
             let same = state.subscribed && state.names.equals(&requested);
             if !same {
                 // A changed subscription is answered in full (below), and
@@ -187,28 +188,11 @@ impl SotwStream {
 }
 
 /// The resource names of a request, without `*`, sorted and deduplicated.
-fn distinct(names: &[String]) -> Vec<&str> {
-    let mut v: Vec<&str> = names
-        .iter()
-        .map(String::as_str)
-        .filter(|n| *n != "*")
-        .collect();
+fn distinct(names: &ResourceNames) -> Vec<&str> {
+    let mut v: Vec<&str> = names.iter().filter(|n| *n != "*").collect();
     v.sort_unstable();
     v.dedup();
     v
-}
-
-/// An order-independent digest of a request's resource names (a sum of
-/// their hashes, and their count): equal for the same list in any order.
-/// Equal digests are taken as an unchanged subscription (a false match of
-/// two different lists has a chance of about 2^-64).
-fn names_digest(names: &[String]) -> (u64, usize) {
-    use std::hash::{BuildHasher, BuildHasherDefault};
-    let hasher = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
-    let sum = names
-        .iter()
-        .fold(0u64, |acc, n| acc.wrapping_add(hasher.hash_one(n)));
-    (sum, names.len())
 }
 
 /// The subscribed part of `current`: the snapshot's own map (shared) when
@@ -310,7 +294,9 @@ fn respond(
 mod tests {
     use std::sync::Arc;
 
+    use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
     use envoy_types::pb::google::rpc::Status;
+    use prost::Message;
 
     use super::*;
     use crate::xds::snapshot::VersionedResource;
@@ -336,12 +322,18 @@ mod tests {
         s
     }
 
-    fn req(t: &str, names: &[&str], nonce: &str) -> DiscoveryRequest {
-        DiscoveryRequest {
+    /// A request as the server gets it: encoded, then decoded with its
+    /// names left in the bytes.
+    fn req(t: &str, names: &[&str], nonce: &str) -> SotwRequest {
+        let message = DiscoveryRequest {
             type_url: t.into(),
             resource_names: names.iter().map(|s| s.to_string()).collect(),
             response_nonce: nonce.into(),
             ..Default::default()
+        };
+        match SotwRequest::decode(message.encode_to_vec().into()) {
+            Ok(r) => r,
+            Err(e) => panic!("a request that does not decode: {e}"),
         }
     }
 
@@ -411,7 +403,7 @@ mod tests {
         let mut stream = SotwStream::new();
         let out = stream.on_request(&req(type_url::LISTENER, &[], ""), &s1);
         let mut nack = req(type_url::LISTENER, &[], &out.responses[0].nonce);
-        nack.error_detail = Some(Status {
+        nack.message.error_detail = Some(Status {
             code: 3,
             message: "invalid listener".into(),
             details: vec![],
