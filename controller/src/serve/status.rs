@@ -259,26 +259,35 @@ pub async fn run(
             .round(k8s_openapi::jiff::Unit::Second)
             .map(|t| t.to_string())
             .unwrap_or_default();
-        let jobs: Vec<(ObjectRef, Value)> = {
+        // The live statuses are copied out under the lock (the watches
+        // update them) and parsed after it.
+        let held: Vec<(ObjectRef, Option<LiveStatus>)> = {
             let live = match live.lock() {
                 Ok(l) => l,
                 Err(p) => p.into_inner(),
             };
             chunk
                 .into_iter()
-                .filter_map(|r| {
-                    let s = current.get(&r)?;
-                    let have = live.get(&r).map(LiveStatus::value);
-                    let want = desired(r.kind, s, have.as_ref(), &now);
-                    if same(&want, have.as_ref()) {
-                        metrics.status_noop.get_or_create(&kind_label(r.kind)).inc();
-                        None
-                    } else {
-                        Some((r, want))
-                    }
+                .map(|r| {
+                    let held = live.get(&r).cloned();
+                    (r, held)
                 })
                 .collect()
         };
+        let jobs: Vec<(ObjectRef, Value)> = held
+            .into_iter()
+            .filter_map(|(r, held)| {
+                let s = current.get(&r)?;
+                let have = held.as_ref().map(LiveStatus::value);
+                let want = desired(r.kind, s, have.as_ref(), &now);
+                if same(&want, have.as_ref()) {
+                    metrics.status_noop.get_or_create(&kind_label(r.kind)).inc();
+                    None
+                } else {
+                    Some((r, want))
+                }
+            })
+            .collect();
         if !jobs.is_empty() {
             tracing::debug!(count = jobs.len(), "writing statuses");
         }
