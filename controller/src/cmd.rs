@@ -75,6 +75,7 @@ pub fn main() -> ExitCode {
                 .and_then(|rt| rt.block_on(crate::shutdown::run(args.command))),
         ),
         Command::Serve(args) => {
+            crate::process::prepare_serve();
             let result = runtime().map_err(|e| e.to_string()).and_then(|rt| {
                 rt.block_on(crate::serve::run(*args))
                     .map_err(|e| e.to_string())
