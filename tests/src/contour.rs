@@ -120,12 +120,25 @@ pub struct ContourServe {
     pub http_port: u16,
     log: PathBuf,
     command: Vec<String>,
+    /// A command that runs contour (e.g. `prlimit --nofile=…`), if any.
+    wrapper: Vec<String>,
 }
 
 impl ContourServe {
     /// Starts `contour serve` against the shared API server with `pki` (or
     /// `--insecure` when `None`) and extra flags; returns once `/metrics` answers.
     pub async fn start(api: &ApiServer, pki: Option<&XdsPki>, extra: &[&str]) -> Result<Self> {
+        Self::start_wrapped(api, pki, extra, &[]).await
+    }
+
+    /// As [`Self::start`], with contour run by `wrapper` (a command that
+    /// ends by executing its arguments, such as `prlimit --nofile=…`).
+    pub async fn start_wrapped(
+        api: &ApiServer,
+        pki: Option<&XdsPki>,
+        extra: &[&str],
+        wrapper: &[&str],
+    ) -> Result<Self> {
         let n = SERVERS.fetch_add(1, Ordering::SeqCst);
         let log = process::run_dir()?.join(format!("contour-{n}.log"));
         let (xds_port, http_port) = (free_port()?, free_port()?);
@@ -161,6 +174,7 @@ impl ContourServe {
             http_port,
             log,
             command,
+            wrapper: wrapper.iter().map(|s| s.to_string()).collect(),
         };
         me.restart().await?;
         Ok(me)
@@ -171,7 +185,14 @@ impl ContourServe {
         if let Some(mut c) = self.child.take() {
             process::kill(&mut c);
         }
-        let mut cmd = Command::new(binary()?);
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(binary()?);
+                cmd
+            }
+            None => Command::new(binary()?),
+        };
         cmd.args(&self.command);
         self.child = Some(process::spawn(cmd, &self.log)?);
         let start = Instant::now();

@@ -470,3 +470,134 @@ async fn oversized_and_garbage_grpc_messages_get_an_error_and_no_crash() -> Test
     assert!(!log.contains("panicked"), "{}", tail(&log, 30));
     Ok(())
 }
+
+// ---------------------------------------------------------------------------
+// 4. Connections that never begin HTTP/2, and the open-files limit.
+
+/// The hard open-files limit of this process.
+fn hard_nofile() -> Result<u64, Error> {
+    let limits = std::fs::read_to_string("/proc/self/limits")?;
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .ok_or("no open-files limit")?;
+    let hard = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .nth(1)
+        .ok_or("no hard limit")?;
+    Ok(hard.parse()?)
+}
+
+/// Opens a TCP connection to the xDS port and, with `tls`, completes the
+/// mutual TLS handshake with Envoy's certificate; then sends nothing and
+/// returns how long the server kept the connection open (`None`: still
+/// open after `wait`).
+fn silent_connection(
+    port: u16,
+    tls: Option<&contour_tests::XdsPki>,
+    wait: Duration,
+) -> Result<Option<Duration>, Error> {
+    use std::io::Read;
+    use std::sync::Arc;
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    let opened = Instant::now();
+    tcp.set_read_timeout(Some(wait))?;
+    let mut buf = [0u8; 512];
+    let Some(pki) = tls else {
+        return Ok(match tcp.read(&mut buf) {
+            Ok(0) | Err(_) if opened.elapsed() < wait => Some(opened.elapsed()),
+            _ => None,
+        });
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&pki.ca)? {
+        roots.add(cert?)?;
+    }
+    let chain = CertificateDer::pem_file_iter(&pki.envoy_cert)?.collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(&pki.envoy_key)?;
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)?;
+    let conn = rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("contour")?)?;
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock)?;
+    }
+    Ok(loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break Some(opened.elapsed()),
+            Ok(_) => continue,
+            Err(_) if opened.elapsed() < wait => break Some(opened.elapsed()),
+            Err(_) => break None,
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_are_closed_and_the_open_files_limit_is_raised() -> TestResult {
+    contour_tests::init_crypto();
+    let api = contour_tests::ApiServer::shared()?;
+    contour_tests::k8s::install_crds(&api.admin_client().await?).await?;
+    let ns = api.namespace("hostile-silent").await?;
+    let pki = contour_tests::XdsPki::new(&ns)?;
+    // Started with a soft limit of 256 open files: contour raises it to the
+    // hard limit, as Go programs (upstream Contour) do.
+    let hard = hard_nofile()?;
+    let nofile = format!("--nofile=256:{hard}");
+    let contour = contour_tests::ContourServe::start_wrapped(
+        api,
+        Some(&pki),
+        &[&format!("--leader-election-resource-namespace={ns}")],
+        &["prlimit", &nofile, "--"],
+    )
+    .await?;
+    let pid = contour.pid().ok_or("contour not running")?;
+    let soft = nofile_limit(&pid.to_string())?;
+    assert_eq!(
+        soft, hard,
+        "contour kept a soft open-files limit of {soft} (hard {hard})"
+    );
+
+    // A client that completes mutual TLS and never sends the HTTP/2
+    // preface, and one that never starts TLS: both are closed within the
+    // opening time (10 s), not kept for ever.
+    let port = contour.xds_port;
+    let wait = Duration::from_secs(20);
+    let client_pki = pki.clone();
+    let (after_tls, silent_tcp) = tokio::task::spawn_blocking(move || {
+        let tls = silent_connection(port, Some(&pki), wait).map_err(|e| e.to_string());
+        let tcp = silent_connection(port, None, wait).map_err(|e| e.to_string());
+        (tls, tcp)
+    })
+    .await?;
+    let after_tls = after_tls?.ok_or("a connection without HTTP/2 stayed open for 20 s")?;
+    let silent_tcp = silent_tcp?.ok_or("a connection without TLS stayed open for 20 s")?;
+    println!("closed after {after_tls:?} (TLS, no preface) and {silent_tcp:?} (no TLS)");
+    for closed in [after_tls, silent_tcp] {
+        assert!(
+            closed >= Duration::from_secs(9) && closed < Duration::from_secs(15),
+            "closed after {closed:?}, not after the 10 s opening time"
+        );
+    }
+    let log = contour.log();
+    assert!(
+        log.contains("no TLS handshake and HTTP/2 preface in time"),
+        "{}",
+        tail(&log, 20)
+    );
+    assert!(running(pid), "contour exited");
+    // A client that does speak HTTP/2 is still served (listeners exist
+    // once the first build is done).
+    let channel = endpoint(port, &tls_config(&client_pki)?)?.connect().await?;
+    let mut s = open_stream(channel, vec![request("after-silent", LISTENER, &[])]).await?;
+    tokio::time::timeout(Duration::from_secs(10), s.responses.message())
+        .await
+        .map_err(|_| "no LDS response after the silent connections")??
+        .ok_or("stream ended")?;
+    Ok(())
+}

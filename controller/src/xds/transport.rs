@@ -2,19 +2,25 @@
 //! configured CA is required), with the certificate files re-read when they
 //! change, so rotation needs no restart. Plain TCP only when asked for.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::Connected;
 
 /// Errors of the xDS transport.
 #[derive(Debug, thiserror::Error)]
@@ -163,18 +169,20 @@ pub async fn serve(
         .add_routes(routes);
     match tls {
         None => {
-            server
-                .serve_with_incoming_shutdown(
-                    tokio_stream::StreamExt::map(TcpListenerStream::new(listener), |c| {
-                        c.inspect(no_delay)
-                    }),
-                    shutdown,
-                )
-                .await?
+            let (tx, rx) = mpsc::channel::<Result<Prefaced<TcpStream>, std::io::Error>>(64);
+            let plain = |tcp: TcpStream| std::future::ready(Ok(tcp));
+            let accept = tokio::spawn(accept(listener, plain, tx));
+            let result = server
+                .serve_with_incoming_shutdown(ReceiverStream::new(rx), shutdown)
+                .await;
+            accept.abort();
+            result?
         }
         Some(tls) => {
-            let (tx, rx) = mpsc::channel::<Result<TlsStream<TcpStream>, std::io::Error>>(64);
-            let accept = tokio::spawn(accept_tls(listener, tls, tx));
+            let (tx, rx) =
+                mpsc::channel::<Result<Prefaced<TlsStream<TcpStream>>, std::io::Error>>(64);
+            let handshake = move |tcp: TcpStream| tls.acceptor().accept(tcp);
+            let accept = tokio::spawn(accept(listener, handshake, tx));
             let result = server
                 .serve_with_incoming_shutdown(ReceiverStream::new(rx), shutdown)
                 .await;
@@ -185,8 +193,6 @@ pub async fn serve(
     Ok(())
 }
 
-/// Accepts TCP connections and completes TLS handshakes concurrently; failed
-/// handshakes (no or a wrong client certificate) are logged and dropped.
 /// Sends small writes at once. Without it a push (or the last segment of
 /// one) waits for the client's delayed ACK, 40 ms on Linux, behind Nagle's
 /// algorithm; Go's servers, upstream Contour's among them, set it by default.
@@ -196,11 +202,21 @@ fn no_delay(tcp: &TcpStream) {
     }
 }
 
-async fn accept_tls(
+/// Accepts TCP connections and opens them concurrently: the TLS handshake
+/// (none for plain TCP), then the client's HTTP/2 preface, both within
+/// [`OPENING`]. A connection that fails either (no or a wrong client
+/// certificate, no HTTP/2) is logged and closed; only opened ones reach the
+/// gRPC server, which would otherwise wait for a preface for ever and keep
+/// the descriptor.
+async fn accept<S, H, F>(
     listener: TcpListener,
-    tls: Arc<ReloadingTls>,
-    tx: mpsc::Sender<Result<TlsStream<TcpStream>, std::io::Error>>,
-) {
+    handshake: H,
+    tx: mpsc::Sender<Result<Prefaced<S>, std::io::Error>>,
+) where
+    H: Fn(TcpStream) -> F,
+    F: Future<Output = std::io::Result<S>> + Send + 'static,
+    S: AsyncRead + Unpin + Send + 'static,
+{
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -211,20 +227,154 @@ async fn accept_tls(
             }
         };
         no_delay(&tcp);
-        let acceptor = tls.acceptor();
+        let handshake = handshake(tcp);
         let tx = tx.clone();
         tokio::spawn(async move {
-            match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+            let opening = async {
+                let stream = handshake.await.map_err(Opening::Tls)?;
+                Prefaced::open(stream).await.map_err(Opening::Preface)
+            };
+            match tokio::time::timeout(OPENING, opening).await {
                 Ok(Ok(stream)) => {
                     let _ = tx.send(Ok(stream)).await;
                 }
-                Ok(Err(e)) => {
+                Ok(Err(Opening::Tls(e))) => {
                     tracing::warn!(peer = %peer, error = %e, "xDS client refused: TLS handshake failed");
                 }
+                Ok(Err(Opening::Preface(e))) => {
+                    tracing::warn!(peer = %peer, error = %e, "xDS connection closed before it began HTTP/2");
+                }
                 Err(_) => {
-                    tracing::warn!(peer = %peer, "xDS client refused: TLS handshake timed out")
+                    tracing::warn!(
+                        peer = %peer,
+                        seconds = OPENING.as_secs(),
+                        "xDS connection closed: no TLS handshake and HTTP/2 preface in time"
+                    )
                 }
             }
         });
+    }
+}
+
+/// How long a new connection has for its TLS handshake and HTTP/2 preface
+/// together (Envoy sends the preface at once; gRPC-Go's servers allow 120 s).
+pub const OPENING: Duration = Duration::from_secs(10);
+
+/// The length of the HTTP/2 client preface (`PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`).
+const PREFACE_LEN: usize = 24;
+
+/// What went wrong while a connection opened.
+enum Opening {
+    Tls(std::io::Error),
+    Preface(std::io::Error),
+}
+
+/// A connection whose first bytes (the HTTP/2 preface) were read before it
+/// was handed to the gRPC server, which reads them again first.
+pub struct Prefaced<S> {
+    head: Bytes,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> Prefaced<S> {
+    /// Reads the preface's length of bytes from `inner` (what they are is
+    /// for the HTTP/2 server to check).
+    async fn open(mut inner: S) -> std::io::Result<Self> {
+        let mut head = [0u8; PREFACE_LEN];
+        inner.read_exact(&mut head).await?;
+        Ok(Self {
+            head: Bytes::copy_from_slice(&head),
+            inner,
+        })
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefaced<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if !this.head.is_empty() {
+            let n = this.head.len().min(buf.remaining());
+            buf.put_slice(&this.head.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefaced<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+impl<S: Connected> Connected for Prefaced<S> {
+    type ConnectInfo = S::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.inner.connect_info()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn the_preface_is_read_again_first() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let wire = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nand the rest";
+        client.write_all(wire).await.unwrap_or_default();
+        drop(client);
+        let mut prefaced = match Prefaced::open(server).await {
+            Ok(p) => p,
+            Err(e) => panic!("no preface read: {e}"),
+        };
+        let mut got = Vec::new();
+        let mut one = [0u8; 5];
+        // Small reads straddle the preface's end.
+        loop {
+            match prefaced.read(&mut one).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&one[..n]),
+            }
+        }
+        assert_eq!(got, wire);
+    }
+
+    #[tokio::test]
+    async fn a_connection_without_a_preface_is_not_opened() {
+        let (mut client, server) = tokio::io::duplex(64);
+        client.write_all(b"PRI * HTTP").await.unwrap_or_default();
+        drop(client);
+        assert!(Prefaced::open(server).await.is_err());
     }
 }
