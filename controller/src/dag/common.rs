@@ -172,6 +172,27 @@ pub fn quote_meta(s: &str) -> String {
     out
 }
 
+/// Matches one DNS label in place of the `*` of a wildcard host.
+const SINGLE_LABEL_REGEX: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?";
+/// Lets `:authority` carry a port.
+const OPTIONAL_PORT_REGEX: &str = "(:[0-9]+)?";
+
+/// For a wildcard host (`*.example.com`), the `:authority` match that lets
+/// its routes answer one DNS label in place of the `*` only: Envoy's
+/// wildcard domains match any number of labels (`a.b.example.com`). As
+/// upstream, for Ingress rules and for every route under an HTTPProxy root.
+pub fn wildcard_authority(host: &str) -> Option<HeaderMatch> {
+    let domain = host.strip_prefix('*').filter(|d| d.starts_with('.'))?;
+    Some(HeaderMatch {
+        name: ":authority".into(),
+        kind: HeaderMatchKind::Regex(format!(
+            "{SINGLE_LABEL_REGEX}{}{OPTIONAL_PORT_REGEX}",
+            quote_meta(domain)
+        )),
+        invert: false,
+    })
+}
+
 /// A decimal uint32 as Go's `strconv.ParseUint(s, 10, 32)` accepts it (no
 /// sign, no spaces).
 pub fn parse_u32(s: &str) -> Option<u32> {

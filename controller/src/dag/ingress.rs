@@ -9,11 +9,11 @@ use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressRule};
 
 use super::builder::{BuilderConfig, parse_duration};
 use super::common::{
-    parse_i32, quote_meta, resolve_service, resolve_tls_secret, service_port_by_name,
+    parse_i32, resolve_service, resolve_tls_secret, service_port_by_name, wildcard_authority,
 };
 use super::{
-    Dag, HTTP_LISTENER, HTTPS_LISTENER, HeaderMatch, HeaderMatchKind, PathMatch, RetryPolicy,
-    Route, RouteAction, SecureVirtualHost, TlsVersion, VirtualHost, WeightedCluster,
+    Dag, HTTP_LISTENER, HTTPS_LISTENER, HeaderMatch, PathMatch, RetryPolicy, Route, RouteAction,
+    SecureVirtualHost, TlsVersion, VirtualHost, WeightedCluster,
 };
 use crate::cache::Key;
 use crate::dag::source::Source;
@@ -21,11 +21,6 @@ use crate::dag::source::Source;
 const CONTOUR_PREFIX: &str = "projectcontour.io/";
 const FORCE_SSL_REDIRECT: &str = "ingress.kubernetes.io/force-ssl-redirect";
 const ALLOW_HTTP: &str = "kubernetes.io/ingress.allow-http";
-
-/// Matches one DNS label in place of the `*` of a wildcard host.
-const SINGLE_LABEL_REGEX: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?";
-/// Lets `:authority` carry a port.
-const OPTIONAL_PORT_REGEX: &str = "(:[0-9]+)?";
 
 /// Processes every Ingress of the (class-filtered) cache into `dag`.
 pub fn process(cache: &dyn Source, config: &BuilderConfig, dag: &mut Dag) {
@@ -230,17 +225,7 @@ fn process_rule(
             );
             return;
         };
-        let mut headers = Vec::new();
-        if let Some(domain) = host.strip_prefix('*').filter(|d| d.starts_with('.')) {
-            headers.push(HeaderMatch {
-                name: ":authority".into(),
-                kind: HeaderMatchKind::Regex(format!(
-                    "{SINGLE_LABEL_REGEX}{}{OPTIONAL_PORT_REGEX}",
-                    quote_meta(domain)
-                )),
-                invert: false,
-            });
-        }
+        let headers: Vec<HeaderMatch> = wildcard_authority(host).into_iter().collect();
         let route = Route {
             path: path_match,
             headers,

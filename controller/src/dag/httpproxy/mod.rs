@@ -13,7 +13,7 @@ use contour_crds::HTTPProxy;
 use contour_crds::httpproxy::{MatchCondition, Route as ProxyRoute};
 
 use super::builder::{BuilderConfig, parse_duration};
-use super::common::{RouteError, add_routes, sort_routes};
+use super::common::{RouteError, add_routes, sort_routes, wildcard_authority};
 use super::policy;
 use super::source::Source;
 use super::status::{Current, ObjectKind, ObjectRef, ObjectStatus};
@@ -333,6 +333,11 @@ pub fn process_root(
 
     if !statuses.get(key).is_some_and(ObjectStatus::is_valid) {
         return;
+    }
+    if let Some(authority) = wildcard_authority(&fqdn) {
+        for r in &mut routes {
+            r.headers.push(authority.clone());
+        }
     }
     sort_routes(&mut routes);
     let insecure: Vec<Route> = routes
