@@ -281,6 +281,8 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         synced: BTreeSet::new(),
         kinds: watched,
         dirty_since: None,
+        routing_dirty: false,
+        last_build: None,
         last_event: Instant::now(),
         live,
         lb,
@@ -329,6 +331,12 @@ struct EventLoop {
     /// How many watches (kinds × namespaces) run; a build waits until all have synced.
     kinds: usize,
     dirty_since: Option<Instant>,
+    /// Whether a change since the last build is more than EndpointSlices
+    /// (those skip the hold-off: they never reach the DAG, and upstream
+    /// pushes them at once too).
+    routing_dirty: bool,
+    /// When the last build finished.
+    last_build: Option<Instant>,
     last_event: Instant,
     live: status::LiveStatuses,
     /// Objects that carry the load balancer address.
@@ -388,6 +396,9 @@ fn object_kind(kind: Kind) -> Option<ObjectKind> {
         _ => None,
     }
 }
+
+/// Most queued updates taken into a build that is due.
+const DRAIN_BEFORE_BUILD: usize = 1024;
 
 fn kind_of(o: &Object) -> (Kind, Key) {
     match o {
@@ -634,10 +645,18 @@ impl EventLoop {
         mut xds_events: mpsc::UnboundedReceiver<crate::xds::Event>,
     ) {
         loop {
-            let deadline = self
-                .dirty_since
-                .filter(|_| self.ready())
-                .map(|since| (self.last_event + self.holdoff).min(since + self.max_holdoff));
+            // As upstream: a change that finds the controller idle (no
+            // build for the longest hold-off) is built at once, and so are
+            // EndpointSlice changes; others wait for a quiet time, bounded.
+            let deadline = self.dirty_since.filter(|_| self.ready()).map(|since| {
+                let idle = self
+                    .last_build
+                    .is_none_or(|b| since.duration_since(b) >= self.max_holdoff);
+                match self.routing_dirty && !idle {
+                    true => (self.last_event + self.holdoff).min(since + self.max_holdoff),
+                    false => since,
+                }
+            });
             let sleep = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -653,21 +672,42 @@ impl EventLoop {
                     continue;
                 }
                 _ = sleep => {
+                    // What is queued already goes into this build (a burst
+                    // of EndpointSlice changes is one push, not one each).
+                    for _ in 0..DRAIN_BEFORE_BUILD {
+                        match rx.try_recv() {
+                            Ok(update) => self.take(update),
+                            Err(_) => break,
+                        }
+                    }
                     self.dirty_since = None;
+                    self.routing_dirty = false;
                     tokio::task::block_in_place(|| self.rebuild());
+                    self.last_build = Some(Instant::now());
                     continue;
                 }
             };
             let Some(update) = update else {
                 return;
             };
-            // Only a change restarts the quiet time: echoes of our own
-            // status writes and other no-op updates do not hold a rebuild back.
-            if self.apply(update) {
-                let now = Instant::now();
-                self.last_event = now;
-                self.dirty_since.get_or_insert(now);
-            }
+            self.take(update);
+        }
+    }
+
+    /// Applies an update and, if it changed anything, marks a build due.
+    /// Only a change restarts the quiet time: echoes of our own status
+    /// writes and other no-op updates do not hold a rebuild back.
+    fn take(&mut self, update: Update) {
+        let endpoints_only = match &update {
+            Update::Apply(object) => matches!(**object, Object::EndpointSlice(_)),
+            Update::Delete(kind, _) => matches!(kind, Kind::EndpointSlice),
+            _ => false,
+        };
+        if self.apply(update) {
+            let now = Instant::now();
+            self.last_event = now;
+            self.dirty_since.get_or_insert(now);
+            self.routing_dirty |= !endpoints_only;
         }
     }
 }
