@@ -151,8 +151,8 @@ pub struct ServeArgs {
     /// Where `ingress_https` logs requests (empty: no access log).
     #[arg(long, default_value = "/dev/stdout")]
     pub envoy_https_access_log: String,
-    /// Quiet time after a change before rebuilding (none for a change
-    /// after `--holdoff-max-delay` without a build, or of EndpointSlices only).
+    /// Quiet time after a change before rebuilding (none for a change that
+    /// comes at least this long after the last build, or of EndpointSlices only).
     #[arg(long, value_parser = duration, default_value = "10ms")]
     pub holdoff_delay: Duration,
     /// Longest a change waits for a rebuild while changes keep coming.

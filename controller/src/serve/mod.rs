@@ -645,13 +645,16 @@ impl EventLoop {
         mut xds_events: mpsc::UnboundedReceiver<crate::xds::Event>,
     ) {
         loop {
-            // As upstream: a change that finds the controller idle (no
-            // build for the longest hold-off) is built at once, and so are
-            // EndpointSlice changes; others wait for a quiet time, bounded.
+            // A change that finds the controller idle (no build for at
+            // least the quiet time) is built at once, and so are
+            // EndpointSlice changes; others, which follow a build closely
+            // (a burst), wait for the quiet time, bounded. Upstream builds
+            // at once after its longest hold-off (500 ms) without a build;
+            // a single change is not held back here either way.
             let deadline = self.dirty_since.filter(|_| self.ready()).map(|since| {
                 let idle = self
                     .last_build
-                    .is_none_or(|b| since.duration_since(b) >= self.max_holdoff);
+                    .is_none_or(|b| since.duration_since(b) >= self.holdoff);
                 match self.routing_dirty && !idle {
                     true => (self.last_event + self.holdoff).min(since + self.max_holdoff),
                     false => since,
