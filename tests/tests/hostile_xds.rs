@@ -474,21 +474,6 @@ async fn oversized_and_garbage_grpc_messages_get_an_error_and_no_crash() -> Test
 // ---------------------------------------------------------------------------
 // 4. Connections that never begin HTTP/2, and the open-files limit.
 
-/// The hard open-files limit of this process.
-fn hard_nofile() -> Result<u64, Error> {
-    let limits = std::fs::read_to_string("/proc/self/limits")?;
-    let line = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .ok_or("no open-files limit")?;
-    let hard = line
-        .trim_start_matches("Max open files")
-        .split_whitespace()
-        .nth(1)
-        .ok_or("no hard limit")?;
-    Ok(hard.parse()?)
-}
-
 /// Opens a TCP connection to the xDS port and, with `tls`, completes the
 /// mutual TLS handshake with Envoy's certificate; then sends nothing and
 /// returns how long the server kept the connection open (`None`: still
@@ -547,7 +532,7 @@ async fn silent_connections_are_closed_and_the_open_files_limit_is_raised() -> T
     let pki = contour_tests::XdsPki::new(&ns)?;
     // Started with a soft limit of 256 open files: contour raises it to the
     // hard limit, as Go programs (upstream Contour) do.
-    let hard = hard_nofile()?;
+    let hard = nofile_limits("self")?.1;
     let nofile = format!("--nofile=256:{hard}");
     let contour = contour_tests::ContourServe::start_wrapped(
         api,

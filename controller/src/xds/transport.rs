@@ -18,7 +18,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 
@@ -169,28 +168,36 @@ pub async fn serve(
         .add_routes(routes);
     match tls {
         None => {
-            let (tx, rx) = mpsc::channel::<Result<Prefaced<TcpStream>, std::io::Error>>(64);
             let plain = |tcp: TcpStream| std::future::ready(Ok(tcp));
-            let accept = tokio::spawn(accept(listener, plain, tx));
-            let result = server
-                .serve_with_incoming_shutdown(ReceiverStream::new(rx), shutdown)
-                .await;
-            accept.abort();
-            result?
+            serve_opened(server, listener, plain, shutdown).await
         }
         Some(tls) => {
-            let (tx, rx) =
-                mpsc::channel::<Result<Prefaced<TlsStream<TcpStream>>, std::io::Error>>(64);
             let handshake = move |tcp: TcpStream| tls.acceptor().accept(tcp);
-            let accept = tokio::spawn(accept(listener, handshake, tx));
-            let result = server
-                .serve_with_incoming_shutdown(ReceiverStream::new(rx), shutdown)
-                .await;
-            accept.abort();
-            result?
+            serve_opened(server, listener, handshake, shutdown).await
         }
     }
-    Ok(())
+}
+
+/// Serves the connections [`accept`] opens with `handshake`.
+async fn serve_opened<S, H, F>(
+    server: tonic::transport::server::Router,
+    listener: TcpListener,
+    handshake: H,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), TransportError>
+where
+    H: Fn(TcpStream) -> F + Send + 'static,
+    F: Future<Output = std::io::Result<S>> + Send + 'static,
+    S: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+    S::ConnectInfo: Clone + Send + Sync + 'static,
+{
+    let (tx, rx) = mpsc::channel::<Result<Prefaced<S>, std::io::Error>>(64);
+    let accepting = tokio::spawn(accept(listener, handshake, tx));
+    let result = server
+        .serve_with_incoming_shutdown(ReceiverStream::new(rx), shutdown)
+        .await;
+    accepting.abort();
+    Ok(result?)
 }
 
 /// Sends small writes at once. Without it a push (or the last segment of

@@ -23,23 +23,29 @@ pub fn fds(pid: u32) -> Result<usize, Error> {
     Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
 }
 
-/// The soft limit of open files of a process.
-pub fn nofile_limit(pid: &str) -> Result<u64, Error> {
+/// The soft and hard limits of open files of a process (`self` for this
+/// one); `unlimited` reads as `u64::MAX`.
+pub fn nofile_limits(pid: &str) -> Result<(u64, u64), Error> {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits"))?;
     let line = limits
         .lines()
         .find(|l| l.starts_with("Max open files"))
         .ok_or("no open-files limit")?;
-    let soft = line
+    let mut values = line
         .trim_start_matches("Max open files")
         .split_whitespace()
-        .next()
-        .ok_or("no soft limit")?;
-    Ok(if soft == "unlimited" {
-        u64::MAX
-    } else {
-        soft.parse()?
-    })
+        .map(|v| match v {
+            "unlimited" => Ok(u64::MAX),
+            v => v.parse::<u64>(),
+        });
+    let soft = values.next().ok_or("no soft limit")??;
+    let hard = values.next().ok_or("no hard limit")??;
+    Ok((soft, hard))
+}
+
+/// The soft limit of open files of a process.
+pub fn nofile_limit(pid: &str) -> Result<u64, Error> {
+    Ok(nofile_limits(pid)?.0)
 }
 
 /// Raises this process's soft open-files limit to `want` (within the hard
