@@ -12,8 +12,11 @@ pub struct Slice {
     service: Option<Text>,
     family: Text,
     ports: Few<(Option<Text>, Option<Num>)>,
-    endpoints: Few<(Few<Text>, Option<bool>, Option<bool>, Option<bool>)>,
+    endpoints: Few<Endpoint>,
 }
+
+/// Addresses, then the ready, serving and terminating conditions.
+type Endpoint = (Few<Text>, Option<bool>, Option<bool>, Option<bool>);
 
 impl Slice {
     pub(super) fn json(&self) -> Value {

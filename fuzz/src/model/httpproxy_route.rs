@@ -90,7 +90,7 @@ pub(super) struct Route {
     websockets: bool,
     insecure: bool,
     timeout: Option<(Option<Text>, Option<Text>, Option<Text>)>,
-    retry: Option<(Option<Num>, Option<Text>, Few<Text>, Few<Num>)>,
+    retry: Option<Retry>,
     health: Option<(Text, Option<Text>, Num, Num, Num, Num)>,
     lb: Option<(Text, Few<HashPolicy>)>,
     rewrite: Option<Few<(Text, Text)>>,
@@ -264,3 +264,6 @@ impl TcpProxy {
         ])
     }
 }
+
+/// Count, per-try timeout, retry-on conditions, retriable status codes.
+type Retry = (Option<Num>, Option<Text>, Few<Text>, Few<Num>);

@@ -12,10 +12,15 @@ use super::common::{
 pub struct IngressRoute {
     ns: u8,
     name: Text,
-    vhost: Option<(Text, Option<(Text, Option<Text>, bool)>)>,
+    vhost: Option<IrVHost>,
     routes: Few<IrRoute>,
-    tcp: Option<(Few<IrService>, Option<(Text, Option<u8>)>)>,
+    tcp: Option<IrTcp>,
 }
+
+/// Fqdn, then TLS: secret, minimum version, passthrough.
+type IrVHost = (Text, Option<(Text, Option<Text>, bool)>);
+/// Services, then a delegate (name, namespace index).
+type IrTcp = (Few<IrService>, Option<(Text, Option<u8>)>);
 
 #[derive(Debug, Clone, Arbitrary)]
 struct IrRoute {

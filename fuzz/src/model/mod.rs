@@ -84,7 +84,8 @@ impl Config {
 /// One object of any kind the builder reads.
 #[derive(Debug, Clone, Arbitrary)]
 pub enum Obj {
-    Proxy(Proxy),
+    // Boxed: a proxy is several times larger than the other kinds.
+    Proxy(Box<Proxy>),
     IngressRoute(IngressRoute),
     Ingress(Ingress),
     Service(Service),

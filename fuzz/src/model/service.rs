@@ -10,9 +10,12 @@ pub struct Service {
     ns: u8,
     name: Text,
     external: Option<Text>,
-    ports: Few<(Option<Text>, Num, Option<Num>, Option<Text>)>,
+    ports: Few<Port>,
     annotations: Few<(u8, Text)>,
 }
+
+/// Name, port, target port, app protocol.
+type Port = (Option<Text>, Num, Option<Num>, Option<Text>);
 
 impl Service {
     pub(super) fn json(&self) -> Value {
