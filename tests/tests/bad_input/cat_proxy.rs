@@ -92,10 +92,11 @@ pub fn httpproxy(c: &Ctx) -> Built {
         expect: vec![
             valid(m, "hp-fqdn-wildcard"),
             serves(&format!("any.{}", c.host("wild")), "/", "steady"),
-            // Envoy's `*.` domain takes any number of labels: unlike
-            // upstream, no `:authority` single-label match is added (the
-            // golden case httpproxy-wildcard-fqdn pins this).
-            serves(&format!("a.b.{}", c.host("wild")), "/", "steady"),
+            // Envoy's `*.` domain takes any number of labels; as upstream,
+            // every route gets a single-label `:authority` match, so two
+            // labels find the virtual host but no route (the golden case
+            // httpproxy-wildcard-fqdn pins the match).
+            answers(&format!("a.b.{}", c.host("wild")), "/", 404),
         ],
     });
 
