@@ -23,6 +23,7 @@ pub mod k8s;
 pub mod operator;
 pub mod pki;
 pub mod pods;
+mod ports;
 pub mod process;
 pub mod prometheus;
 pub mod tools;
@@ -32,15 +33,10 @@ pub use backend::{Backend, TestNet};
 pub use contour::{ContourServe, XdsPki};
 pub use envoy::Envoy;
 pub use error::HarnessError;
+pub use ports::free_port;
 
 /// Result of harness calls.
 pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
-
-/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
-pub fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
-}
 
 /// Installs the process-wide rustls crypto provider (once).
 pub fn init_crypto() {
