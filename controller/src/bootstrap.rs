@@ -10,8 +10,8 @@
 //! `dynamic` runtime layer, an `envoy-admin` cluster that reaches the admin
 //! interface, the admin on a unix socket (`/admin/admin.sock`), the RE2 regex
 //! engine, and the overload manager when its limits are set. Where we differ:
-//! `--xds-mode ads` puts listeners and clusters on one aggregated stream
-//! (the default is upstream's and the seed's: one stream per type), the
+//! Envoy follows Contour over one aggregated stream (`--xds-mode ads`, the
+//! default; `per-type` is upstream's and the seed's layout), the
 //! `stats-health` listener is static here (upstream's `serve` sends it
 //! over LDS), and `--admin-port` moves the admin to a TCP port on 127.0.0.1.
 
@@ -89,10 +89,14 @@ pub enum BootstrapError {
 /// How Envoy subscribes to Contour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum XdsMode {
-    /// Listeners and clusters over one aggregated (ADS) stream.
-    Ads,
-    /// One stream per resource type (upstream's and the seed's bootstrap).
+    /// Everything over one aggregated (ADS) stream: `contour serve` hands an
+    /// ADS stream its listeners and clusters with their RDS/EDS/SDS
+    /// references pointing at that stream.
     #[default]
+    Ads,
+    /// One stream per resource type (upstream's and the seed's bootstrap);
+    /// Envoy then also opens one per EDS cluster, secret and route
+    /// configuration.
     PerType,
 }
 
@@ -176,7 +180,7 @@ impl Default for Settings {
             dns_lookup_family: DnsLookupFamily::Auto,
             tls: None,
             resources_dir: None,
-            xds_mode: XdsMode::PerType,
+            xds_mode: XdsMode::Ads,
             max_heap_bytes: None,
             max_downstream_connections: None,
         }
@@ -611,8 +615,9 @@ pub struct BootstrapArgs {
     /// The version of the xDS resources to request from Contour.
     #[arg(long, default_value = "v3")]
     pub xds_resource_version: String,
-    /// One stream per resource type (default, as upstream), or ADS.
-    #[arg(long, value_enum, default_value_t = XdsMode::PerType)]
+    /// One aggregated stream for everything (default), or one stream per
+    /// type and per referenced resource (upstream's bootstrap).
+    #[arg(long, value_enum, default_value_t = XdsMode::Ads)]
     pub xds_mode: XdsMode,
     /// Address of the listener that serves /stats, /stats/prometheus and /ready.
     #[arg(long, default_value = "0.0.0.0")]

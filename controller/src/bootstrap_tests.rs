@@ -43,10 +43,11 @@ fn assert_valid(files: &[OutputFile]) -> TestResult {
 }
 
 #[test]
-fn defaults_are_upstreams_and_ads_mode_aggregates() -> TestResult {
+fn defaults_aggregate_every_subscription_on_one_ads_stream() -> TestResult {
     assert_eq!(settings(&["-"])?, Settings::default());
-    assert_eq!(Settings::default().xds_mode, XdsMode::PerType);
-    let s = settings(&["-", "--xds-mode", "ads"])?;
+    assert_eq!(Settings::default().xds_mode, XdsMode::Ads);
+    assert_eq!(settings(&["-", "--xds-mode", "ads"])?, Settings::default());
+    let s = settings(&["-"])?;
     let b = main_json(&s);
     let ads = json!({"ads": {}, "resource_api_version": "V3"});
     let d = &b["dynamic_resources"];

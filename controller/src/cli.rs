@@ -5,8 +5,12 @@
 use std::path::PathBuf;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
-use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use envoy_types::pb::envoy::service::cluster::v3::cluster_discovery_service_client::ClusterDiscoveryServiceClient;
+use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use envoy_types::pb::envoy::service::endpoint::v3::endpoint_discovery_service_client::EndpointDiscoveryServiceClient;
+use envoy_types::pb::envoy::service::listener::v3::listener_discovery_service_client::ListenerDiscoveryServiceClient;
+use envoy_types::pb::envoy::service::route::v3::route_discovery_service_client::RouteDiscoveryServiceClient;
+use envoy_types::pb::envoy::service::secret::v3::secret_discovery_service_client::SecretDiscoveryServiceClient;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
@@ -136,11 +140,46 @@ async fn channel(args: &CliArgs) -> Result<Channel, CliError> {
     endpoint.connect().await.map_err(connect)
 }
 
+/// The resource type's own discovery service (as upstream's `contour cli`):
+/// resources come in the form a per-type Envoy gets, as the seed shows them.
+async fn stream(
+    channel: Channel,
+    resource: Resource,
+    requests: ReceiverStream<DiscoveryRequest>,
+) -> Result<tonic::Response<tonic::Streaming<DiscoveryResponse>>, tonic::Status> {
+    match resource {
+        Resource::Lds => {
+            ListenerDiscoveryServiceClient::new(channel)
+                .stream_listeners(requests)
+                .await
+        }
+        Resource::Rds => {
+            RouteDiscoveryServiceClient::new(channel)
+                .stream_routes(requests)
+                .await
+        }
+        Resource::Cds => {
+            ClusterDiscoveryServiceClient::new(channel)
+                .stream_clusters(requests)
+                .await
+        }
+        Resource::Eds => {
+            EndpointDiscoveryServiceClient::new(channel)
+                .stream_endpoints(requests)
+                .await
+        }
+        Resource::Sds => {
+            SecretDiscoveryServiceClient::new(channel)
+                .stream_secrets(requests)
+                .await
+        }
+    }
+}
+
 /// Streams until the server closes the stream (or after one response with
 /// `--once`), writing each response to `out`.
 pub async fn run(args: CliArgs, out: &mut (dyn std::io::Write + Send)) -> Result<(), CliError> {
     let channel = channel(&args).await?;
-    let mut client = AggregatedDiscoveryServiceClient::new(channel);
     let (tx, rx) = mpsc::channel(4);
     let first = DiscoveryRequest {
         node: Some(Node {
@@ -158,8 +197,7 @@ pub async fn run(args: CliArgs, out: &mut (dyn std::io::Write + Send)) -> Result
         ..Default::default()
     };
     let _ = tx.send(first.clone()).await;
-    let mut responses = client
-        .stream_aggregated_resources(ReceiverStream::new(rx))
+    let mut responses = stream(channel, args.resource, ReceiverStream::new(rx))
         .await?
         .into_inner();
     while let Some(resp) = responses.message().await? {

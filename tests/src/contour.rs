@@ -281,9 +281,10 @@ impl Drop for ContourServe {
 }
 
 /// Starts Envoy from `contour bootstrap` output, as an envoy pod does: it
-/// follows Contour at `127.0.0.1:xds_port` per type (or over ADS with
-/// `ads`) with Envoy's certificate from `pki`; admin on a free loopback port,
-/// no stats listener.
+/// follows Contour at `127.0.0.1:xds_port` over ADS with `ads` (the
+/// bootstrap's default), else per type as upstream's bootstrap does, with
+/// Envoy's certificate from `pki`; admin on a free loopback port, no stats
+/// listener.
 pub async fn envoy_from_bootstrap(xds_port: u16, pki: &XdsPki, ads: bool) -> Result<crate::Envoy> {
     envoy_from_bootstrap_with(xds_port, Some(pki), ads).await
 }
@@ -318,9 +319,7 @@ pub async fn envoy_from_bootstrap_with(
             key.as_str(),
         ]);
     }
-    if ads {
-        args.extend(["--xds-mode", "ads"]);
-    }
+    args.extend(["--xds-mode", if ads { "ads" } else { "per-type" }]);
     let out = run_ok(&args)?;
     let bootstrap: Value = serde_json::from_slice(&out.stdout)?;
     crate::Envoy::start_as_is(&bootstrap, &format!("http://127.0.0.1:{admin}")).await

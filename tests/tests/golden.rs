@@ -49,3 +49,82 @@ fn every_fixture_matches_its_golden_files() -> Result<(), Box<dyn std::error::Er
     );
     Ok(())
 }
+
+/// `v` with every object equal to `from` replaced by `to`.
+fn replaced(
+    v: &serde_json::Value,
+    from: &serde_json::Value,
+    to: &serde_json::Value,
+) -> serde_json::Value {
+    use serde_json::Value;
+    if v == from {
+        return to.clone();
+    }
+    match v {
+        Value::Array(items) => Value::Array(items.iter().map(|i| replaced(i, from, to)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, i)| (k.clone(), replaced(i, from, to)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// What an Envoy on an ADS stream gets: every fixture's listeners and
+/// clusters with each RDS/EDS/SDS source replaced by `ads: {}`, and nothing
+/// else changed.
+#[test]
+fn every_fixtures_ads_form_differs_only_in_its_config_sources()
+-> Result<(), Box<dyn std::error::Error>> {
+    use contour::envoy::json::to_json;
+    use contour::xds::{Snapshot, type_url};
+    use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+    use envoy_types::pb::envoy::config::listener::v3::Listener;
+    use prost::Message;
+
+    let from = to_json(&contour::envoy::xds_config_source())?;
+    let to = to_json(&contour::envoy::ads::ads_config_source())?;
+    let (mut rewritten, mut kept) = (0, 0);
+    for case in fixtures::cases()? {
+        let name = case.display().to_string();
+        let (cache, config) = fixtures::load(&case).map_err(|e| format!("{name}: {e}"))?;
+        let dag = contour::dag::build(&cache, &config);
+        let snapshot = Snapshot::build(&contour::envoy::translate(&dag, &cache))?;
+        for t in [type_url::LISTENER, type_url::CLUSTER] {
+            let Some(ts) = snapshot.of(t) else { continue };
+            for r in ts.resources.values() {
+                let ads = r.for_ads();
+                let json = |bytes: &[u8]| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+                    Ok(if t == type_url::LISTENER {
+                        to_json(&Listener::decode(bytes)?)?
+                    } else {
+                        to_json(&Cluster::decode(bytes)?)?
+                    })
+                };
+                let (before, after) = (json(&r.value)?, json(&ads.value)?);
+                assert_eq!(after, replaced(&before, &from, &to), "{name}: {}", r.name);
+                assert_eq!(ads.version, r.version, "{name}: {}", r.name);
+                if before == after {
+                    kept += 1;
+                } else {
+                    assert!(
+                        !after.to_string().contains("apiConfigSource"),
+                        "{name}: {}",
+                        r.name
+                    );
+                    rewritten += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        rewritten > 20,
+        "only {rewritten} resources had a source to rewrite"
+    );
+    assert!(
+        kept > 0,
+        "no resource without a source (static DNS clusters have none)"
+    );
+    Ok(())
+}

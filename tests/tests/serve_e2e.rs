@@ -169,7 +169,8 @@ async fn weights_includes_redirects_and_rewrites_behave() -> TestResult {
     let net = TestNet::shared()?;
     let (a, b) = (net.backend("alpha")?, net.backend("beta")?);
     let team = net.backend("team")?;
-    let g = ground_full("e2e-features", &[], None, Follow::Ads).await?;
+    // Upstream's per-type bootstrap (the other tests follow over ADS).
+    let g = ground_full("e2e-features", &[], None, Follow::PerType).await?;
     let api = ApiServer::shared()?;
     let other = api.namespace("e2e-features-team").await?;
     for m in service_for("alpha", &[a.addr])
@@ -215,6 +216,9 @@ async fn weights_includes_redirects_and_rewrites_behave() -> TestResult {
     .await?;
 
     g.expect(&host, "/team/x", (200, "team")).await?;
+    // Per type: LDS, CDS, RTDS, RDS and one EDS stream per cluster.
+    let streams = g.xds_streams().await?;
+    assert!(streams >= 7, "{streams} streams from Envoy to Contour");
 
     // 80/20 split within tolerance over 300 requests.
     let counts = spread(g.listen, &host, 300).await;
@@ -347,6 +351,9 @@ async fn tls_termination_and_endpoint_changes_are_followed() -> TestResult {
         |seen| seen.len() == 1 && seen.contains("two"),
     )
     .await?;
+    // LDS, CDS, RTDS, the cluster's EDS, both route configurations and the
+    // certificate's SDS all come over the one ADS stream.
+    assert_eq!(g.xds_streams().await?, 1, "streams from Envoy to Contour");
     Ok(())
 }
 

@@ -97,6 +97,15 @@ async fn xds_mtls_cli_rotation_and_nack() -> TestResult {
         out.contains(&format!("cluster: {}/kuard/80/da39a3ee5e", g.ns)),
         "{out}"
     );
+    // `contour cli cds` asks the per-type service, so it prints clusters as
+    // upstream's per-type Envoy gets them (the seed's output), while this
+    // Envoy follows over ADS and gets `ads: {}` in their place.
+    let mut cds = args.clone();
+    cds.resource = Resource::Cds;
+    let out = cli(cds).await?;
+    assert!(out.contains("edsConfig:"), "{out}");
+    assert!(out.contains("apiConfigSource:"), "{out}");
+    assert!(!out.contains("ads: {}"), "{out}");
 
     // Without a client certificate, or in plain text, xDS is refused.
     let mut anonymous = args.clone();

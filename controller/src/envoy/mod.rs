@@ -2,6 +2,7 @@
 //! resource type, plus JSON conversion. Output is sorted by name, so equal
 //! input gives byte-equal resources.
 
+pub mod ads;
 pub mod canonical;
 pub mod cluster;
 pub mod endpoint;

@@ -32,12 +32,19 @@ pub struct DeltaStream {
     /// One entry per type (a per-type stream has one: a small map).
     types: SmallMap<String, TypeState>,
     nonces: u64,
+    /// An ADS stream: resources go out in their ADS form.
+    aggregated: bool,
 }
 
 impl DeltaStream {
-    /// A new stream.
-    pub fn new() -> Self {
-        Self::default()
+    /// A new stream; `aggregated` for an ADS stream, whose listeners and
+    /// clusters go out in their ADS form
+    /// ([`crate::xds::snapshot::VersionedResource::for_ads`]).
+    pub fn new(aggregated: bool) -> Self {
+        Self {
+            aggregated,
+            ..Self::default()
+        }
     }
 
     /// Handles a request from the client against the current snapshot.
@@ -103,7 +110,14 @@ impl DeltaStream {
         let nonce = &mut self.nonces;
         // A new subscription is always answered, even with nothing, or the
         // client waits for its initial fetch timeout.
-        if let Some(r) = respond(&req.type_url, state, snapshot, first, nonce) {
+        if let Some(r) = respond(
+            &req.type_url,
+            state,
+            snapshot,
+            first,
+            nonce,
+            self.aggregated,
+        ) {
             outcome.responses.push(r);
         }
         outcome
@@ -111,10 +125,10 @@ impl DeltaStream {
 
     /// Pushes what changed in a new snapshot.
     pub fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<DeltaDiscoveryResponse> {
-        let nonce = &mut self.nonces;
+        let (nonce, ads) = (&mut self.nonces, self.aggregated);
         self.types
             .iter_mut()
-            .filter_map(|(t, s)| respond(t, s, snapshot, false, nonce))
+            .filter_map(|(t, s)| respond(t, s, snapshot, false, nonce, ads))
             .collect()
     }
 }
@@ -125,6 +139,7 @@ fn respond(
     snapshot: &Snapshot,
     force: bool,
     nonce: &mut u64,
+    ads: bool,
 ) -> Option<DeltaDiscoveryResponse> {
     let empty = TypeSnapshot::default();
     let current = snapshot.of(type_url).unwrap_or(&empty);
@@ -138,7 +153,7 @@ fn respond(
         .map(|r| Resource {
             name: r.name.clone(),
             version: r.version.clone(),
-            resource: Some(r.any()),
+            resource: Some(if ads { r.for_ads().any() } else { r.any() }),
             ..Default::default()
         })
         .collect();
@@ -192,6 +207,7 @@ mod tests {
                     version: version.to_string(),
                     type_url: t.into(),
                     value: Default::default(),
+                    ads: Default::default(),
                 }),
             );
         }
@@ -214,7 +230,7 @@ mod tests {
 
     #[test]
     fn only_changes_and_removals_are_sent() {
-        let mut s = DeltaStream::new();
+        let mut s = DeltaStream::new(false);
         let s1 = snap(type_url::CLUSTER, &[("a", "1"), ("b", "1")]);
         let out = s.on_request(&sub(type_url::CLUSTER, &[]), &s1);
         assert_eq!(names(&out.responses[0]), ["a", "b"]);
@@ -227,7 +243,7 @@ mod tests {
 
     #[test]
     fn a_new_subscription_is_answered_even_when_empty() {
-        let mut s = DeltaStream::new();
+        let mut s = DeltaStream::new(false);
         let out = s.on_request(&sub(type_url::CLUSTER, &[]), &Snapshot::default());
         assert_eq!(out.responses.len(), 1);
         assert!(out.responses[0].resources.is_empty());
@@ -237,7 +253,7 @@ mod tests {
 
     #[test]
     fn initial_versions_the_client_already_has_are_not_resent() {
-        let mut s = DeltaStream::new();
+        let mut s = DeltaStream::new(false);
         let s1 = snap(type_url::ENDPOINT, &[("a", "1"), ("b", "1")]);
         let mut r = sub(type_url::ENDPOINT, &["a", "b"]);
         r.initial_resource_versions = [("a".to_string(), "1".to_string())].into_iter().collect();
@@ -247,7 +263,7 @@ mod tests {
 
     #[test]
     fn a_refused_version_is_not_resent() {
-        let mut s = DeltaStream::new();
+        let mut s = DeltaStream::new(false);
         let s1 = snap(type_url::LISTENER, &[("l", "bad")]);
         let out = s.on_request(&sub(type_url::LISTENER, &[]), &s1);
         let mut nack = sub(type_url::LISTENER, &[]);
@@ -283,7 +299,7 @@ mod tests {
 
     #[test]
     fn unsubscribing_stops_updates() {
-        let mut s = DeltaStream::new();
+        let mut s = DeltaStream::new(false);
         let s1 = snap(type_url::ROUTE, &[("r", "1")]);
         s.on_request(&sub(type_url::ROUTE, &["r"]), &s1);
         let mut unsub = sub(type_url::ROUTE, &[]);

@@ -215,7 +215,7 @@ impl XdsServer {
             return Err(Status::unavailable("no configuration built yet"));
         }
         let snapshot = published.snapshot;
-        let mut stream = SotwStream::new();
+        let mut stream = SotwStream::new(false);
         let out = stream.on_request(&SotwRequest::from(req), &snapshot);
         out.responses
             .into_iter()
@@ -245,9 +245,11 @@ fn node_id(node: Option<&Node>) -> String {
 }
 
 /// One stream kind's state machine, as the driver sees it.
-trait Machine: Default + Send + 'static {
+trait Machine: Send + 'static {
     type Req: Send + 'static;
     type Resp: Send + 'static;
+    /// A new stream's state; `aggregated` on an ADS stream.
+    fn for_stream(aggregated: bool) -> Self;
     fn type_url(req: &mut Self::Req) -> &mut String;
     fn node(req: &Self::Req) -> Option<&Node>;
     fn on_request(&mut self, req: &Self::Req, snapshot: &Snapshot) -> Outcome<Self::Resp>;
@@ -259,6 +261,9 @@ trait Machine: Default + Send + 'static {
 impl Machine for SotwStream {
     type Req = SotwRequest;
     type Resp = SotwResponse;
+    fn for_stream(aggregated: bool) -> Self {
+        SotwStream::new(aggregated)
+    }
     fn type_url(req: &mut SotwRequest) -> &mut String {
         &mut req.message.type_url
     }
@@ -279,6 +284,9 @@ impl Machine for SotwStream {
 impl Machine for DeltaStream {
     type Req = DeltaDiscoveryRequest;
     type Resp = DeltaDiscoveryResponse;
+    fn for_stream(aggregated: bool) -> Self {
+        DeltaStream::new(aggregated)
+    }
     fn type_url(req: &mut DeltaDiscoveryRequest) -> &mut String {
         &mut req.type_url
     }
@@ -336,7 +344,7 @@ impl<M: Machine> Driver<M> {
             self.observer.stream(-1);
             return;
         }
-        let mut state = M::default();
+        let mut state = M::for_stream(self.fixed.is_none());
         let mut node = String::new();
         loop {
             let step = tokio::select! {

@@ -3,7 +3,7 @@
 //! rebuilds and is never pushed again.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use imbl::OrdMap;
@@ -31,6 +31,9 @@ pub struct VersionedResource {
     /// The resource, canonically encoded; shared (not copied) by every
     /// response that carries it.
     pub value: Bytes,
+    /// Its ADS form (see [`VersionedResource::for_ads`]), made when an ADS
+    /// stream first sends it; `None` inside when it is the same.
+    pub ads: OnceLock<Option<Arc<VersionedResource>>>,
 }
 
 /// All resources of one type.
@@ -116,7 +119,41 @@ impl VersionedResource {
             version: hex(&Sha256::digest(&canonical)[..8]),
             type_url,
             value: Bytes::from(canonical),
+            ads: OnceLock::new(),
         }
+    }
+
+    /// The resource as an Envoy on an ADS stream gets it: listeners and
+    /// clusters with their RDS/EDS/SDS references pointing at that stream
+    /// (see [`crate::envoy::ads`]); the same resource otherwise, and also
+    /// should its bytes not take the rewrite (never expected; the per-type
+    /// form still works over ADS, at the cost of a stream per reference).
+    /// Made once per resource and shared by every ADS stream.
+    pub fn for_ads(self: &Arc<Self>) -> Arc<Self> {
+        let type_name = match self.type_url.as_str() {
+            type_url::LISTENER | type_url::CLUSTER => self.type_url.rsplit('/').next(),
+            _ => None,
+        };
+        let Some(type_name) = type_name else {
+            return Arc::clone(self);
+        };
+        let form = self.ads.get_or_init(|| {
+            match crate::envoy::ads::ads_form(type_name, &self.value) {
+                Ok(Some(bytes)) => Some(Arc::new(VersionedResource {
+                    name: self.name.clone(),
+                    version: self.version.clone(),
+                    type_url: self.type_url.clone(),
+                    value: Bytes::from(bytes),
+                    ads: OnceLock::from(None),
+                })),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::error!(resource = %self.name, error = %e, "no ADS form; sending the per-type form");
+                    None
+                }
+            }
+        });
+        form.clone().unwrap_or_else(|| Arc::clone(self))
     }
 
     /// The resource as a protobuf `Any` (a copy of its bytes).

@@ -105,12 +105,19 @@ pub struct SotwStream {
     /// One entry per type (a per-type stream has one: a small map).
     types: SmallMap<String, TypeState>,
     nonces: u64,
+    /// An ADS stream: resources go out in their ADS form.
+    aggregated: bool,
 }
 
 impl SotwStream {
-    /// A new stream.
-    pub fn new() -> Self {
-        Self::default()
+    /// A new stream; `aggregated` for an ADS stream, whose listeners and
+    /// clusters go out in their ADS form
+    /// ([`VersionedResource::for_ads`]).
+    pub fn new(aggregated: bool) -> Self {
+        Self {
+            aggregated,
+            ..Self::default()
+        }
     }
 
     /// Handles a request from the client against the current snapshot.
@@ -169,8 +176,8 @@ impl SotwStream {
         state.digest = digest;
         state.subscribed = true;
         state.wildcard = wildcard;
-        let nonce = &mut self.nonces;
-        if let Some(resp) = respond(&req.type_url, state, snapshot, changed, nonce) {
+        let (nonce, ads) = (&mut self.nonces, self.aggregated);
+        if let Some(resp) = respond(&req.type_url, state, snapshot, changed, nonce, ads) {
             outcome.responses.push(resp);
         }
         outcome
@@ -178,11 +185,11 @@ impl SotwStream {
 
     /// Pushes what changed in a new snapshot to the subscribed types.
     pub fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<SotwResponse> {
-        let nonce = &mut self.nonces;
+        let (nonce, ads) = (&mut self.nonces, self.aggregated);
         self.types
             .iter_mut()
             .filter(|(_, s)| s.subscribed)
-            .filter_map(|(type_url, state)| respond(type_url, state, snapshot, false, nonce))
+            .filter_map(|(type_url, state)| respond(type_url, state, snapshot, false, nonce, ads))
             .collect()
     }
 }
@@ -240,13 +247,14 @@ fn wanted(state: &mut TypeState, current: &Resources) -> Resources {
 }
 
 /// The response for one type, if anything is to be sent. `force` answers a
-/// new subscription even when nothing changed.
+/// new subscription even when nothing changed; `ads`: in the ADS form.
 fn respond(
     type_url: &str,
     state: &mut TypeState,
     snapshot: &Snapshot,
     force: bool,
     nonce: &mut u64,
+    ads: bool,
 ) -> Option<SotwResponse> {
     let empty = TypeSnapshot::default();
     let current = snapshot.of(type_url).unwrap_or(&empty);
@@ -272,10 +280,11 @@ fn respond(
     if !force && state.nacked_version.as_deref() == Some(current.version.as_str()) {
         return None;
     }
+    let form = |r: &Arc<VersionedResource>| if ads { r.for_ads() } else { Arc::clone(r) };
     let resources = if full_state || force {
-        wanted.values().cloned().collect()
+        wanted.values().map(form).collect()
     } else {
-        changed.into_iter().cloned().collect()
+        changed.into_iter().map(form).collect()
     };
     *nonce += 1;
     let n = nonce.to_string();
@@ -314,6 +323,7 @@ mod tests {
                         version: version.to_string(),
                         type_url: t.to_string(),
                         value: name.as_bytes().to_vec().into(),
+                        ads: Default::default(),
                     }),
                 );
             }
@@ -347,7 +357,7 @@ mod tests {
     #[test]
     fn wildcard_cds_gets_everything_then_acks() {
         let s = snap(&[(type_url::CLUSTER, &[("a", "1"), ("b", "1")])]);
-        let mut stream = SotwStream::new();
+        let mut stream = SotwStream::new(false);
         let out = stream.on_request(&req(type_url::CLUSTER, &[], ""), &s);
         assert_eq!(out.responses.len(), 1);
         assert_eq!(names(&out.responses[0]), ["a", "b"]);
@@ -361,9 +371,51 @@ mod tests {
     }
 
     #[test]
+    fn ads_streams_get_clusters_in_their_ads_form_and_per_type_streams_as_translated() {
+        use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+        use envoy_types::pb::envoy::config::cluster::v3::cluster::EdsClusterConfig;
+        let cluster = |source| Cluster {
+            name: "c".into(),
+            eds_cluster_config: Some(EdsClusterConfig {
+                eds_config: Some(source),
+                service_name: "c".into(),
+            }),
+            ..Default::default()
+        };
+        let bytes = |c: &Cluster| {
+            crate::envoy::canonical::canonical_bytes("envoy.config.cluster.v3.Cluster", c)
+                .unwrap_or_default()
+        };
+        let translated = bytes(&cluster(crate::envoy::xds_config_source()));
+        let ads = bytes(&cluster(crate::envoy::ads::ads_config_source()));
+        assert_ne!(translated, ads);
+        let mut ts = TypeSnapshot::default();
+        ts.insert(Arc::new(VersionedResource::new(
+            "c".into(),
+            type_url::CLUSTER.into(),
+            translated.clone(),
+        )));
+        let mut s = Snapshot::default();
+        s.types.insert(type_url::CLUSTER, ts);
+        let first = |aggregated| {
+            let mut stream = SotwStream::new(aggregated);
+            let out = stream.on_request(&req(type_url::CLUSTER, &[], ""), &s);
+            out.responses[0].resources[0].clone()
+        };
+        let (per_type, on_ads, again) = (first(false), first(true), first(true));
+        assert_eq!(per_type.value, translated);
+        assert_eq!(on_ads.value, ads);
+        assert_eq!(
+            on_ads.version, per_type.version,
+            "one version for both forms"
+        );
+        assert!(Arc::ptr_eq(&on_ads, &again), "the ADS form is made once");
+    }
+
+    #[test]
     fn eds_pushes_only_the_changed_assignment() {
         let s1 = snap(&[(type_url::ENDPOINT, &[("a", "1"), ("b", "1"), ("c", "1")])]);
-        let mut stream = SotwStream::new();
+        let mut stream = SotwStream::new(false);
         let out = stream.on_request(&req(type_url::ENDPOINT, &["a", "b", "c"], ""), &s1);
         assert_eq!(names(&out.responses[0]), ["a", "b", "c"]);
         let s2 = snap(&[(type_url::ENDPOINT, &[("a", "1"), ("b", "2"), ("c", "1")])]);
@@ -376,7 +428,7 @@ mod tests {
     #[test]
     fn unsubscribed_resources_are_not_sent() {
         let s = snap(&[(type_url::ROUTE, &[("ingress_http", "1"), ("https/a", "1")])]);
-        let mut stream = SotwStream::new();
+        let mut stream = SotwStream::new(false);
         let out = stream.on_request(&req(type_url::ROUTE, &["ingress_http"], ""), &s);
         assert_eq!(names(&out.responses[0]), ["ingress_http"]);
     }
@@ -384,7 +436,7 @@ mod tests {
     #[test]
     fn stale_nonces_are_ignored() {
         let s = snap(&[(type_url::LISTENER, &[("l", "1")])]);
-        let mut stream = SotwStream::new();
+        let mut stream = SotwStream::new(false);
         let first = stream.on_request(&req(type_url::LISTENER, &[], ""), &s);
         let s2 = snap(&[(type_url::LISTENER, &[("l", "2")])]);
         let second = stream.on_snapshot(&s2);
@@ -400,7 +452,7 @@ mod tests {
     #[test]
     fn a_nacked_version_is_not_resent_but_the_next_change_is() {
         let s1 = snap(&[(type_url::LISTENER, &[("l", "bad")])]);
-        let mut stream = SotwStream::new();
+        let mut stream = SotwStream::new(false);
         let out = stream.on_request(&req(type_url::LISTENER, &[], ""), &s1);
         let mut nack = req(type_url::LISTENER, &[], &out.responses[0].nonce);
         nack.message.error_detail = Some(Status {
@@ -424,7 +476,7 @@ mod tests {
     #[test]
     fn removed_clusters_are_dropped_from_the_full_state() {
         let s1 = snap(&[(type_url::CLUSTER, &[("a", "1"), ("b", "1")])]);
-        let mut stream = SotwStream::new();
+        let mut stream = SotwStream::new(false);
         stream.on_request(&req(type_url::CLUSTER, &[], ""), &s1);
         let s2 = snap(&[(type_url::CLUSTER, &[("a", "1")])]);
         let pushed = stream.on_snapshot(&s2);
@@ -435,7 +487,7 @@ mod tests {
     #[test]
     fn a_full_subscription_shares_the_snapshot_instead_of_copying_it() {
         let s1 = snap(&[(type_url::ENDPOINT, &[("a", "1"), ("b", "1"), ("c", "1")])]);
-        let mut stream = SotwStream::new();
+        let mut stream = SotwStream::new(false);
         let out = stream.on_request(&req(type_url::ENDPOINT, &["c", "a", "b", "a"], ""), &s1);
         assert_eq!(names(&out.responses[0]), ["a", "b", "c"]);
         let current = &s1.types[type_url::ENDPOINT].resources;
@@ -485,7 +537,7 @@ mod tests {
     #[test]
     fn a_partial_subscription_gets_its_names_only_and_their_changes() {
         let s1 = snap(&[(type_url::ENDPOINT, &[("a", "1"), ("b", "1"), ("c", "1")])]);
-        let mut stream = SotwStream::new();
+        let mut stream = SotwStream::new(false);
         let out = stream.on_request(&req(type_url::ENDPOINT, &["a", "x"], ""), &s1);
         assert_eq!(names(&out.responses[0]), ["a"]);
         let s2 = snap(&[(type_url::ENDPOINT, &[("a", "1"), ("b", "2"), ("c", "1")])]);
@@ -498,7 +550,7 @@ mod tests {
     #[test]
     fn a_resource_that_comes_back_is_sent_again() {
         let s1 = snap(&[(type_url::ENDPOINT, &[("a", "1"), ("b", "1")])]);
-        let mut stream = SotwStream::new();
+        let mut stream = SotwStream::new(false);
         stream.on_request(&req(type_url::ENDPOINT, &["a", "b"], ""), &s1);
         let s2 = snap(&[(type_url::ENDPOINT, &[("a", "1")])]);
         let _ = stream.on_snapshot(&s2);
@@ -510,7 +562,7 @@ mod tests {
     #[test]
     fn a_name_dropped_and_re_added_is_sent_again() {
         let s = snap(&[(type_url::ROUTE, &[("r1", "1"), ("r2", "1")])]);
-        let mut stream = SotwStream::new();
+        let mut stream = SotwStream::new(false);
         let out = stream.on_request(&req(type_url::ROUTE, &["r1", "r2"], ""), &s);
         let out = stream.on_request(&req(type_url::ROUTE, &["r1"], &out.responses[0].nonce), &s);
         assert_eq!(names(&out.responses[0]), ["r1"]);
@@ -526,7 +578,7 @@ mod tests {
     #[test]
     fn names_are_followed_when_the_wildcard_flips() {
         let s = snap(&[(type_url::ENDPOINT, &[("a", "1"), ("b", "1")])]);
-        let mut stream = SotwStream::new();
+        let mut stream = SotwStream::new(false);
         let out = stream.on_request(&req(type_url::ENDPOINT, &["*", "a"], ""), &s);
         assert_eq!(names(&out.responses[0]), ["a", "b"]);
         let out = stream.on_request(&req(type_url::ENDPOINT, &["b"], ""), &s);

@@ -7,8 +7,9 @@
 //!   ADS client has received and ACKed (every cluster, every endpoint, all N
 //!   virtual hosts in `ingress_http`, every `https/<fqdn>` route
 //!   configuration and every TLS secret — counted in what it received),
-//! - the time until a real Envoy (per-type xDS from `contour bootstrap`) has
-//!   every cluster active and answers sampled hosts (not 404),
+//! - the time until a real Envoy (from `contour bootstrap`: over ADS for
+//!   ours, its default; per type for upstream, whose bootstrap knows no other
+//!   way) has every cluster active and answers sampled hosts (not 404),
 //! - peak RSS (`VmHWM`), steady RSS (after a settle time) and CPU seconds.
 //!
 //! Status writes are not waited for (upstream writes them at 5 requests/s).
@@ -359,10 +360,12 @@ pub async fn measure(
     let envoy_task = if cfg.envoy {
         ctl.wait_xds_port(Duration::from_secs(60)).await?;
         let (port, pki, listen) = (ctl.xds_port, ctl.pki.clone(), ctl.http_listen);
+        // Each side's own bootstrap default: ours over ADS, upstream's per type.
+        let ads = target == Target::Ours;
         let (clusters, hosts) = (world.expected.clusters, world.probe_hosts.clone());
         let deadline = t0 + cfg.timeout;
         Some(tokio::spawn(async move {
-            let envoy = crate::contour::envoy_from_bootstrap(port, &pki, false)
+            let envoy = crate::contour::envoy_from_bootstrap(port, &pki, ads)
                 .await
                 .ok()?;
             let at = envoy_complete(&envoy, listen, clusters, &hosts, deadline).await;

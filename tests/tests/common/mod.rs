@@ -79,15 +79,16 @@ pub async fn ground_with(
     extra: &[&str],
     https_port: Option<u16>,
 ) -> Result<Ground, Box<dyn std::error::Error>> {
-    ground_full(name, extra, https_port, Follow::PerType).await
+    ground_full(name, extra, https_port, Follow::Ads).await
 }
 
 /// How the ground's Envoy follows Contour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Follow {
-    /// `contour bootstrap` as users run it: one stream per type.
+    /// `contour bootstrap --xds-mode per-type`: upstream's layout, one
+    /// stream per type and per referenced resource.
     PerType,
-    /// `contour bootstrap --xds-mode ads`.
+    /// `contour bootstrap` as users run it: one ADS stream.
     Ads,
     /// A hand-written bootstrap with incremental (delta) ADS.
     Delta,
@@ -173,6 +174,23 @@ impl Ground {
     pub async fn apply(&self, manifest: &Value) -> TestResult {
         apply(&self.client, &self.ns, manifest).await?;
         Ok(())
+    }
+
+    /// gRPC streams Envoy has open to Contour (its `contour` cluster's
+    /// active requests).
+    #[allow(dead_code)]
+    pub async fn xds_streams(&self) -> Result<u64, Box<dyn std::error::Error>> {
+        let stats = self
+            .envoy
+            .admin_get("/stats?filter=cluster.contour.upstream_rq_active")
+            .await?;
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix("cluster.contour.upstream_rq_active: "))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| {
+                format!("no upstream_rq_active for the contour cluster in {stats:?}").into()
+            })
     }
 
     pub async fn expect(&self, host: &str, path: &str, want: (u16, &str)) -> TestResult {
