@@ -176,20 +176,22 @@ impl Ground {
         Ok(())
     }
 
-    /// gRPC streams Envoy has open to Contour (its `contour` cluster's
-    /// active requests).
+    /// gRPC streams Envoy has open to Contour: active requests of the
+    /// `contour` cluster (its stats name is upstream's alt_stat_name,
+    /// `<namespace>_contour_<port>`).
     #[allow(dead_code)]
     pub async fn xds_streams(&self) -> Result<u64, Box<dyn std::error::Error>> {
         let stats = self
             .envoy
-            .admin_get("/stats?filter=cluster.contour.upstream_rq_active")
+            .admin_get("/stats?filter=upstream_rq_active")
             .await?;
         stats
             .lines()
-            .find_map(|l| l.strip_prefix("cluster.contour.upstream_rq_active: "))
+            .filter(|l| l.contains("_contour_"))
+            .find_map(|l| l.split_once(".upstream_rq_active: ").map(|(_, v)| v))
             .and_then(|v| v.trim().parse().ok())
             .ok_or_else(|| {
-                format!("no upstream_rq_active for the contour cluster in {stats:?}").into()
+                format!("no upstream_rq_active for the contour cluster in {stats}").into()
             })
     }
 
