@@ -276,11 +276,15 @@ fn type_url(name: &str) -> String {
 }
 
 /// The gRPC service of the `contour` cluster (no timeout, as upstream).
+/// Envoy names its node (with the list of every extension it has, ~50 KB)
+/// in the first request of a stream only, not in every ACK: `contour
+/// serve` and upstream both take it from the first request.
 fn api_config_source() -> Value {
     json!({
         "api_type": "GRPC",
         "transport_api_version": "V3",
         "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER, "authority": XDS_CLUSTER}}],
+        "set_node_on_first_message_only": true,
     })
 }
 

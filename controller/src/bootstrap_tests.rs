@@ -54,6 +54,7 @@ fn defaults_aggregate_every_subscription_on_one_ads_stream() -> TestResult {
     assert_eq!(d["lds_config"], ads);
     assert_eq!(d["cds_config"], ads);
     assert_eq!(d["ads_config"]["api_type"], "GRPC");
+    assert_eq!(d["ads_config"]["set_node_on_first_message_only"], true);
     assert_eq!(
         d["ads_config"]["grpc_services"][0]["envoy_grpc"],
         json!({"cluster_name": "contour", "authority": "contour"})

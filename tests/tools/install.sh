@@ -137,6 +137,18 @@ cargo_fuzz() {
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
+# inferno from crates.io: folds `perf script` output and draws flame graphs
+# (tests/tools/flamegraph.sh; not needed by `make test`).
+inferno() {
+  local dir="$CACHE/inferno-$INFERNO_VERSION"
+  [ -x "$dir/bin/inferno-flamegraph" ] && return 0
+  need cargo "install Rust (rustup); inferno comes from crates.io"
+  log "installing inferno $INFERNO_VERSION into $dir (first time only)"
+  rm -rf "$dir.tmp"
+  cargo install --quiet --locked --root "$dir.tmp" --version "$INFERNO_VERSION" inferno
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
 print_env() {
   cat <<ENV
 export KUBE_APISERVER_BIN=$CACHE/kubernetes-$KUBERNETES_VERSION/bin/kube-apiserver
@@ -146,6 +158,7 @@ export ENVOY_BIN=$CACHE/envoy-$ENVOY_VERSION/bin/envoy
 export SERVICEMONITOR_CRD=$CACHE/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION/servicemonitors.yaml
 export UPSTREAM_CONTOUR_BIN=$CACHE/contour-$CONTOUR_VERSION/bin/contour
 export CARGO_FUZZ_BIN=$CACHE/cargo-fuzz-$CARGO_FUZZ_VERSION/bin/cargo-fuzz
+export INFERNO_DIR=$CACHE/inferno-$INFERNO_VERSION/bin
 ENV
 }
 
