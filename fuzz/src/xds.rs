@@ -739,8 +739,9 @@ pub fn run(input: &Input) {
         types: BTreeMap::new(),
         last_nonce: 0,
     };
-    let mut sotw = SotwStream::new();
-    let mut delta = DeltaStream::new();
+    let aggregated = input.fixed.is_none();
+    let mut sotw = SotwStream::new(aggregated);
+    let mut delta = DeltaStream::new(aggregated);
     for op in input.ops.iter().take(32) {
         match op {
             Op::Publish(s) => {
