@@ -53,13 +53,14 @@ impl Default for NameList {
 impl From<DiscoveryRequest> for SotwRequest {
     fn from(mut message: DiscoveryRequest) -> Self {
         let names = std::mem::take(&mut message.resource_names);
-        let digest = names_digest(names.iter().map(|n| n.as_bytes()));
+        let mut digest = Digest::default();
+        names.iter().for_each(|n| digest.add(n.as_bytes()));
         let star = names.iter().any(|n| n == "*");
         SotwRequest {
             message,
             names: ResourceNames {
                 list: NameList::Owned(names),
-                digest,
+                digest: digest.value(),
                 star,
             },
         }
@@ -133,15 +134,26 @@ impl ResourceNames {
 
 /// The hasher of names (fixed, so that equal names hash alike on every
 /// request of a stream).
-fn hasher() -> foldhash::fast::FixedState {
-    foldhash::fast::FixedState::with_seed(0x0063_6f6e_746f_7572)
+const HASHER: foldhash::fast::FixedState =
+    foldhash::fast::FixedState::with_seed(0x0063_6f6e_746f_7572);
+
+/// An order-independent digest of names: the sum of their hashes, and their
+/// count.
+#[derive(Default)]
+struct Digest {
+    sum: u64,
+    count: usize,
 }
 
-fn names_digest<'a>(names: impl Iterator<Item = &'a [u8]>) -> (u64, usize) {
-    let hasher = hasher();
-    names.fold((0u64, 0usize), |(sum, n), name| {
-        (sum.wrapping_add(hasher.hash_one(name)), n + 1)
-    })
+impl Digest {
+    fn add(&mut self, name: &[u8]) {
+        self.sum = self.sum.wrapping_add(HASHER.hash_one(name));
+        self.count += 1;
+    }
+
+    fn value(&self) -> (u64, usize) {
+        (self.sum, self.count)
+    }
 }
 
 /// Where a message's names are, and what they digest to.
@@ -160,8 +172,7 @@ fn names_block(msg: &[u8]) -> Option<Block> {
     let mut span: Option<(usize, usize)> = None;
     let mut closed = false;
     let mut star = false;
-    let (mut sum, mut count) = (0u64, 0usize);
-    let hasher = hasher();
+    let mut digest = Digest::default();
     while !buf.is_empty() {
         let start = msg.len() - buf.len();
         let key = varint(&mut buf)?;
@@ -177,8 +188,7 @@ fn names_block(msg: &[u8]) -> Option<Block> {
             std::str::from_utf8(name).ok()?;
             buf = &buf[len..];
             star |= name == b"*";
-            sum = sum.wrapping_add(hasher.hash_one(name));
-            count += 1;
+            digest.add(name);
             let end = msg.len() - buf.len();
             span = Some((span.map_or(start, |s| s.0), end));
             continue;
@@ -202,7 +212,7 @@ fn names_block(msg: &[u8]) -> Option<Block> {
     }
     Some(Block {
         span: span.unwrap_or((0, 0)),
-        digest: (sum, count),
+        digest: digest.value(),
         star,
     })
 }

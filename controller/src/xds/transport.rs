@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use rustls::RootCertStore;
@@ -246,20 +246,75 @@ async fn accept<S, H, F>(
                     let _ = tx.send(Ok(stream)).await;
                 }
                 Ok(Err(Opening::Tls(e))) => {
-                    tracing::warn!(peer = %peer, error = %e, "xDS client refused: TLS handshake failed");
+                    if let Some(suppressed) = REFUSALS.allow(Instant::now()) {
+                        tracing::warn!(peer = %peer, error = %e, suppressed, "xDS client refused: TLS handshake failed");
+                    }
                 }
                 Ok(Err(Opening::Preface(e))) => {
-                    tracing::warn!(peer = %peer, error = %e, "xDS connection closed before it began HTTP/2");
+                    if let Some(suppressed) = REFUSALS.allow(Instant::now()) {
+                        tracing::warn!(peer = %peer, error = %e, suppressed, "xDS connection closed before it began HTTP/2");
+                    }
                 }
                 Err(_) => {
-                    tracing::warn!(
-                        peer = %peer,
-                        seconds = OPENING.as_secs(),
-                        "xDS connection closed: no TLS handshake and HTTP/2 preface in time"
-                    )
+                    if let Some(suppressed) = REFUSALS.allow(Instant::now()) {
+                        tracing::warn!(
+                            peer = %peer,
+                            seconds = OPENING.as_secs(),
+                            suppressed,
+                            "xDS connection closed: no TLS handshake and HTTP/2 preface in time"
+                        )
+                    }
                 }
             }
         });
+    }
+}
+
+/// Warnings about connections that never opened: a client retrying with a
+/// wrong certificate, or a port scan, would otherwise write a line per
+/// attempt. At most [`LogThrottle::BURST`] per [`LogThrottle::WINDOW`]; the
+/// next one logged says how many were left out (`suppressed`).
+static REFUSALS: LogThrottle = LogThrottle::new();
+
+/// A window of log lines (see [`REFUSALS`]).
+pub struct LogThrottle {
+    /// Start of the window, lines logged in it, lines left out since the last
+    /// one logged.
+    state: std::sync::Mutex<Option<(Instant, u32, u64)>>,
+}
+
+impl LogThrottle {
+    /// Lines allowed per window.
+    pub const BURST: u32 = 10;
+    /// The window.
+    pub const WINDOW: Duration = Duration::from_secs(60);
+
+    /// A throttle with nothing logged yet.
+    pub const fn new() -> Self {
+        Self {
+            state: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// `Some(left out since the last line)` when a line may be logged `now`.
+    pub fn allow(&self, now: Instant) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (start, logged, suppressed) = state.get_or_insert((now, 0, 0));
+        if now.saturating_duration_since(*start) >= Self::WINDOW {
+            (*start, *logged) = (now, 0);
+        }
+        if *logged >= Self::BURST {
+            *suppressed += 1;
+            return None;
+        }
+        *logged += 1;
+        Some(std::mem::take(suppressed))
+    }
+}
+
+impl Default for LogThrottle {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -354,6 +409,22 @@ impl<S: Connected> Connected for Prefaced<S> {
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
+
+    #[test]
+    fn refusal_warnings_are_throttled_and_say_how_many_were_left_out() {
+        let t = LogThrottle::new();
+        let t0 = Instant::now();
+        for _ in 0..LogThrottle::BURST {
+            assert_eq!(t.allow(t0), Some(0));
+        }
+        for _ in 0..5 {
+            assert_eq!(t.allow(t0 + Duration::from_secs(1)), None);
+        }
+        // The next window logs again, first with the count left out.
+        let next = t0 + LogThrottle::WINDOW;
+        assert_eq!(t.allow(next), Some(5));
+        assert_eq!(t.allow(next), Some(0));
+    }
 
     #[tokio::test]
     async fn the_preface_is_read_again_first() {
