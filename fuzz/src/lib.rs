@@ -35,6 +35,7 @@ fn build_and_check(engine: &mut Engine, cache: &Cache, config: &BuilderConfig) {
         Ok(s) => s,
         Err(e) => panic!("no snapshot: {e}"),
     };
+    check_ads_forms(&snapshot);
     let out = engine.apply(cache);
     assert!(
         out.dag == full,
@@ -51,6 +52,37 @@ fn build_and_check(engine: &mut Engine, cache: &Cache, config: &BuilderConfig) {
         );
     }
     assert_eq!(got.types.len(), snapshot.types.len());
+}
+
+/// Every listener and cluster has an ADS form: it rewrites, stays
+/// canonical, and has no reference left to rewrite.
+fn check_ads_forms(snapshot: &Snapshot) {
+    use contour::envoy::{ads::ads_form, canonical::canonical_from_bytes};
+    use contour::xds::type_url;
+    for t in [type_url::LISTENER, type_url::CLUSTER] {
+        let type_name = t.rsplit('/').next().unwrap_or_default();
+        for r in snapshot
+            .of(t)
+            .map(|ts| ts.resources.values())
+            .into_iter()
+            .flatten()
+        {
+            let ads = match ads_form(type_name, &r.value) {
+                Ok(Some(ads)) => ads,
+                Ok(None) => continue,
+                Err(e) => panic!("{}: no ADS form: {e}", r.name),
+            };
+            match canonical_from_bytes(type_name, &ads) {
+                Ok(again) => assert!(again == ads, "{}: the ADS form is not canonical", r.name),
+                Err(e) => panic!("{}: the ADS form does not decode: {e}", r.name),
+            }
+            assert!(
+                matches!(ads_form(type_name, &ads), Ok(None)),
+                "{}: the ADS form still has a per-type source",
+                r.name
+            );
+        }
+    }
 }
 
 /// The `dag_translate` target.
