@@ -126,28 +126,25 @@ upstream_contour() {
     github.com/projectcontour/contour/cmd/contour contour
 }
 
-# cargo-fuzz from crates.io (the fuzz targets under fuzz/; `make fuzz-smoke`).
-cargo_fuzz() {
-  local dir="$CACHE/cargo-fuzz-$CARGO_FUZZ_VERSION"
-  [ -x "$dir/bin/cargo-fuzz" ] && return 0
-  need cargo "install Rust (rustup); cargo-fuzz comes from crates.io"
-  log "installing cargo-fuzz $CARGO_FUZZ_VERSION into $dir (first time only)"
+# A binary crate from crates.io into $CACHE/<crate>-<version>/bin.
+# $1 crate, $2 version, $3 a binary it installs, $4 what it is for.
+cargo_tool() {
+  local crate=$1 version=$2 bin=$3 why=$4
+  local dir="$CACHE/$crate-$version"
+  [ -x "$dir/bin/$bin" ] && return 0
+  need cargo "install Rust (rustup); $crate comes from crates.io"
+  log "installing $crate $version into $dir (first time only; $why)"
   rm -rf "$dir.tmp"
-  cargo install --quiet --locked --root "$dir.tmp" --version "$CARGO_FUZZ_VERSION" cargo-fuzz
+  cargo install --quiet --locked --root "$dir.tmp" --version "$version" "$crate"
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
-# inferno from crates.io: folds `perf script` output and draws flame graphs
+# cargo-fuzz (the fuzz targets under fuzz/; `make fuzz-smoke`).
+cargo_fuzz() { cargo_tool cargo-fuzz "$CARGO_FUZZ_VERSION" cargo-fuzz "fuzzing"; }
+
+# inferno: folds `perf script` output and draws flame graphs
 # (tests/tools/flamegraph.sh; not needed by `make test`).
-inferno() {
-  local dir="$CACHE/inferno-$INFERNO_VERSION"
-  [ -x "$dir/bin/inferno-flamegraph" ] && return 0
-  need cargo "install Rust (rustup); inferno comes from crates.io"
-  log "installing inferno $INFERNO_VERSION into $dir (first time only)"
-  rm -rf "$dir.tmp"
-  cargo install --quiet --locked --root "$dir.tmp" --version "$INFERNO_VERSION" inferno
-  rm -rf "$dir" && mv "$dir.tmp" "$dir"
-}
+inferno() { cargo_tool inferno "$INFERNO_VERSION" inferno-flamegraph "flame graphs"; }
 
 print_env() {
   cat <<ENV
