@@ -15,7 +15,7 @@ use serde_json::json;
 
 mod common;
 
-use common::{TestResult, get, ground, tail};
+use common::{TestResult, get, ground, ground_scoped, tail};
 
 fn cli_args(resource: Resource, port: u16) -> CliArgs {
     CliArgs {
@@ -214,10 +214,13 @@ async fn replicas_elect_one_leader_and_envoy_survives_a_killed_contour() -> Test
         "--leader-election-renew-deadline=3s",
         "--leader-election-retry-period=300ms",
     ];
-    let mut g = ground("ops-replicas", &lease).await?;
+    // Both replicas watch only their namespace: a cluster-wide controller of
+    // another test (a leader of its own lease) would write these statuses too.
+    let mut g = ground_scoped("ops-replicas", &lease, None).await?;
     let api = ApiServer::shared()?;
     let mut flags: Vec<String> = lease.iter().map(|s| s.to_string()).collect();
     flags.push(format!("--leader-election-resource-namespace={}", g.ns));
+    flags.push(format!("--watch-namespaces={}", g.ns));
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let second = ContourServe::start(api, Some(&g.pki), &flags).await?;
 
