@@ -6,13 +6,14 @@
 #   make soak   the fault and hostile-client tests SOAK_ROUNDS times in a row, then make fuzz
 #   make crds   regenerate the CRD YAML the chart ships, and docs/api.md, from the Rust types
 #   make bench  benchmarks (figures go to BENCHMARKS.md); bench-coldstart, bench-churn,
-#               bench-fanout, bench-operator: issue 7's scenarios vs upstream (bench-issue7: all)
+#               bench-fanout, bench-operator: issue 7's scenarios vs upstream (bench-issue7: all);
+#               bench-layout: Envoy's cost of one new host by route layout
 
 SHELL := /bin/bash
 CARGO ?= cargo
 CRD_DIR := helm/contour-operator/crds
 
-.PHONY: all build test lint fmt tools crds crds-check demo fuzz fuzz-smoke soak bench bench-compare bench-propagation bench-coldstart bench-churn bench-fanout bench-operator bench-rebuild-upstream bench-rebuild-upstream-smoke bench-issue7 clean
+.PHONY: all build test lint fmt tools crds crds-check demo fuzz fuzz-smoke soak bench bench-compare bench-propagation bench-coldstart bench-churn bench-fanout bench-layout bench-operator bench-rebuild-upstream bench-rebuild-upstream-smoke bench-issue7 clean
 
 all: build
 
@@ -98,6 +99,11 @@ bench-churn: tools
 bench-fanout: tools
 	bash tests/tools/install.sh upstream_contour
 	TARGETS=$(BENCH_TARGETS) $(CARGO) bench -p contour-tests --bench fanout
+
+# Envoy alone: what one new host costs it with every host in one route
+# configuration or a scope per host, over SotW and delta ADS (no controller).
+bench-layout: tools
+	$(CARGO) bench -p contour-tests --bench layout
 
 # Upstream's counterpart is its Gateway provisioner (a Gateway whose class
 # points at a ContourDeployment); scenario 5's is bench-rebuild-upstream.

@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use contour_tests::bench::{Common, Target, churn, coldstart, fanout, operator, propagation};
+use contour_tests::bench::{
+    Common, Target, churn, coldstart, fanout, layout, operator, propagation,
+};
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -195,5 +197,46 @@ async fn propagation_smoke() -> TestResult {
     assert!(table.contains("| ours | 20 |"), "{table}");
     assert_files(&propagation::write_outputs(&cfg, &outcomes)?, &dir);
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The layout bench needs no API server: both layouts at 10 hosts, over
+/// delta ADS. Envoy's host matching differs in the way the bench reports:
+/// a scope key is the exact host, a virtual host's domain matches in any case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layout_smoke() -> TestResult {
+    let mut outcomes = Vec::new();
+    for layout in [layout::Layout::Rds, layout::Layout::Scoped] {
+        let o = layout::run(layout::Config {
+            hosts: 10,
+            samples: 3,
+            layout,
+            delta: true,
+        })
+        .await?;
+        assert_eq!(o.took.len(), 3, "{o:?}");
+        assert!(o.took.iter().all(|t| *t > Duration::ZERO), "{o:?}");
+        assert_eq!(o.probes[0], Some(200), "{o:?}");
+        assert_eq!(o.probes[1], Some(200), "the port is stripped: {o:?}");
+        assert_eq!(o.probes[3], Some(404), "{o:?}");
+        outcomes.push(o);
+    }
+    assert_eq!(outcomes[0].probes[2], Some(200), "{:?}", outcomes[0]);
+    assert_eq!(outcomes[1].probes[2], Some(404), "{:?}", outcomes[1]);
+    assert!(
+        outcomes[0]
+            .envoy_update
+            .contains("rds.ingress_http.update_duration")
+    );
+    assert!(
+        outcomes[1]
+            .envoy_update
+            .contains("scoped_rds.ingress_scopes.update_duration")
+    );
+    let table = layout::table(&outcomes);
+    assert!(
+        table.contains("| a scope per host | delta | 10 | 3 |"),
+        "{table}"
+    );
     Ok(())
 }

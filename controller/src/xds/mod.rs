@@ -64,11 +64,16 @@ pub mod type_url {
     pub const ENDPOINT: &str = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
     /// Secrets (SDS).
     pub const SECRET: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+    /// Scoped route configurations (SRDS): not in Contour's snapshots
+    /// (yet); served when a snapshot has them (the layout bench).
+    pub const SCOPED_ROUTE: &str =
+        "type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration";
     /// Runtime layers (RTDS).
     pub const RUNTIME: &str = "type.googleapis.com/envoy.service.runtime.v3.Runtime";
 
-    /// Whether an empty subscription means "everything" (LDS and CDS).
+    /// Whether an empty subscription means "everything" (LDS, CDS and, as
+    /// Envoy subscribes to it, SRDS).
     pub fn wildcard_by_default(type_url: &str) -> bool {
-        type_url == LISTENER || type_url == CLUSTER
+        type_url == LISTENER || type_url == CLUSTER || type_url == SCOPED_ROUTE
     }
 }

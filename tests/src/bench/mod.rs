@@ -18,6 +18,7 @@ pub mod churn;
 pub mod coldstart;
 pub mod controller;
 pub mod fanout;
+pub mod layout;
 pub mod objects;
 pub mod operator;
 pub mod operator_upstream;

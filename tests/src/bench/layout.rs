@@ -1,0 +1,342 @@
+//! What Envoy pays to serve one new host among N, by route layout: every
+//! host in one RouteConfiguration (RDS, what Contour sends today) or one
+//! scope per host (scoped RDS keyed on the host), each over state-of-the-world
+//! or delta ADS. Our xDS server with hand-made snapshots and a real Envoy;
+//! no API server and no controller, so the figures are Envoy's alone
+//! (publish → first 200). It decides issue 7's P1/P4 design question; see
+//! BENCHMARKS.md.
+//!
+//! `make bench-layout`; `LAYOUT_HOSTS` (5000), `LAYOUT_SAMPLES` (30).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use contour::envoy::json::from_json;
+use contour::xds::server::{LogObserver, Published, XdsServer};
+use contour::xds::snapshot::{TypeSnapshot, VersionedResource};
+use contour::xds::{Snapshot, type_url};
+use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+use envoy_types::pb::envoy::config::listener::v3::Listener;
+use envoy_types::pb::envoy::config::route::v3::{RouteConfiguration, ScopedRouteConfiguration};
+use prost::{Message, Name};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::{Result, env_or, err, ms, percentile};
+use crate::contour::ads_bootstrap_with;
+use crate::{Envoy, free_port};
+
+/// How Envoy gets its routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One RouteConfiguration holding every host.
+    Rds,
+    /// A ScopedRouteConfiguration per host (its route table inline).
+    Scoped,
+}
+
+/// One run's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    /// Hosts served before sampling.
+    pub hosts: usize,
+    /// Hosts added one at a time.
+    pub samples: usize,
+    /// The layout.
+    pub layout: Layout,
+    /// Delta (incremental) ADS instead of state of the world.
+    pub delta: bool,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The settings.
+    pub config: Config,
+    /// Start → every preloaded host served.
+    pub initial: Duration,
+    /// Publish → first 200 of each new host, sorted.
+    pub took: Vec<Duration>,
+    /// Status of the first host asked for as `HOST`, `HOST:8080`,
+    /// `UPPER-CASED HOST` and of an unknown host.
+    pub probes: [Option<u16>; 4],
+    /// Envoy's `update_duration` histogram line of the route subscription.
+    pub envoy_update: String,
+}
+
+fn host(i: usize) -> String {
+    format!("h{i}.layout.example.com")
+}
+
+/// A host like one of Contour's: its name with and without a port, a route
+/// to a cluster and the path the bench asks for.
+fn vhost(i: usize) -> Value {
+    let h = host(i);
+    json!({
+        "name": h,
+        "domains": [h, format!("{h}:*")],
+        "routes": [
+            {"match": {"prefix": "/marker"}, "direct_response": {"status": 200}},
+            {"match": {"prefix": "/"}, "route": {"cluster": "backend", "timeout": "0s", "idle_timeout": "300s"}}
+        ]
+    })
+}
+
+fn resource<M: Message + Name + Default>(name: &str, v: &Value) -> Result<Arc<VersionedResource>> {
+    let m: M = from_json(v)?;
+    Ok(Arc::new(VersionedResource::new(
+        name.to_string(),
+        M::type_url(),
+        m.encode_to_vec(),
+    )))
+}
+
+fn scope(i: usize) -> Result<Arc<VersionedResource>> {
+    let h = host(i);
+    resource::<ScopedRouteConfiguration>(
+        &h,
+        &json!({"name": h, "key": {"fragments": [{"string_key": h}]},
+            "route_configuration": {"name": h, "virtual_hosts": [vhost(i)]}}),
+    )
+}
+
+fn route_table(hosts: usize) -> Result<Arc<VersionedResource>> {
+    let vhosts: Vec<Value> = (0..hosts).map(vhost).collect();
+    resource::<RouteConfiguration>(
+        "ingress_http",
+        &json!({"name": "ingress_http", "virtual_hosts": vhosts}),
+    )
+}
+
+fn listener(port: u16, layout: Layout) -> Value {
+    let ads = json!({"ads": {}, "resource_api_version": "V3"});
+    let mut hcm = json!({
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "ingress_http",
+        // Before scope selection too: `host:port` finds the scope of `host`.
+        "strip_any_host_port": true,
+        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]
+    });
+    match layout {
+        Layout::Rds => {
+            hcm["rds"] = json!({"route_config_name": "ingress_http", "config_source": ads});
+        }
+        Layout::Scoped => {
+            hcm["scoped_routes"] = json!({
+                "name": "ingress_scopes",
+                // The whole (port-less) host is the key: a separator that
+                // cannot occur in a host, element 0.
+                "scope_key_builder": {"fragments": [{"header_value_extractor":
+                    {"name": ":authority", "element_separator": ",", "index": 0}}]},
+                "rds_config_source": ads,
+                "scoped_rds": {"scoped_rds_config_source": ads}
+            });
+        }
+    }
+    json!({
+        "name": "ingress_http",
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+            "typed_config": hcm}]}]
+    })
+}
+
+fn snapshot(cfg: &Config, port: u16) -> Result<Snapshot> {
+    let one = |r: Arc<VersionedResource>| TypeSnapshot::new([(r.name.clone(), r)]);
+    let mut types = BTreeMap::new();
+    types.insert(
+        type_url::LISTENER,
+        one(resource::<Listener>(
+            "ingress_http",
+            &listener(port, cfg.layout),
+        )?),
+    );
+    let backend = json!({"name": "backend", "type": "STATIC", "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": "backend", "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 9}}}}]}]}});
+    types.insert(
+        type_url::CLUSTER,
+        one(resource::<Cluster>("backend", &backend)?),
+    );
+    match cfg.layout {
+        Layout::Rds => {
+            types.insert(type_url::ROUTE, one(route_table(cfg.hosts)?));
+        }
+        Layout::Scoped => {
+            let scopes = (0..cfg.hosts)
+                .map(|i| scope(i).map(|r| (r.name.clone(), r)))
+                .collect::<Result<Vec<_>>>()?;
+            types.insert(type_url::SCOPED_ROUTE, TypeSnapshot::new(scopes));
+        }
+    }
+    Ok(Snapshot { types })
+}
+
+async fn status(http: &reqwest::Client, port: u16, host: &str) -> Option<u16> {
+    http.get(format!("http://127.0.0.1:{port}/marker"))
+        .header("host", host)
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+fn publish(tx: &watch::Sender<Published>, snapshot: Snapshot) -> Result<Instant> {
+    let at = Instant::now();
+    tx.send(Published {
+        snapshot: Arc::new(snapshot),
+        at: Some(at),
+    })
+    .map_err(|_| err("the xDS server stopped"))?;
+    Ok(at)
+}
+
+async fn until_served(
+    http: &reqwest::Client,
+    port: u16,
+    host: &str,
+    since: Instant,
+    cap: Duration,
+) -> Result<Duration> {
+    loop {
+        if status(http, port, host).await == Some(200) {
+            return Ok(since.elapsed());
+        }
+        if since.elapsed() > cap {
+            return Err(err(format!("{host} not served within {cap:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Runs one layout: serves `hosts`, then adds `samples` hosts one at a time.
+pub async fn run(cfg: Config) -> Result<Outcome> {
+    if cfg.hosts == 0 {
+        return Err(err("at least one host"));
+    }
+    let listen = free_port()?;
+    let xds_port = free_port()?;
+    let (tx, rx) = watch::channel(Published::default());
+    let server = XdsServer::new(rx, Arc::new(LogObserver));
+    let tcp = tokio::net::TcpListener::bind(("127.0.0.1", xds_port)).await?;
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let serving = tokio::spawn(contour::xds::transport::serve(
+        server.routes(),
+        tcp,
+        None,
+        async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        },
+    ));
+    let start = publish(&tx, snapshot(&cfg, listen)?)?;
+    let envoy = Envoy::start(&ads_bootstrap_with(xds_port, None, cfg.delta)).await?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let initial = until_served(
+        &http,
+        listen,
+        &host(cfg.hosts - 1),
+        start,
+        Duration::from_secs(120),
+    )
+    .await?;
+    let first = host(0);
+    let probes = [
+        status(&http, listen, &first).await,
+        status(&http, listen, &format!("{first}:8080")).await,
+        status(&http, listen, &first.to_uppercase()).await,
+        status(&http, listen, "nowhere.layout.example.com").await,
+    ];
+    let mut took = Vec::with_capacity(cfg.samples);
+    for s in 0..cfg.samples {
+        let i = cfg.hosts + s;
+        let mut snap = (*tx.borrow().snapshot).clone();
+        let (kind, r) = match cfg.layout {
+            Layout::Rds => (type_url::ROUTE, route_table(i + 1)?),
+            Layout::Scoped => (type_url::SCOPED_ROUTE, scope(i)?),
+        };
+        snap.types.entry(kind).or_default().insert(r);
+        let at = publish(&tx, snap)?;
+        took.push(until_served(&http, listen, &host(i), at, Duration::from_secs(10)).await?);
+        // Let Envoy settle (ACK, old table freed) before the next change.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    took.sort_unstable();
+    let stats = envoy
+        .admin_get("/stats?filter=rds.*update_duration")
+        .await?;
+    let envoy_update = stats
+        .lines()
+        .find(|l| l.contains("update_duration"))
+        .unwrap_or_default()
+        .to_string();
+    drop(envoy);
+    let _ = stop_tx.send(true);
+    serving.abort();
+    Ok(Outcome {
+        config: cfg,
+        initial,
+        took,
+        probes,
+        envoy_update,
+    })
+}
+
+/// The table of outcomes (markdown).
+pub fn table(outcomes: &[Outcome]) -> String {
+    let mut out = String::from(
+        "| layout | ADS | hosts | samples | preloaded set served | new host p50 | p90 | max | `host:8080` | `HOST` upper-cased | unknown host |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    let code = |c: Option<u16>| c.map(|c| c.to_string()).unwrap_or_else(|| "–".into());
+    for o in outcomes {
+        let c = o.config;
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {:.2} s | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} | {} |\n",
+            match c.layout {
+                Layout::Rds => "one RouteConfiguration",
+                Layout::Scoped => "a scope per host",
+            },
+            if c.delta {
+                "delta"
+            } else {
+                "state of the world"
+            },
+            c.hosts,
+            o.took.len(),
+            o.initial.as_secs_f64(),
+            ms(percentile(&o.took, 0.5)),
+            ms(percentile(&o.took, 0.9)),
+            ms(percentile(&o.took, 1.0)),
+            code(o.probes[1]),
+            code(o.probes[2]),
+            code(o.probes[3]),
+        ));
+    }
+    out
+}
+
+/// `make bench-layout`: every layout × ADS flavour at `LAYOUT_HOSTS`.
+pub async fn main() -> Result<()> {
+    let hosts = env_or("LAYOUT_HOSTS", 5000);
+    let samples = env_or("LAYOUT_SAMPLES", 30);
+    let mut outcomes = Vec::new();
+    for layout in [Layout::Rds, Layout::Scoped] {
+        for delta in [false, true] {
+            let o = run(Config {
+                hosts,
+                samples,
+                layout,
+                delta,
+            })
+            .await?;
+            eprintln!("{layout:?} delta={delta}: envoy {}", o.envoy_update);
+            outcomes.push(o);
+        }
+    }
+    println!("{}", table(&outcomes));
+    Ok(())
+}
