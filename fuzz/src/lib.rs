@@ -60,7 +60,7 @@ fn check_ads_forms(snapshot: &Snapshot) {
     use contour::envoy::{ads::ads_form, canonical::canonical_from_bytes};
     use contour::xds::type_url;
     for t in [type_url::LISTENER, type_url::CLUSTER] {
-        let type_name = t.rsplit('/').next().unwrap_or_default();
+        let type_name = contour::envoy::message_name(t);
         for r in snapshot
             .of(t)
             .map(|ts| ts.resources.values())

@@ -199,7 +199,7 @@ fn rewrite_any(bytes: &[u8], forms: &Forms, depth: u32) -> Result<Option<Vec<u8>
         return Ok(None);
     };
     let type_url = std::str::from_utf8(type_url).map_err(|_| malformed("Any type URL"))?;
-    let type_name = type_url.rsplit('/').next().unwrap_or_default();
+    let type_name = super::message_name(type_url);
     let Some(desc) = pool()?.get_message_by_name(type_name) else {
         return Ok(None);
     };

@@ -58,7 +58,7 @@ fn encode_any(m: &DynamicMessage, out: &mut Vec<u8>) -> Result<(), JsonError> {
         Some(Value::Bytes(b)) => b.to_vec(),
         _ => Vec::new(),
     };
-    let type_name = type_url.rsplit('/').next().unwrap_or_default();
+    let type_name = super::message_name(&type_url);
     let payload = canonical_from_bytes(type_name, &payload)?;
     if !type_url.is_empty() {
         key(1, LEN, out);

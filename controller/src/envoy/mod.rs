@@ -54,6 +54,13 @@ pub fn xds_config_source() -> ConfigSource {
     }
 }
 
+/// The message name an `Any` type URL names: what follows its last `/`
+/// (`type.googleapis.com/envoy.config.listener.v3.Listener` →
+/// `envoy.config.listener.v3.Listener`).
+pub fn message_name(type_url: &str) -> &str {
+    type_url.rsplit('/').next().unwrap_or(type_url)
+}
+
 /// A protobuf Duration.
 pub fn duration(d: std::time::Duration) -> Duration {
     Duration {

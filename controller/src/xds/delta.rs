@@ -153,7 +153,7 @@ fn respond(
         .map(|r| Resource {
             name: r.name.clone(),
             version: r.version.clone(),
-            resource: Some(if ads { r.for_ads().any() } else { r.any() }),
+            resource: Some(r.form(ads).any()),
             ..Default::default()
         })
         .collect();

@@ -16,6 +16,7 @@ use super::type_url;
 use crate::envoy::Resources;
 use crate::envoy::canonical::canonical_bytes;
 use crate::envoy::json::JsonError;
+use crate::envoy::message_name;
 
 /// One resource with its version. Two are equal when their names, types and
 /// versions are (the version is a hash of the bytes), so comparing them never
@@ -131,7 +132,7 @@ impl VersionedResource {
     /// Made once per resource and shared by every ADS stream.
     pub fn for_ads(self: &Arc<Self>) -> Arc<Self> {
         let type_name = match self.type_url.as_str() {
-            type_url::LISTENER | type_url::CLUSTER => self.type_url.rsplit('/').next(),
+            type_url::LISTENER | type_url::CLUSTER => Some(message_name(&self.type_url)),
             _ => None,
         };
         let Some(type_name) = type_name else {
@@ -154,6 +155,16 @@ impl VersionedResource {
             }
         });
         form.clone().unwrap_or_else(|| Arc::clone(self))
+    }
+
+    /// The resource as a stream sends it: its ADS form on an aggregated
+    /// stream ([`VersionedResource::for_ads`]), itself on a per-type one.
+    pub fn form(self: &Arc<Self>, aggregated: bool) -> Arc<Self> {
+        if aggregated {
+            self.for_ads()
+        } else {
+            Arc::clone(self)
+        }
     }
 
     /// The resource as a protobuf `Any` (a copy of its bytes).

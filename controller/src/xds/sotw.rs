@@ -280,7 +280,7 @@ fn respond(
     if !force && state.nacked_version.as_deref() == Some(current.version.as_str()) {
         return None;
     }
-    let form = |r: &Arc<VersionedResource>| if ads { r.for_ads() } else { Arc::clone(r) };
+    let form = |r: &Arc<VersionedResource>| r.form(ads);
     let resources = if full_state || force {
         wanted.values().map(form).collect()
     } else {
