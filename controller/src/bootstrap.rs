@@ -11,7 +11,8 @@
 //! interface, the admin on a unix socket (`/admin/admin.sock`), the RE2 regex
 //! engine, and the overload manager when its limits are set. Where we differ:
 //! Envoy follows Contour over one aggregated stream (`--xds-mode ads`, the
-//! default; `per-type` is upstream's and the seed's layout), the
+//! default; `delta-ads` makes it incremental; `per-type` is upstream's and
+//! the seed's layout), the
 //! `stats-health` listener is static here (upstream's `serve` sends it
 //! over LDS), and `--admin-port` moves the admin to a TCP port on 127.0.0.1.
 
@@ -94,6 +95,9 @@ pub enum XdsMode {
     /// references pointing at that stream.
     #[default]
     Ads,
+    /// The same over one incremental (delta) ADS stream: a change sends
+    /// only the resources that changed, not every resource of its type.
+    DeltaAds,
     /// One stream per resource type (upstream's and the seed's bootstrap);
     /// Envoy then also opens one per EDS cluster, secret and route
     /// configuration.
@@ -233,8 +237,10 @@ pub fn build(s: &Settings) -> Vec<OutputFile> {
 fn bootstrap(s: &Settings, transport_socket: Option<Value>) -> Value {
     let source = config_source(s.xds_mode);
     let mut dynamic = json!({"lds_config": source, "cds_config": source});
-    if s.xds_mode == XdsMode::Ads {
-        dynamic["ads_config"] = api_config_source();
+    match s.xds_mode {
+        XdsMode::Ads => dynamic["ads_config"] = api_config_source("GRPC"),
+        XdsMode::DeltaAds => dynamic["ads_config"] = api_config_source("DELTA_GRPC"),
+        XdsMode::PerType => {}
     }
     let mut contour = xds_cluster(s);
     if let Some(socket) = transport_socket {
@@ -279,9 +285,9 @@ fn type_url(name: &str) -> String {
 /// Envoy names its node (with the list of every extension it has, ~50 KB)
 /// in the first request of a stream only, not in every ACK: `contour
 /// serve` and upstream both take it from the first request.
-fn api_config_source() -> Value {
+fn api_config_source(api_type: &str) -> Value {
     json!({
-        "api_type": "GRPC",
+        "api_type": api_type,
         "transport_api_version": "V3",
         "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER, "authority": XDS_CLUSTER}}],
         "set_node_on_first_message_only": true,
@@ -290,9 +296,9 @@ fn api_config_source() -> Value {
 
 fn config_source(mode: XdsMode) -> Value {
     match mode {
-        XdsMode::Ads => json!({"ads": {}, "resource_api_version": "V3"}),
+        XdsMode::Ads | XdsMode::DeltaAds => json!({"ads": {}, "resource_api_version": "V3"}),
         XdsMode::PerType => {
-            json!({"api_config_source": api_config_source(), "resource_api_version": "V3"})
+            json!({"api_config_source": api_config_source("GRPC"), "resource_api_version": "V3"})
         }
     }
 }
@@ -619,8 +625,9 @@ pub struct BootstrapArgs {
     /// The version of the xDS resources to request from Contour.
     #[arg(long, default_value = "v3")]
     pub xds_resource_version: String,
-    /// One aggregated stream for everything (default), or one stream per
-    /// type and per referenced resource (upstream's bootstrap).
+    /// One aggregated stream for everything (default), the same
+    /// incremental (`delta-ads`), or one stream per type and per referenced
+    /// resource (upstream's bootstrap).
     #[arg(long, value_enum, default_value_t = XdsMode::Ads)]
     pub xds_mode: XdsMode,
     /// Address of the listener that serves /stats, /stats/prometheus and /ready.

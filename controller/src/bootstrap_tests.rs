@@ -117,6 +117,21 @@ fn per_type_streams_have_no_ads() -> TestResult {
 }
 
 #[test]
+fn delta_ads_is_the_same_stream_made_incremental() -> TestResult {
+    let s = settings(&["-", "--xds-mode", "delta-ads"])?;
+    assert_eq!(s.xds_mode, XdsMode::DeltaAds);
+    let b = main_json(&s);
+    let sotw = main_json(&Settings::default());
+    let d = &b["dynamic_resources"];
+    assert_eq!(d["ads_config"]["api_type"], "DELTA_GRPC");
+    // Everything else is the default's: every source is the ADS stream.
+    let mut same = b.clone();
+    same["dynamic_resources"]["ads_config"]["api_type"] = json!("GRPC");
+    assert_eq!(same, sotw);
+    assert_valid(&build(&s))
+}
+
+#[test]
 fn admin_port_puts_the_admin_on_loopback_tcp() -> TestResult {
     let s = settings(&["-", "--admin-port", "19001"])?;
     let b = main_json(&s);

@@ -14,6 +14,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use contour_tests::contour::XdsMode;
 use contour_tests::k8s::{apply, install_crds, service_for};
 use contour_tests::{ApiServer, ContourServe, TestNet, XdsPki, free_port, process, tools};
 use futures::StreamExt;
@@ -215,8 +216,13 @@ async fn run(target: Target, preload: usize, samples: usize) -> Result<Figures> 
     let listen = free_port()?;
     let (controller, xds_port, pki) = start(target, api, &ns, listen).await?;
     let envoy = match &pki {
-        Some(p) => contour_tests::contour::envoy_from_bootstrap(xds_port, p, false).await?,
-        None => contour_tests::contour::envoy_from_bootstrap_with(xds_port, None, false).await?,
+        Some(p) => {
+            contour_tests::contour::envoy_from_bootstrap(xds_port, p, XdsMode::PerType).await?
+        }
+        None => {
+            contour_tests::contour::envoy_from_bootstrap_with(xds_port, None, XdsMode::PerType)
+                .await?
+        }
     };
     let http = reqwest::Client::new();
     // Wait until the preloaded set is live.

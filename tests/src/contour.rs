@@ -285,15 +285,41 @@ impl Drop for ContourServe {
 /// bootstrap's default), else per type as upstream's bootstrap does, with
 /// Envoy's certificate from `pki`; admin on a free loopback port, no stats
 /// listener.
-pub async fn envoy_from_bootstrap(xds_port: u16, pki: &XdsPki, ads: bool) -> Result<crate::Envoy> {
-    envoy_from_bootstrap_with(xds_port, Some(pki), ads).await
+pub async fn envoy_from_bootstrap(
+    xds_port: u16,
+    pki: &XdsPki,
+    mode: XdsMode,
+) -> Result<crate::Envoy> {
+    envoy_from_bootstrap_with(xds_port, Some(pki), mode).await
+}
+
+/// `contour bootstrap --xds-mode`: how the Envoy follows Contour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdsMode {
+    /// One state-of-the-world ADS stream (our default).
+    Ads,
+    /// One incremental (delta) ADS stream.
+    DeltaAds,
+    /// A stream per type and per referenced resource (upstream's).
+    PerType,
+}
+
+impl XdsMode {
+    /// The flag's value.
+    pub fn flag(self) -> &'static str {
+        match self {
+            XdsMode::Ads => "ads",
+            XdsMode::DeltaAds => "delta-ads",
+            XdsMode::PerType => "per-type",
+        }
+    }
 }
 
 /// [`envoy_from_bootstrap`], over plain gRPC when `pki` is `None`.
 pub async fn envoy_from_bootstrap_with(
     xds_port: u16,
     pki: Option<&XdsPki>,
-    ads: bool,
+    mode: XdsMode,
 ) -> Result<crate::Envoy> {
     let admin = free_port()?;
     let path = |p: &std::path::Path| p.display().to_string();
@@ -319,19 +345,16 @@ pub async fn envoy_from_bootstrap_with(
             key.as_str(),
         ]);
     }
-    args.extend(["--xds-mode", if ads { "ads" } else { "per-type" }]);
+    args.extend(["--xds-mode", mode.flag()]);
     let out = run_ok(&args)?;
     let bootstrap: Value = serde_json::from_slice(&out.stdout)?;
     crate::Envoy::start_as_is(&bootstrap, &format!("http://127.0.0.1:{admin}")).await
 }
 
-/// A bootstrap (without admin; [`crate::Envoy::start`] adds it) that follows
-/// Contour at `127.0.0.1:xds_port` over ADS, over mTLS when `pki` is given.
-pub fn ads_bootstrap(xds_port: u16, pki: Option<&XdsPki>) -> Value {
-    ads_bootstrap_with(xds_port, pki, false)
-}
-
-/// [`ads_bootstrap`], with incremental (delta) ADS when `delta` is set.
+/// A minimal hand-written bootstrap (without admin; [`crate::Envoy::start`]
+/// adds it) that follows an xDS server at `127.0.0.1:xds_port` over ADS,
+/// incremental when `delta` is set, over mTLS when `pki` is given (the
+/// layout bench; Contour's own is `contour bootstrap`).
 pub fn ads_bootstrap_with(xds_port: u16, pki: Option<&XdsPki>, delta: bool) -> Value {
     let mut contour = json!({
         "name": "contour",

@@ -162,7 +162,12 @@ async fn a_restarted_envoy_has_the_full_configuration_once_live() -> TestResult 
     }
     let (port, xds, pki) = (g.listen, g.contour.xds_port, g.pki.clone());
     drop(g.envoy);
-    let envoy = contour_tests::contour::envoy_from_bootstrap(xds, &pki, false).await?;
+    let envoy = contour_tests::contour::envoy_from_bootstrap(
+        xds,
+        &pki,
+        contour_tests::contour::XdsMode::PerType,
+    )
+    .await?;
     // LIVE means the initial fetch is done: every host answers at once.
     for h in &hosts {
         let got = common::get(port, h, "/").await;

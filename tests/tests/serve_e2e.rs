@@ -409,5 +409,10 @@ async fn delta_ads_follows_changes_and_removals() -> TestResult {
         .metric("contour_xds_ack_total{type=\"Cluster\"}")
         .await?;
     assert!(acks.unwrap_or(0.0) >= 2.0, "delta ACKs counted: {acks:?}");
+    // All of it over one incremental ADS stream, as `contour bootstrap
+    // --xds-mode delta-ads` wrote it.
+    assert_eq!(g.xds_streams().await?, 1, "streams from Envoy to Contour");
+    let dump = g.envoy.admin_get("/config_dump").await?;
+    assert!(dump.contains("\"DELTA_GRPC\""), "not a delta bootstrap");
     Ok(())
 }

@@ -360,12 +360,11 @@ pub async fn measure(
     let envoy_task = if cfg.envoy {
         ctl.wait_xds_port(Duration::from_secs(60)).await?;
         let (port, pki, listen) = (ctl.xds_port, ctl.pki.clone(), ctl.http_listen);
-        // Each side's own bootstrap default: ours over ADS, upstream's per type.
-        let ads = target == Target::Ours;
+        let mode = target.xds_mode();
         let (clusters, hosts) = (world.expected.clusters, world.probe_hosts.clone());
         let deadline = t0 + cfg.timeout;
         Some(tokio::spawn(async move {
-            let envoy = crate::contour::envoy_from_bootstrap(port, &pki, ads)
+            let envoy = crate::contour::envoy_from_bootstrap(port, &pki, mode)
                 .await
                 .ok()?;
             let at = envoy_complete(&envoy, listen, clusters, &hosts, deadline).await;

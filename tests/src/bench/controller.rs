@@ -28,6 +28,20 @@ impl Target {
         }
     }
 
+    /// How its Envoy follows it: each side's own bootstrap default (ours one
+    /// ADS stream, upstream a stream per type); `OURS_XDS_MODE=delta-ads`
+    /// makes ours incremental.
+    pub fn xds_mode(self) -> crate::contour::XdsMode {
+        use crate::contour::XdsMode;
+        match self {
+            Target::Upstream => XdsMode::PerType,
+            Target::Ours => match std::env::var("OURS_XDS_MODE").as_deref() {
+                Ok("delta-ads") => XdsMode::DeltaAds,
+                _ => XdsMode::Ads,
+            },
+        }
+    }
+
     /// How tables call it.
     pub fn label(self) -> String {
         match self {

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use contour_tests::contour::ads_bootstrap_with;
+use contour_tests::contour::XdsMode;
 use contour_tests::k8s::{apply, install_crds};
 use contour_tests::{ApiServer, ContourServe, Envoy, XdsPki, free_port};
 use serde_json::Value;
@@ -90,7 +90,7 @@ pub enum Follow {
     PerType,
     /// `contour bootstrap` as users run it: one ADS stream.
     Ads,
-    /// A hand-written bootstrap with incremental (delta) ADS.
+    /// `contour bootstrap --xds-mode delta-ads`: one incremental ADS stream.
     Delta,
 }
 
@@ -147,19 +147,12 @@ async fn ground_inner(
     flags.extend(extra.iter().map(|s| s.to_string()));
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let contour = ContourServe::start(api, Some(&pki), &flags).await?;
-    let envoy = match follow {
-        Follow::Delta => {
-            Envoy::start(&ads_bootstrap_with(contour.xds_port, Some(&pki), true)).await?
-        }
-        Follow::PerType | Follow::Ads => {
-            contour_tests::contour::envoy_from_bootstrap(
-                contour.xds_port,
-                &pki,
-                follow == Follow::Ads,
-            )
-            .await?
-        }
+    let mode = match follow {
+        Follow::Delta => XdsMode::DeltaAds,
+        Follow::PerType => XdsMode::PerType,
+        Follow::Ads => XdsMode::Ads,
     };
+    let envoy = contour_tests::contour::envoy_from_bootstrap(contour.xds_port, &pki, mode).await?;
     Ok(Ground {
         client,
         ns,

@@ -228,9 +228,8 @@ pub async fn measure(
     let deadline = t0 + cfg.ready_cap;
     let since = |t: Instant| (t - t0).as_secs_f64();
     ctl.wait_xds_port(Duration::from_secs(60)).await?;
-    // Each side's own bootstrap default: ours over ADS, upstream's per type.
-    let ads = target == Target::Ours;
-    let envoy = crate::contour::envoy_from_bootstrap(ctl.xds_port, &ctl.pki, ads).await?;
+    let envoy =
+        crate::contour::envoy_from_bootstrap(ctl.xds_port, &ctl.pki, target.xds_mode()).await?;
     let listen = ctl.http_listen;
     let http = http_client()?;
     let mut outcome = Outcome {
