@@ -104,6 +104,17 @@ pub enum XdsMode {
     PerType,
 }
 
+impl XdsMode {
+    /// Its `--xds-mode` value.
+    pub fn flag(self) -> &'static str {
+        match self {
+            XdsMode::Ads => "ads",
+            XdsMode::DeltaAds => "delta-ads",
+            XdsMode::PerType => "per-type",
+        }
+    }
+}
+
 /// DNS resolution policy for the `contour` cluster's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum DnsLookupFamily {

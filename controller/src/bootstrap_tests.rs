@@ -118,8 +118,11 @@ fn per_type_streams_have_no_ads() -> TestResult {
 
 #[test]
 fn delta_ads_is_the_same_stream_made_incremental() -> TestResult {
-    let s = settings(&["-", "--xds-mode", "delta-ads"])?;
+    let s = settings(&["-", "--xds-mode", XdsMode::DeltaAds.flag()])?;
     assert_eq!(s.xds_mode, XdsMode::DeltaAds);
+    for mode in [XdsMode::Ads, XdsMode::PerType] {
+        assert_eq!(settings(&["-", "--xds-mode", mode.flag()])?.xds_mode, mode);
+    }
     let b = main_json(&s);
     let sotw = main_json(&Settings::default());
     let d = &b["dynamic_resources"];

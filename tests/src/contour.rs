@@ -280,11 +280,9 @@ impl Drop for ContourServe {
     }
 }
 
-/// Starts Envoy from `contour bootstrap` output, as an envoy pod does: it
-/// follows Contour at `127.0.0.1:xds_port` over ADS with `ads` (the
-/// bootstrap's default), else per type as upstream's bootstrap does, with
-/// Envoy's certificate from `pki`; admin on a free loopback port, no stats
-/// listener.
+/// Starts Envoy from `contour bootstrap --xds-mode <mode>` output, as an
+/// envoy pod does: it follows Contour at `127.0.0.1:xds_port` with Envoy's
+/// certificate from `pki`; admin on a free loopback port, no stats listener.
 pub async fn envoy_from_bootstrap(
     xds_port: u16,
     pki: &XdsPki,
@@ -293,27 +291,7 @@ pub async fn envoy_from_bootstrap(
     envoy_from_bootstrap_with(xds_port, Some(pki), mode).await
 }
 
-/// `contour bootstrap --xds-mode`: how the Envoy follows Contour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum XdsMode {
-    /// One state-of-the-world ADS stream (our default).
-    Ads,
-    /// One incremental (delta) ADS stream.
-    DeltaAds,
-    /// A stream per type and per referenced resource (upstream's).
-    PerType,
-}
-
-impl XdsMode {
-    /// The flag's value.
-    pub fn flag(self) -> &'static str {
-        match self {
-            XdsMode::Ads => "ads",
-            XdsMode::DeltaAds => "delta-ads",
-            XdsMode::PerType => "per-type",
-        }
-    }
-}
+pub use contour::bootstrap::XdsMode;
 
 /// [`envoy_from_bootstrap`], over plain gRPC when `pki` is `None`.
 pub async fn envoy_from_bootstrap_with(
