@@ -32,9 +32,52 @@ use crate::{Envoy, free_port};
 pub enum Layout {
     /// One RouteConfiguration holding every host.
     Rds,
-    /// A ScopedRouteConfiguration per host (its route table inline).
+    /// A ScopedRouteConfiguration per host (its route table inline), keyed
+    /// on the host as sent.
     Scoped,
+    /// The same keyed on a header two Lua filters set: the lower-cased
+    /// host if it has a scope, else `*.<parent>` if that has one, else `*`
+    /// (the fallback a single route table gives; see [`LUA_EXACT`]).
+    ScopedLua,
 }
+
+/// The header the Lua filters put the scope key in.
+const SCOPE_HEADER: &str = "x-contour-scope";
+
+/// First Lua filter: the key is the lower-cased (port-less) host; it forces
+/// the route lookup (`metadata()`) and, when no scope has a route for it,
+/// tries the wildcard of its parent domain. (Every route has a name, so a
+/// found route has a name.)
+const LUA_EXACT: &str = r#"
+function envoy_on_request(h)
+  local headers = h:headers()
+  local host = string.lower(headers:get(":authority") or "")
+  headers:replace("x-contour-scope", host)
+  h:metadata()
+  if h:streamInfo():routeName() ~= "" then
+    return
+  end
+  local parent = string.match(host, "^[^.]+(%..+)$")
+  headers:replace("x-contour-scope", parent and ("*" .. parent) or "*")
+end
+"#;
+
+/// Second Lua filter: when the first fell back to a wildcard and that has no
+/// scope either, the default host `*`.
+const LUA_WILDCARD: &str = r#"
+function envoy_on_request(h)
+  local headers = h:headers()
+  local key = headers:get("x-contour-scope") or ""
+  if string.sub(key, 1, 2) ~= "*." then
+    return
+  end
+  h:metadata()
+  if h:streamInfo():routeName() ~= "" then
+    return
+  end
+  headers:replace("x-contour-scope", "*")
+end
+"#;
 
 /// One run's settings.
 #[derive(Debug, Clone, Copy)]
@@ -59,8 +102,11 @@ pub struct Outcome {
     /// Publish → first 200 of each new host, sorted.
     pub took: Vec<Duration>,
     /// Status of the first host asked for as `HOST`, `HOST:8080`,
-    /// `UPPER-CASED HOST` and of an unknown host.
-    pub probes: [Option<u16>; 4],
+    /// `UPPER-CASED HOST`, of a host under the wildcard host and of an
+    /// unknown host (the default host `*` serves it).
+    pub probes: [Option<u16>; 5],
+    /// One request at a time to the first host: latency p50 and p99, µs.
+    pub request_us: (f64, f64),
     /// Envoy's `update_duration` histogram line of the route subscription.
     pub envoy_update: String,
 }
@@ -69,18 +115,31 @@ fn host(i: usize) -> String {
     format!("h{i}.layout.example.com")
 }
 
+/// The wildcard host among the preloaded ones.
+const WILDCARD: &str = "*.wild.layout.example.com";
+
 /// A host like one of Contour's: its name with and without a port, a route
-/// to a cluster and the path the bench asks for.
-fn vhost(i: usize) -> Value {
-    let h = host(i);
+/// to a cluster and the path the bench asks for, which answers 200 (201 on
+/// the wildcard host, 202 on the default host, so that a new host is only
+/// "served" once its own table has it).
+fn vhost_of(name: &str) -> Value {
+    let (domains, marker) = match name {
+        "*" => (json!(["*"]), 202),
+        WILDCARD => (json!([name, format!("{name}:*")]), 201),
+        _ => (json!([name, format!("{name}:*")]), 200),
+    };
     json!({
-        "name": h,
-        "domains": [h, format!("{h}:*")],
+        "name": name,
+        "domains": domains,
         "routes": [
-            {"match": {"prefix": "/marker"}, "direct_response": {"status": 200}},
-            {"match": {"prefix": "/"}, "route": {"cluster": "backend", "timeout": "0s", "idle_timeout": "300s"}}
+            {"name": "marker", "match": {"prefix": "/marker"}, "direct_response": {"status": marker}},
+            {"name": "backend", "match": {"prefix": "/"}, "route": {"cluster": "backend", "timeout": "0s", "idle_timeout": "300s"}}
         ]
     })
+}
+
+fn vhost(i: usize) -> Value {
+    vhost_of(&host(i))
 }
 
 fn resource<M: Message + Name + Default>(name: &str, v: &Value) -> Result<Arc<VersionedResource>> {
@@ -92,47 +151,79 @@ fn resource<M: Message + Name + Default>(name: &str, v: &Value) -> Result<Arc<Ve
     )))
 }
 
-fn scope(i: usize) -> Result<Arc<VersionedResource>> {
-    let h = host(i);
+/// The scope of host `name` (its key is the name; the Lua layout's route
+/// table also drops the key header before a request goes upstream).
+fn scope_of(name: &str, layout: Layout) -> Result<Arc<VersionedResource>> {
+    let mut table = json!({"name": name, "virtual_hosts": [vhost_of(name)]});
+    if layout == Layout::ScopedLua {
+        table["request_headers_to_remove"] = json!([SCOPE_HEADER]);
+    }
     resource::<ScopedRouteConfiguration>(
-        &h,
-        &json!({"name": h, "key": {"fragments": [{"string_key": h}]},
-            "route_configuration": {"name": h, "virtual_hosts": [vhost(i)]}}),
+        name,
+        &json!({"name": name, "key": {"fragments": [{"string_key": name}]},
+            "route_configuration": table}),
     )
 }
 
+fn scope(i: usize, layout: Layout) -> Result<Arc<VersionedResource>> {
+    scope_of(&host(i), layout)
+}
+
+/// `hosts` numbered hosts, then the wildcard and the default host (Envoy
+/// tries exact domains before wildcards, whatever the order).
 fn route_table(hosts: usize) -> Result<Arc<VersionedResource>> {
-    let vhosts: Vec<Value> = (0..hosts).map(vhost).collect();
+    let mut vhosts: Vec<Value> = (0..hosts).map(vhost).collect();
+    vhosts.push(vhost_of(WILDCARD));
+    vhosts.push(vhost_of("*"));
     resource::<RouteConfiguration>(
         "ingress_http",
         &json!({"name": "ingress_http", "virtual_hosts": vhosts}),
     )
 }
 
+fn lua(name: &str, code: &str) -> Value {
+    json!({"name": name, "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+        "default_source_code": {"inline_string": code}}})
+}
+
 fn listener(port: u16, layout: Layout) -> Value {
     let ads = json!({"ads": {}, "resource_api_version": "V3"});
+    let router = json!({"name": "envoy.filters.http.router", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}});
     let mut hcm = json!({
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "ingress_http",
         // Before scope selection too: `host:port` finds the scope of `host`.
         "strip_any_host_port": true,
-        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]
+        "http_filters": [router]
     });
+    // The whole value is the key: a separator that cannot occur in a host,
+    // element 0.
+    let key = |header: &str| {
+        json!({"fragments": [{"header_value_extractor":
+            {"name": header, "element_separator": ",", "index": 0}}]})
+    };
+    let scoped = |header: &str| {
+        json!({
+            "name": "ingress_scopes",
+            "scope_key_builder": key(header),
+            "rds_config_source": ads,
+            "scoped_rds": {"scoped_rds_config_source": ads}
+        })
+    };
     match layout {
         Layout::Rds => {
             hcm["rds"] = json!({"route_config_name": "ingress_http", "config_source": ads});
         }
-        Layout::Scoped => {
-            hcm["scoped_routes"] = json!({
-                "name": "ingress_scopes",
-                // The whole (port-less) host is the key: a separator that
-                // cannot occur in a host, element 0.
-                "scope_key_builder": {"fragments": [{"header_value_extractor":
-                    {"name": ":authority", "element_separator": ",", "index": 0}}]},
-                "rds_config_source": ads,
-                "scoped_rds": {"scoped_rds_config_source": ads}
-            });
+        Layout::Scoped => hcm["scoped_routes"] = scoped(":authority"),
+        Layout::ScopedLua => {
+            hcm["scoped_routes"] = scoped(SCOPE_HEADER);
+            hcm["http_filters"] = json!([
+                lua("contour.scope.exact", LUA_EXACT),
+                lua("contour.scope.wildcard", LUA_WILDCARD),
+                router
+            ]);
         }
     }
     json!({
@@ -164,10 +255,13 @@ fn snapshot(cfg: &Config, port: u16) -> Result<Snapshot> {
         Layout::Rds => {
             types.insert(type_url::ROUTE, one(route_table(cfg.hosts)?));
         }
-        Layout::Scoped => {
-            let scopes = (0..cfg.hosts)
-                .map(|i| scope(i).map(|r| (r.name.clone(), r)))
+        Layout::Scoped | Layout::ScopedLua => {
+            let mut scopes = (0..cfg.hosts)
+                .map(|i| scope(i, cfg.layout))
                 .collect::<Result<Vec<_>>>()?;
+            scopes.push(scope_of(WILDCARD, cfg.layout)?);
+            scopes.push(scope_of("*", cfg.layout)?);
+            let scopes = scopes.into_iter().map(|r| (r.name.clone(), r));
             types.insert(type_url::SCOPED_ROUTE, TypeSnapshot::new(scopes));
         }
     }
@@ -248,15 +342,17 @@ pub async fn run(cfg: Config) -> Result<Outcome> {
         status(&http, listen, &first).await,
         status(&http, listen, &format!("{first}:8080")).await,
         status(&http, listen, &first.to_uppercase()).await,
+        status(&http, listen, "any.wild.layout.example.com").await,
         status(&http, listen, "nowhere.layout.example.com").await,
     ];
+    let request_us = request_latency(&http, listen, &first, 2000).await?;
     let mut took = Vec::with_capacity(cfg.samples);
     for s in 0..cfg.samples {
         let i = cfg.hosts + s;
         let mut snap = (*tx.borrow().snapshot).clone();
         let (kind, r) = match cfg.layout {
             Layout::Rds => (type_url::ROUTE, route_table(i + 1)?),
-            Layout::Scoped => (type_url::SCOPED_ROUTE, scope(i)?),
+            Layout::Scoped | Layout::ScopedLua => (type_url::SCOPED_ROUTE, scope(i, cfg.layout)?),
         };
         snap.types.entry(kind).or_default().insert(r);
         let at = publish(&tx, snap)?;
@@ -281,24 +377,46 @@ pub async fn run(cfg: Config) -> Result<Outcome> {
         initial,
         took,
         probes,
+        request_us,
         envoy_update,
     })
+}
+
+/// `n` requests one after the other on one connection: p50 and p99 in µs.
+async fn request_latency(
+    http: &reqwest::Client,
+    port: u16,
+    host: &str,
+    n: usize,
+) -> Result<(f64, f64)> {
+    let mut took = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        if status(http, port, host).await != Some(200) {
+            return Err(err(format!("{host} stopped answering 200")));
+        }
+        took.push(t.elapsed());
+    }
+    took.sort_unstable();
+    let us = |q: f64| percentile(&took, q).as_secs_f64() * 1e6;
+    Ok((us(0.5), us(0.99)))
 }
 
 /// The table of outcomes (markdown).
 pub fn table(outcomes: &[Outcome]) -> String {
     let mut out = String::from(
-        "| layout | ADS | hosts | samples | preloaded set served | new host p50 | p90 | max | `host:8080` | `HOST` upper-cased | unknown host |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "| layout | ADS | hosts | samples | preloaded set served | new host p50 | p90 | max | `host:8080` | `HOST` upper-cased | under the wildcard (201) | unknown: default host (202) | one request p50 | p99 |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     let code = |c: Option<u16>| c.map(|c| c.to_string()).unwrap_or_else(|| "–".into());
     for o in outcomes {
         let c = o.config;
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {:.2} s | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {:.2} s | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} | {} | {} | {:.0} µs | {:.0} µs |\n",
             match c.layout {
                 Layout::Rds => "one RouteConfiguration",
                 Layout::Scoped => "a scope per host",
+                Layout::ScopedLua => "a scope per host, Lua-chosen key",
             },
             if c.delta {
                 "delta"
@@ -314,6 +432,9 @@ pub fn table(outcomes: &[Outcome]) -> String {
             code(o.probes[1]),
             code(o.probes[2]),
             code(o.probes[3]),
+            code(o.probes[4]),
+            o.request_us.0,
+            o.request_us.1,
         ));
     }
     out
@@ -324,7 +445,7 @@ pub async fn main() -> Result<()> {
     let hosts = env_or("LAYOUT_HOSTS", 5000);
     let samples = env_or("LAYOUT_SAMPLES", 30);
     let mut outcomes = Vec::new();
-    for layout in [Layout::Rds, Layout::Scoped] {
+    for layout in [Layout::Rds, Layout::Scoped, Layout::ScopedLua] {
         for delta in [false, true] {
             let o = run(Config {
                 hosts,
