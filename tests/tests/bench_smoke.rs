@@ -209,9 +209,9 @@ async fn layout_smoke() -> TestResult {
     use layout::Layout;
     let mut outcomes = Vec::new();
     for (layout, want) in [
-        (Layout::Rds, [200, 200, 200, 201, 202]),
-        (Layout::Scoped, [200, 200, 404, 404, 404]),
-        (Layout::ScopedLua, [200, 200, 200, 201, 202]),
+        (Layout::Rds, [200, 200, 200, 201, 202, 404]),
+        (Layout::Scoped, [200, 200, 404, 404, 404, 404]),
+        (Layout::ScopedLua, [200, 200, 200, 201, 202, 404]),
     ] {
         let o = layout::run(layout::Config {
             hosts: 10,

@@ -102,9 +102,10 @@ pub struct Outcome {
     /// Publish → first 200 of each new host, sorted.
     pub took: Vec<Duration>,
     /// Status of the first host asked for as `HOST`, `HOST:8080`,
-    /// `UPPER-CASED HOST`, of a host under the wildcard host and of an
-    /// unknown host (the default host `*` serves it).
-    pub probes: [Option<u16>; 5],
+    /// `UPPER-CASED HOST`, of a host under the wildcard host, of an
+    /// unknown host (the default host `*` serves it), and of a path the
+    /// narrow host has no route for (404).
+    pub probes: [Option<u16>; 6],
     /// One request at a time to the first host: latency p50 and p99, µs.
     pub request_us: (f64, f64),
     /// Envoy's `update_duration` histogram line of the route subscription.
@@ -118,6 +119,10 @@ fn host(i: usize) -> String {
 /// The wildcard host among the preloaded ones.
 const WILDCARD: &str = "*.wild.layout.example.com";
 
+/// A host with only its marker route: another path on it must be a 404,
+/// not the answer of a host it would fall back to.
+const NARROW: &str = "narrow.layout.example.com";
+
 /// A host like one of Contour's: its name with and without a port, a route
 /// to a cluster and the path the bench asks for, which answers 200 (201 on
 /// the wildcard host, 202 on the default host, so that a new host is only
@@ -128,14 +133,14 @@ fn vhost_of(name: &str) -> Value {
         WILDCARD => (json!([name, format!("{name}:*")]), 201),
         _ => (json!([name, format!("{name}:*")]), 200),
     };
-    json!({
-        "name": name,
-        "domains": domains,
-        "routes": [
-            {"name": "marker", "match": {"prefix": "/marker"}, "direct_response": {"status": marker}},
-            {"name": "backend", "match": {"prefix": "/"}, "route": {"cluster": "backend", "timeout": "0s", "idle_timeout": "300s"}}
-        ]
-    })
+    let mut routes = vec![
+        json!({"name": "marker", "match": {"prefix": "/marker"}, "direct_response": {"status": marker}}),
+    ];
+    if name != NARROW {
+        routes.push(json!({"name": "backend", "match": {"prefix": "/"},
+            "route": {"cluster": "backend", "timeout": "0s", "idle_timeout": "300s"}}));
+    }
+    json!({"name": name, "domains": domains, "routes": routes})
 }
 
 fn vhost(i: usize) -> Value {
@@ -154,10 +159,18 @@ fn resource<M: Message + Name + Default>(name: &str, v: &Value) -> Result<Arc<Ve
 /// The scope of host `name` (its key is the name; the Lua layout's route
 /// table also drops the key header before a request goes upstream).
 fn scope_of(name: &str, layout: Layout) -> Result<Arc<VersionedResource>> {
-    let mut table = json!({"name": name, "virtual_hosts": [vhost_of(name)]});
+    let mut vhost = vhost_of(name);
+    let mut table = json!({"name": name});
     if layout == Layout::ScopedLua {
         table["request_headers_to_remove"] = json!([SCOPE_HEADER]);
+        // Found scope = found route: a path the host does not route is its
+        // 404, never a fallback to a wildcard or the default host.
+        if let Some(routes) = vhost["routes"].as_array_mut() {
+            routes.push(json!({"name": "scope-end", "match": {"prefix": "/"},
+                "direct_response": {"status": 404}}));
+        }
     }
+    table["virtual_hosts"] = json!([vhost]);
     resource::<ScopedRouteConfiguration>(
         name,
         &json!({"name": name, "key": {"fragments": [{"string_key": name}]},
@@ -173,6 +186,7 @@ fn scope(i: usize, layout: Layout) -> Result<Arc<VersionedResource>> {
 /// tries exact domains before wildcards, whatever the order).
 fn route_table(hosts: usize) -> Result<Arc<VersionedResource>> {
     let mut vhosts: Vec<Value> = (0..hosts).map(vhost).collect();
+    vhosts.push(vhost_of(NARROW));
     vhosts.push(vhost_of(WILDCARD));
     vhosts.push(vhost_of("*"));
     resource::<RouteConfiguration>(
@@ -259,6 +273,7 @@ fn snapshot(cfg: &Config, port: u16) -> Result<Snapshot> {
             let mut scopes = (0..cfg.hosts)
                 .map(|i| scope(i, cfg.layout))
                 .collect::<Result<Vec<_>>>()?;
+            scopes.push(scope_of(NARROW, cfg.layout)?);
             scopes.push(scope_of(WILDCARD, cfg.layout)?);
             scopes.push(scope_of("*", cfg.layout)?);
             let scopes = scopes.into_iter().map(|r| (r.name.clone(), r));
@@ -269,7 +284,11 @@ fn snapshot(cfg: &Config, port: u16) -> Result<Snapshot> {
 }
 
 async fn status(http: &reqwest::Client, port: u16, host: &str) -> Option<u16> {
-    http.get(format!("http://127.0.0.1:{port}/marker"))
+    status_at(http, port, host, "/marker").await
+}
+
+async fn status_at(http: &reqwest::Client, port: u16, host: &str, path: &str) -> Option<u16> {
+    http.get(format!("http://127.0.0.1:{port}{path}"))
         .header("host", host)
         .send()
         .await
@@ -344,6 +363,7 @@ pub async fn run(cfg: Config) -> Result<Outcome> {
         status(&http, listen, &first.to_uppercase()).await,
         status(&http, listen, "any.wild.layout.example.com").await,
         status(&http, listen, "nowhere.layout.example.com").await,
+        status_at(&http, listen, NARROW, "/other").await,
     ];
     let request_us = request_latency(&http, listen, &first, 2000).await?;
     let mut took = Vec::with_capacity(cfg.samples);
@@ -405,14 +425,14 @@ async fn request_latency(
 /// The table of outcomes (markdown).
 pub fn table(outcomes: &[Outcome]) -> String {
     let mut out = String::from(
-        "| layout | ADS | hosts | samples | preloaded set served | new host p50 | p90 | max | `host:8080` | `HOST` upper-cased | under the wildcard (201) | unknown: default host (202) | one request p50 | p99 |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "| layout | ADS | hosts | samples | preloaded set served | new host p50 | p90 | max | `host:8080` | `HOST` upper-cased | under the wildcard (201) | unknown: default host (202) | a path its host lacks (404) | one request p50 | p99 |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     let code = |c: Option<u16>| c.map(|c| c.to_string()).unwrap_or_else(|| "–".into());
     for o in outcomes {
         let c = o.config;
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {:.2} s | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} | {} | {} | {:.0} µs | {:.0} µs |\n",
+            "| {} | {} | {} | {} | {:.2} s | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} | {} | {} | {} | {:.0} µs | {:.0} µs |\n",
             match c.layout {
                 Layout::Rds => "one RouteConfiguration",
                 Layout::Scoped => "a scope per host",
@@ -433,6 +453,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
             code(o.probes[2]),
             code(o.probes[3]),
             code(o.probes[4]),
+            code(o.probes[5]),
             o.request_us.0,
             o.request_us.1,
         ));
