@@ -112,18 +112,28 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() -> TestResult {
     assert!(reconciles(&b_metrics) >= 1.0);
     assert!(!b.is_finished());
 
-    // Someone else takes the lease: b stops reconciling and says why.
-    let mut lease = leases.get("contour-operator").await?;
-    if let Some(spec) = lease.spec.as_mut() {
-        spec.holder_identity = Some("replica-c".into());
-        spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
-            k8s_openapi::jiff::Timestamp::now(),
-        ));
-        spec.lease_duration_seconds = Some(3600);
+    // Someone else takes the lease: b stops reconciling and says why. b
+    // renews it meanwhile, so a write from a stale read is refused (409):
+    // read again and retry, as a real contender would.
+    let mut attempts = 0;
+    loop {
+        let mut lease = leases.get("contour-operator").await?;
+        if let Some(spec) = lease.spec.as_mut() {
+            spec.holder_identity = Some("replica-c".into());
+            spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
+            spec.lease_duration_seconds = Some(3600);
+        }
+        match leases
+            .replace("contour-operator", &Default::default(), &lease)
+            .await
+        {
+            Ok(_) => break,
+            Err(kube::Error::Api(e)) if e.code == 409 && attempts < 20 => attempts += 1,
+            Err(e) => return Err(e.into()),
+        }
     }
-    leases
-        .replace("contour-operator", &Default::default(), &lease)
-        .await?;
     let ended = tokio::time::timeout(Duration::from_secs(10), b).await??;
     assert_eq!(ended, Ended::LostLeadership);
     let _ = Arc::strong_count(&b_metrics);

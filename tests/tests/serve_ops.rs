@@ -214,11 +214,16 @@ async fn replicas_elect_one_leader_and_envoy_survives_a_killed_contour() -> Test
         "--leader-election-renew-deadline=3s",
         "--leader-election-retry-period=300ms",
     ];
-    // Both replicas watch only their namespace: a cluster-wide controller of
-    // another test (a leader of its own lease) would write these statuses too.
-    let mut g = ground_scoped("ops-replicas", &lease, None).await?;
+    // The other tests' controllers watch every namespace and each leads a
+    // lease of its own, so they would write this proxy's status too: the
+    // proxy and both replicas have an ingress class of their own.
+    let class = "ops-replicas";
+    let class_flag = format!("--ingress-class-name={class}");
+    let mut own: Vec<&str> = lease.to_vec();
+    own.push(class_flag.as_str());
+    let mut g = ground_scoped("ops-replicas", &own, None).await?;
     let api = ApiServer::shared()?;
-    let mut flags: Vec<String> = lease.iter().map(|s| s.to_string()).collect();
+    let mut flags: Vec<String> = own.iter().map(|s| s.to_string()).collect();
     flags.push(format!("--leader-election-resource-namespace={}", g.ns));
     flags.push(format!("--watch-namespaces={}", g.ns));
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
@@ -234,7 +239,7 @@ async fn replicas_elect_one_leader_and_envoy_survives_a_killed_contour() -> Test
         json!({
             "apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
             "metadata": {"name": "web"},
-            "spec": {"virtualhost": {"fqdn": host}, "routes": [
+            "spec": {"ingressClassName": class, "virtualhost": {"fqdn": host}, "routes": [
                 {"conditions": [{"prefix": "/"}], "services": [{"name": "web", "port": 80}]},
                 {"conditions": [{"prefix": marker}], "directResponsePolicy": {"statusCode": 204}}
             ]}

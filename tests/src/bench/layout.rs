@@ -1,10 +1,11 @@
 //! What Envoy pays to serve one new host among N, by route layout: every
 //! host in one RouteConfiguration (RDS, what Contour sends today) or one
-//! scope per host (scoped RDS keyed on the host), each over state-of-the-world
-//! or delta ADS. Our xDS server with hand-made snapshots and a real Envoy;
-//! no API server and no controller, so the figures are Envoy's alone
-//! (publish → first 200). It decides issue 7's P1/P4 design question; see
-//! BENCHMARKS.md.
+//! scope per host (scoped RDS keyed on the host as sent, or on a key two Lua
+//! filters choose), each over state-of-the-world or delta ADS; and how each
+//! layout matches hosts (port, case, wildcard, default host, a path the host
+//! lacks). Our xDS server with hand-made snapshots and a real Envoy; no API
+//! server and no controller, so the figures are Envoy's alone (publish →
+//! first 200). It decides issue 7's P1/P4 design question; see BENCHMARKS.md.
 //!
 //! `make bench-layout`; `LAYOUT_HOSTS` (5000), `LAYOUT_SAMPLES` (30).
 
