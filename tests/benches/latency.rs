@@ -215,15 +215,9 @@ async fn run(target: Target, preload: usize, samples: usize) -> Result<Figures> 
 
     let listen = free_port()?;
     let (controller, xds_port, pki) = start(target, api, &ns, listen).await?;
-    let envoy = match &pki {
-        Some(p) => {
-            contour_tests::contour::envoy_from_bootstrap(xds_port, p, XdsMode::PerType).await?
-        }
-        None => {
-            contour_tests::contour::envoy_from_bootstrap_with(xds_port, None, XdsMode::PerType)
-                .await?
-        }
-    };
+    let envoy =
+        contour_tests::contour::envoy_from_bootstrap_with(xds_port, pki.as_ref(), XdsMode::PerType)
+            .await?;
     let http = reqwest::Client::new();
     // Wait until the preloaded set is live.
     let probe = format!("pre-{}.{ns}.bench", preload.saturating_sub(1));
