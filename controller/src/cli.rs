@@ -1,4 +1,4 @@
-//! `contour cli lds|rds|cds|eds|sds`: subscribes to a running Contour over
+//! `contour cli lds|rds|srds|cds|eds|sds`: subscribes to a running Contour over
 //! ADS, as an Envoy would, and prints every response (YAML or JSON) as it
 //! arrives, ACKing each one.
 
@@ -10,6 +10,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, Discovery
 use envoy_types::pb::envoy::service::endpoint::v3::endpoint_discovery_service_client::EndpointDiscoveryServiceClient;
 use envoy_types::pb::envoy::service::listener::v3::listener_discovery_service_client::ListenerDiscoveryServiceClient;
 use envoy_types::pb::envoy::service::route::v3::route_discovery_service_client::RouteDiscoveryServiceClient;
+use envoy_types::pb::envoy::service::route::v3::scoped_routes_discovery_service_client::ScopedRoutesDiscoveryServiceClient;
 use envoy_types::pb::envoy::service::secret::v3::secret_discovery_service_client::SecretDiscoveryServiceClient;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -44,6 +45,8 @@ pub enum Resource {
     Lds,
     /// Route configurations.
     Rds,
+    /// Scoped route configurations (`serve --route-layout=scoped`).
+    Srds,
     /// Clusters.
     Cds,
     /// Cluster load assignments.
@@ -57,6 +60,7 @@ impl Resource {
         match self {
             Resource::Lds => type_url::LISTENER,
             Resource::Rds => type_url::ROUTE,
+            Resource::Srds => type_url::SCOPED_ROUTE,
             Resource::Cds => type_url::CLUSTER,
             Resource::Eds => type_url::ENDPOINT,
             Resource::Sds => type_url::SECRET,
@@ -156,6 +160,11 @@ async fn stream(
         Resource::Rds => {
             RouteDiscoveryServiceClient::new(channel)
                 .stream_routes(requests)
+                .await
+        }
+        Resource::Srds => {
+            ScopedRoutesDiscoveryServiceClient::new(channel)
+                .stream_scoped_routes(requests)
                 .await
         }
         Resource::Cds => {

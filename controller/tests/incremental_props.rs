@@ -195,6 +195,7 @@ proptest! {
         steps in prop::collection::vec(step(), 1..12),
         fallback in any::<bool>(),
         restricted in any::<bool>(),
+        scoped in any::<bool>(),
     ) {
         let config = BuilderConfig {
             fallback_certificate: fallback.then(|| ("team-a".to_string(), "tls".to_string())),
@@ -208,6 +209,7 @@ proptest! {
                 path: "/dev/stdout".into(),
                 format: dag::AccessLogFormat::Json,
             }),
+            route_layout: if scoped { dag::RouteLayout::Scoped } else { dag::RouteLayout::Single },
             ..BuilderConfig::default()
         };
         let mut cache = Cache::default();
@@ -285,6 +287,61 @@ fn an_unchanged_cache_replays_every_root_and_a_change_reprocesses_one() {
     engine.apply(&cache);
     assert!(!engine.last_patched());
     assert_eq!(engine.last_roots(), (20, 0));
+}
+
+/// In the scoped layout each plain host is its own scope: a new host adds
+/// one scope and changes no other resource (no listener, no other scope, no
+/// `ingress_http` route configuration, which does not exist), exactly as
+/// the full path would have it.
+#[test]
+fn a_new_host_in_the_scoped_layout_is_one_new_scope() {
+    use contour::xds::type_url;
+    let config = BuilderConfig {
+        route_layout: dag::RouteLayout::Scoped,
+        ..BuilderConfig::default()
+    };
+    let proxy = |i: usize| {
+        json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
+            "metadata": {"name": format!("p{i}"), "namespace": "default"},
+            "spec": {"virtualhost": {"fqdn": format!("p{i}.example.com")},
+                     "routes": [{"services": [{"name": "s0", "port": 80}]}]}})
+    };
+    let mut cache = Cache::default();
+    let service = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "s0", "namespace": "default"},
+        "spec": {"ports": [{"port": 80}]}});
+    cache.insert(object(service).expect("service"));
+    for i in 0..5 {
+        cache.insert(object(proxy(i)).expect("proxy"));
+    }
+    let mut engine = Engine::new(config.clone());
+    let before = engine.apply(&cache).snapshot.expect("snapshot");
+    let scopes = |s: &Snapshot| {
+        s.of(type_url::SCOPED_ROUTE)
+            .map(|t| t.resources.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(scopes(&before).len(), 5);
+    let routes = before.of(type_url::ROUTE).expect("routes");
+    assert!(!routes.resources.contains_key(dag::HTTP_LISTENER));
+    cache.insert(object(proxy(5)).expect("proxy"));
+    let after = engine.apply(&cache).snapshot.expect("snapshot");
+    let full = Snapshot::build(&envoy::translate(&dag::build(&cache, &config), &cache))
+        .expect("full snapshot");
+    assert_eq!(*after, full, "the incremental result is the full one");
+    let (old, new) = (scopes(&before), scopes(&after));
+    assert_eq!(new.len(), 6);
+    for (name, r) in &old {
+        assert_eq!(
+            new.get(name).map(|n| &n.version),
+            Some(&r.version),
+            "{name} changed"
+        );
+    }
+    assert!(new.contains_key("ingress_http/p5.example.com"));
+    for t in [type_url::LISTENER, type_url::ROUTE, type_url::CLUSTER] {
+        assert_eq!(before.of(t), after.of(t), "{t} changed");
+    }
 }
 
 /// Changes of every kind the patch handles, each checked against the full

@@ -131,6 +131,11 @@ pub fn json(data: &[u8]) {
         },
         enable_external_name_service: first & 4 != 0,
         ingress_class_name: (first & 8 != 0).then(|| "contour".into()),
+        route_layout: if first & 16 != 0 {
+            contour::dag::RouteLayout::Scoped
+        } else {
+            contour::dag::RouteLayout::Single
+        },
         ..BuilderConfig::default()
     };
     let mut cache = Cache::default();

@@ -44,7 +44,8 @@ impl TestNet {
     }
 
     /// Starts an HTTP backend inside the namespace. It answers every request
-    /// with `200` and a JSON body naming itself, the path and the Host header.
+    /// with `200` and a JSON body naming itself, the path, the Host header and
+    /// the names of the request's headers.
     pub fn backend(&self, name: &str) -> Result<Backend> {
         self.backend_on(name, 0)
     }
@@ -147,6 +148,7 @@ fn serve(stream: TcpStream, name: &str) {
         let mut host = String::new();
         let mut content_length = 0usize;
         let mut close = false;
+        let mut names = Vec::new();
         loop {
             let mut line = String::new();
             match reader.read_line(&mut line) {
@@ -159,7 +161,9 @@ fn serve(stream: TcpStream, name: &str) {
             }
             if let Some((k, v)) = line.split_once(':') {
                 let v = v.trim();
-                match k.trim().to_ascii_lowercase().as_str() {
+                let k = k.trim().to_ascii_lowercase();
+                names.push(k.clone());
+                match k.as_str() {
                     "host" => host = v.to_string(),
                     "content-length" => content_length = v.parse().unwrap_or(0),
                     "connection" => close = v.eq_ignore_ascii_case("close"),
@@ -175,8 +179,9 @@ fn serve(stream: TcpStream, name: &str) {
         let method = parts.next().unwrap_or("");
         let path = parts.next().unwrap_or("");
         let reply =
-            serde_json::json!({"backend": name, "method": method, "path": path, "host": host})
-                .to_string();
+            serde_json::json!({"backend": name, "method": method, "path": path, "host": host,
+                "headers": names})
+            .to_string();
         let head = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
             reply.len(),

@@ -1,7 +1,9 @@
 //! Golden fixtures: `tests/fixtures/<case>/input.yaml` (Kubernetes objects,
 //! optional `config.yaml` for the builder: `rootNamespaces`,
-//! `ingressClassName`, `enableExternalNameService`, `fallbackCertificate`) → the expected Envoy resources and statuses, one YAML
-//! file per kind. `UPDATE_GOLDEN=1` rewrites them.
+//! `ingressClassName`, `enableExternalNameService`, `fallbackCertificate`,
+//! `routeLayout`) → the expected Envoy resources and statuses, one YAML
+//! file per kind (`scopedroutes.yaml` only where there are scopes).
+//! `UPDATE_GOLDEN=1` rewrites them.
 
 use std::path::{Path, PathBuf};
 
@@ -61,6 +63,11 @@ pub fn load(case: &Path) -> Result<(Cache, BuilderConfig), String> {
         {
             config.fallback_certificate = Some((ns.to_string(), name.to_string()));
         }
+        match v["routeLayout"].as_str() {
+            None | Some("single") => {}
+            Some("scoped") => config.route_layout = dag::RouteLayout::Scoped,
+            Some(other) => return Err(format!("routeLayout {other:?}: single or scoped")),
+        }
     }
     Ok((cache, config))
 }
@@ -87,6 +94,9 @@ pub fn render(cache: &Cache, config: &BuilderConfig) -> Result<Vec<(String, Stri
     let resources = contour::envoy::translate(&dag, cache);
     let mut out = Vec::new();
     for (name, items) in resources.to_json().map_err(|e| e.to_string())? {
+        if name == "scopedroutes" && items.is_empty() {
+            continue;
+        }
         out.push((name.to_string(), yaml(&Value::Array(items))?));
     }
     out.push(("status".to_string(), yaml(&status_json(&dag))?));

@@ -1,7 +1,8 @@
 //! Every expected Envoy resource in the golden files is accepted by a real
 //! Envoy 1.40: each case's listeners, routes, clusters, endpoints and secrets
-//! are loaded as a static bootstrap (RDS inlined, EDS made static, SDS
-//! secrets static), and Envoy must start and report every listener and cluster.
+//! are loaded as a static bootstrap (RDS inlined, SRDS scopes listed inline,
+//! EDS made static, SDS secrets static), and Envoy must start and report
+//! every listener and cluster.
 
 use std::collections::BTreeMap;
 
@@ -23,11 +24,18 @@ fn read(case: &std::path::Path, stem: &str) -> Result<Vec<Value>, Box<dyn std::e
     Ok(v.as_array().cloned().unwrap_or_default())
 }
 
-/// Replaces RDS references by the route configuration itself and drops SDS
-/// config sources (static secrets are found by name).
-fn inline(v: &mut Value, routes: &BTreeMap<String, Value>) {
+/// Replaces RDS references by the route configuration itself and SRDS by
+/// the list of scopes, and drops SDS config sources (static secrets are
+/// found by name).
+fn inline(v: &mut Value, routes: &BTreeMap<String, Value>, scopes: &[Value]) {
     match v {
         Value::Object(map) => {
+            if map.remove("scopedRds").is_some() {
+                map.insert(
+                    "scopedRouteConfigurationsList".into(),
+                    json!({"scopedRouteConfigurations": scopes}),
+                );
+            }
             if let Some(rds) = map.remove("rds") {
                 let name = rds["routeConfigName"]
                     .as_str()
@@ -41,10 +49,10 @@ fn inline(v: &mut Value, routes: &BTreeMap<String, Value>) {
             }
             map.remove("sdsConfig");
             for child in map.values_mut() {
-                inline(child, routes);
+                inline(child, routes, scopes);
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|i| inline(i, routes)),
+        Value::Array(items) => items.iter_mut().for_each(|i| inline(i, routes, scopes)),
         _ => {}
     }
 }
@@ -58,12 +66,17 @@ fn bootstrap(case: &std::path::Path) -> Result<Static, Box<dyn std::error::Error
         .into_iter()
         .map(|e| (e["clusterName"].as_str().unwrap_or_default().to_string(), e))
         .collect();
+    // Only cases in the scoped layout have scopes.
+    let scopes = match case.join("scopedroutes.yaml").is_file() {
+        true => read(case, "scopedroutes")?,
+        false => Vec::new(),
+    };
     let mut listeners = read(case, "listeners")?;
     let mut names = Vec::new();
     for l in &mut listeners {
         names.push(l["name"].as_str().unwrap_or_default().to_string());
         l["address"]["socketAddress"] = json!({"address": "127.0.0.1", "portValue": 0});
-        inline(l, &routes);
+        inline(l, &routes, &scopes);
     }
     let mut clusters = read(case, "clusters")?;
     let mut cluster_names = Vec::new();

@@ -41,6 +41,8 @@ pub struct BuilderConfig {
     pub http_access_log: Option<super::AccessLog>,
     /// Access log of `ingress_https`.
     pub https_access_log: Option<super::AccessLog>,
+    /// How Envoy gets the plain-HTTP routes.
+    pub route_layout: super::RouteLayout,
 }
 
 impl Default for BuilderConfig {
@@ -55,6 +57,7 @@ impl Default for BuilderConfig {
             fallback_certificate: None,
             http_access_log: None,
             https_access_log: None,
+            route_layout: super::RouteLayout::Single,
         }
     }
 }
@@ -167,6 +170,7 @@ pub fn listeners(config: &BuilderConfig) -> Dag {
                 address: config.address.clone(),
                 port,
                 access_log: access_log.clone(),
+                route_layout: config.route_layout,
                 ..Default::default()
             },
         );

@@ -71,6 +71,22 @@ pub struct Listener {
     pub secure_virtual_hosts: OrdMap<String, Arc<SecureVirtualHost>>,
     /// Where the listener's HTTP connection managers log requests.
     pub access_log: Option<AccessLog>,
+    /// How Envoy gets the plain virtual hosts' routes.
+    pub route_layout: RouteLayout,
+}
+
+/// How Envoy gets the routes of the plain-HTTP listener (`contour serve
+/// --route-layout`; TLS hosts have one route configuration each anyway).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum RouteLayout {
+    /// One route configuration, `ingress_http`, holding every host (as
+    /// upstream): a new host resends all of them.
+    #[default]
+    Single,
+    /// One scoped route configuration per host (SRDS), chosen by a key two
+    /// Lua filters derive from the request's host: a new host sends one
+    /// small resource (over delta xDS).
+    Scoped,
 }
 
 /// An access log of the HTTP listeners (upstream's

@@ -31,7 +31,7 @@ use envoy_types::pb::google::protobuf::BoolValue;
 use super::{any, xds_config_source};
 use crate::dag::{
     AccessLog, AccessLogFormat, ClientCertificateDetails, Dag, DownstreamValidation, Listener,
-    SecureVirtualHost, TlsSecret, TlsVersion, WeightedCluster,
+    RouteLayout, SecureVirtualHost, TlsSecret, TlsVersion, WeightedCluster,
 };
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
 
@@ -62,7 +62,7 @@ pub fn listener_shell(l: &Listener) -> (EnvoyListener, usize) {
         out.filter_chains.push(FilterChain {
             filters: vec![http_connection_manager(
                 &l.name,
-                &l.name,
+                Routes::of(l),
                 None,
                 l.access_log.as_ref(),
             )],
@@ -108,7 +108,7 @@ pub fn secure_chain(
         Some(clusters) => tcp_proxy_filter(listener, clusters),
         None => http_connection_manager(
             listener,
-            &format!("https/{fqdn}"),
+            Routes::Rds(&format!("https/{fqdn}")),
             forwarded_client_cert(svh),
             access_log,
         ),
@@ -141,7 +141,7 @@ fn fallback_chain(listener: &str, l: &Listener) -> Option<FilterChain> {
         }),
         filters: vec![http_connection_manager(
             listener,
-            FALLBACK_ROUTE_CONFIG,
+            Routes::Rds(FALLBACK_ROUTE_CONFIG),
             forwarded_client_cert(svh),
             l.access_log.as_ref(),
         )],
@@ -330,19 +330,51 @@ fn access_log(log: &AccessLog) -> envoy_types::pb::envoy::config::accesslog::v3:
     }
 }
 
+/// Where a connection manager gets its routes.
+enum Routes<'a> {
+    /// One route configuration by RDS.
+    Rds(&'a str),
+    /// Scopes by SRDS, keyed by the Lua filters (see [`super::scoped`]).
+    Scoped,
+}
+
+impl<'a> Routes<'a> {
+    /// The routes of a plain listener, by its layout.
+    fn of(l: &'a Listener) -> Self {
+        match l.route_layout {
+            RouteLayout::Single => Routes::Rds(&l.name),
+            RouteLayout::Scoped => Routes::Scoped,
+        }
+    }
+}
+
 fn http_connection_manager(
     stat_prefix: &str,
-    route_config: &str,
+    routes: Routes<'_>,
     forward_client_cert: Option<&ClientCertificateDetails>,
     log: Option<&AccessLog>,
 ) -> Filter {
+    let (route_specifier, http_filters) = match routes {
+        Routes::Rds(name) => (
+            RouteSpecifier::Rds(Rds {
+                config_source: Some(xds_config_source()),
+                route_config_name: name.to_string(),
+            }),
+            http_filters(),
+        ),
+        Routes::Scoped => {
+            let mut filters = super::scoped::lua_filters();
+            filters.extend(http_filters());
+            (
+                RouteSpecifier::ScopedRoutes(super::scoped::scoped_routes()),
+                filters,
+            )
+        }
+    };
     let mut hcm = HttpConnectionManager {
         stat_prefix: stat_prefix.to_string(),
-        route_specifier: Some(RouteSpecifier::Rds(Rds {
-            config_source: Some(xds_config_source()),
-            route_config_name: route_config.to_string(),
-        })),
-        http_filters: http_filters(),
+        route_specifier: Some(route_specifier),
+        http_filters,
         use_remote_address: Some(BoolValue { value: true }),
         normalize_path: Some(BoolValue { value: true }),
         access_log: log.map(access_log).into_iter().collect(),
@@ -419,7 +451,7 @@ mod tests {
     #[test]
     fn access_logs_go_to_the_configured_file_in_the_configured_format()
     -> Result<(), Box<dyn std::error::Error>> {
-        let none = hcm_of(&http_connection_manager("ingress_http", "r", None, None))?;
+        let none = hcm_of(&http_connection_manager("ingress_http", Routes::Rds("r"), None, None))?;
         assert!(none.access_log.is_empty());
         let text = AccessLog {
             path: "/dev/stdout".into(),
@@ -427,7 +459,7 @@ mod tests {
         };
         let hcm = hcm_of(&http_connection_manager(
             "ingress_http",
-            "r",
+            Routes::Rds("r"),
             None,
             Some(&text),
         ))?;
@@ -451,7 +483,7 @@ mod tests {
         };
         let hcm = hcm_of(&http_connection_manager(
             "ingress_https",
-            "r",
+            Routes::Scoped,
             None,
             Some(&json),
         ))?;

@@ -11,6 +11,7 @@ pub mod listener;
 pub mod policy;
 pub mod route;
 pub mod runtime;
+pub mod scoped;
 pub mod secret;
 pub mod tls;
 
@@ -76,6 +77,8 @@ pub struct Resources {
     pub listeners: Vec<envoy_types::pb::envoy::config::listener::v3::Listener>,
     /// Route configurations.
     pub routes: Vec<envoy_types::pb::envoy::config::route::v3::RouteConfiguration>,
+    /// Scoped route configurations (the scoped layout of `ingress_http`).
+    pub scoped_routes: Vec<envoy_types::pb::envoy::config::route::v3::ScopedRouteConfiguration>,
     /// Clusters.
     pub clusters: Vec<envoy_types::pb::envoy::config::cluster::v3::Cluster>,
     /// Endpoints of EDS clusters.
@@ -93,6 +96,7 @@ pub fn translate(dag: &crate::dag::Dag, cache: &crate::cache::Cache) -> Resource
     Resources {
         listeners: listener::listeners(dag),
         routes: route::route_configurations(dag),
+        scoped_routes: scoped::scoped_route_configurations(dag),
         clusters,
         endpoints,
         secrets: secret::secrets(dag),
@@ -102,7 +106,7 @@ pub fn translate(dag: &crate::dag::Dag, cache: &crate::cache::Cache) -> Resource
 
 impl Resources {
     /// Every resource as proto3 JSON, by type: `listeners`, `routes`,
-    /// `clusters`, `endpoints`, `secrets`.
+    /// `scopedroutes`, `clusters`, `endpoints`, `secrets`.
     pub fn to_json(&self) -> Result<Vec<(&'static str, Vec<serde_json::Value>)>, json::JsonError> {
         fn all<M: Message + Name>(items: &[M]) -> Result<Vec<serde_json::Value>, json::JsonError> {
             items.iter().map(json::to_json).collect()
@@ -110,6 +114,7 @@ impl Resources {
         Ok(vec![
             ("listeners", all(&self.listeners)?),
             ("routes", all(&self.routes)?),
+            ("scopedroutes", all(&self.scoped_routes)?),
             ("clusters", all(&self.clusters)?),
             ("endpoints", all(&self.endpoints)?),
             ("secrets", all(&self.secrets)?),

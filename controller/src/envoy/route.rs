@@ -1,5 +1,6 @@
-//! Route configurations: `ingress_http` for plain HTTP, `https/<fqdn>` per
-//! TLS virtual host.
+//! Route configurations: `ingress_http` for plain HTTP (unless it uses the
+//! scoped layout, see [`super::scoped`]), `https/<fqdn>` per TLS virtual
+//! host.
 
 use envoy_types::pb::envoy::config::core::v3::data_source::Specifier;
 use envoy_types::pb::envoy::config::core::v3::{
@@ -27,13 +28,18 @@ use envoy_types::pb::google::protobuf::UInt32Value;
 
 use super::cluster::cluster_name;
 use crate::dag::{
-    Dag, HTTP_LISTENER, HashPolicy, HeaderMatchKind, PathMatch, Route, RouteAction, VirtualHost,
+    Dag, HTTP_LISTENER, HashPolicy, HeaderMatchKind, PathMatch, Route, RouteAction, RouteLayout,
+    VirtualHost,
 };
 
 /// All route configurations, sorted by name.
 pub fn route_configurations(dag: &Dag) -> Vec<RouteConfiguration> {
     let mut out = Vec::new();
-    if let Some(l) = dag.listeners.get(HTTP_LISTENER) {
+    if let Some(l) = dag
+        .listeners
+        .get(HTTP_LISTENER)
+        .filter(|l| l.route_layout == RouteLayout::Single)
+    {
         out.push(RouteConfiguration {
             name: HTTP_LISTENER.into(),
             virtual_hosts: l.virtual_hosts.values().map(|v| virtual_host(v)).collect(),

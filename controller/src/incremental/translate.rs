@@ -28,12 +28,12 @@ use prost::{Message, Name};
 use super::splice::splice;
 use crate::cache::{Cache, Key, Kind, Position, SliceRecord};
 use crate::dag::{
-    Cluster, Dag, HTTP_LISTENER, Listener, RouteAction, SecureVirtualHost, TlsSecret, VirtualHost,
-    diff_sides,
+    Cluster, Dag, HTTP_LISTENER, Listener, RouteAction, RouteLayout, SecureVirtualHost, TlsSecret,
+    VirtualHost, diff_sides,
 };
 use crate::envoy::canonical::canonical_bytes;
 use crate::envoy::json::JsonError;
-use crate::envoy::{cluster, endpoint, listener, route, secret};
+use crate::envoy::{cluster, endpoint, listener, route, scoped, secret};
 use crate::smallmap::SmallMap;
 use crate::xds::snapshot::{Snapshot, TypeSnapshot, VersionedResource};
 use crate::xds::type_url;
@@ -243,6 +243,7 @@ impl Translator {
                 for t in [
                     type_url::LISTENER,
                     type_url::ROUTE,
+                    type_url::SCOPED_ROUTE,
                     type_url::CLUSTER,
                     type_url::ENDPOINT,
                     type_url::SECRET,
@@ -272,18 +273,29 @@ impl Translator {
                 || a.address != b.address
                 || a.port != b.port
                 || a.access_log != b.access_log
+                || a.route_layout != b.route_layout
             {
                 t.listeners.insert(name.clone());
                 t.http |= name == HTTP_LISTENER;
             }
-            for d in a.virtual_hosts.diff(&b.virtual_hosts) {
-                t.listeners.insert(name.clone());
-                let (gone, came) = diff_sides(d);
-                if let Some((fqdn, v)) = gone {
-                    self.plain(name, fqdn, v, false, &mut t)?;
+            if a.route_layout != b.route_layout {
+                // Every plain host moves to the other layout.
+                for (fqdn, v) in &a.virtual_hosts {
+                    self.plain(a, fqdn, v, false, &mut t, &mut snapshot)?;
                 }
-                if let Some((fqdn, v)) = came {
-                    self.plain(name, fqdn, v, true, &mut t)?;
+                for (fqdn, v) in &b.virtual_hosts {
+                    self.plain(b, fqdn, v, true, &mut t, &mut snapshot)?;
+                }
+            } else {
+                for d in a.virtual_hosts.diff(&b.virtual_hosts) {
+                    t.listeners.insert(name.clone());
+                    let (gone, came) = diff_sides(d);
+                    if let Some((fqdn, v)) = gone {
+                        self.plain(a, fqdn, v, false, &mut t, &mut snapshot)?;
+                    }
+                    if let Some((fqdn, v)) = came {
+                        self.plain(b, fqdn, v, true, &mut t, &mut snapshot)?;
+                    }
                 }
             }
             for d in a.secure_virtual_hosts.diff(&b.secure_virtual_hosts) {
@@ -316,24 +328,40 @@ impl Translator {
         snapshot.types.entry(t).or_default()
     }
 
-    /// Adds (`add`) or removes a plain host of listener `l`.
+    /// Adds (`add`) or removes a plain host of listener `l`: a piece of
+    /// `ingress_http`'s route configuration, or its own scope.
     fn plain(
         &mut self,
-        l: &str,
+        l: &Listener,
         fqdn: &str,
         v: &Arc<VirtualHost>,
         add: bool,
         t: &mut Touched,
+        snapshot: &mut Snapshot,
     ) -> Result<(), JsonError> {
         for c in host_clusters(v, None) {
             self.cluster_user(c, add, t);
         }
-        if l == HTTP_LISTENER {
-            t.http = true;
-            if add {
-                self.http_hosts.insert(fqdn.to_string(), host_bytes(v)?);
-            } else {
-                self.http_hosts.remove(fqdn);
+        if l.name != HTTP_LISTENER {
+            return Ok(());
+        }
+        match l.route_layout {
+            RouteLayout::Single => {
+                t.http = true;
+                if add {
+                    self.http_hosts.insert(fqdn.to_string(), host_bytes(v)?);
+                } else {
+                    self.http_hosts.remove(fqdn);
+                }
+            }
+            RouteLayout::Scoped => {
+                let scopes = Self::types(snapshot, type_url::SCOPED_ROUTE);
+                let name = scoped::scope_name(fqdn);
+                if add {
+                    scopes.insert(versioned(name, &scoped::scope(v))?);
+                } else {
+                    scopes.remove(&name);
+                }
             }
         }
         Ok(())
@@ -521,9 +549,11 @@ impl Translator {
 
         if t.http {
             let routes = Self::types(snapshot, type_url::ROUTE);
-            match dag.listeners.contains_key(HTTP_LISTENER) {
-                true => routes.insert(route_config(HTTP_LISTENER, self.http_hosts.values())?),
-                false => routes.remove(HTTP_LISTENER),
+            match dag.listeners.get(HTTP_LISTENER).map(|l| l.route_layout) {
+                Some(RouteLayout::Single) => {
+                    routes.insert(route_config(HTTP_LISTENER, self.http_hosts.values())?)
+                }
+                _ => routes.remove(HTTP_LISTENER),
             }
         }
         if t.fallback {

@@ -29,6 +29,18 @@ pub enum AccessLogFormatFlag {
     Json,
 }
 
+/// `--route-layout`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RouteLayoutFlag {
+    /// One route configuration `ingress_http` with every plain host, as
+    /// upstream.
+    #[default]
+    Single,
+    /// A scoped route configuration per plain host (SRDS); pays off with
+    /// `contour bootstrap --xds-mode delta-ads`.
+    Scoped,
+}
+
 /// Flags of `contour serve` (upstream's names where they overlap).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -158,6 +170,11 @@ pub struct ServeArgs {
     /// Longest a change waits for a rebuild while changes keep coming.
     #[arg(long, value_parser = duration, default_value = "100ms")]
     pub holdoff_max_delay: Duration,
+    /// How Envoy gets the plain-HTTP routes: `single` (one route
+    /// configuration, as upstream) or `scoped` (one small scoped route
+    /// configuration per host; see the README).
+    #[arg(long, value_enum, default_value_t = RouteLayoutFlag::Single)]
+    pub route_layout: RouteLayoutFlag,
 }
 
 impl ServeArgs {
@@ -172,6 +189,10 @@ impl ServeArgs {
             fallback_certificate: self.fallback_certificate.clone(),
             http_access_log: self.access_log(&self.envoy_http_access_log),
             https_access_log: self.access_log(&self.envoy_https_access_log),
+            route_layout: match self.route_layout {
+                RouteLayoutFlag::Single => crate::dag::RouteLayout::Single,
+                RouteLayoutFlag::Scoped => crate::dag::RouteLayout::Scoped,
+            },
         }
     }
 

@@ -43,6 +43,10 @@ const METHODS: &[(&str, Option<&str>)] = &[
         Some(type_url::ROUTE),
     ),
     (
+        "/envoy.service.route.v3.ScopedRoutesDiscoveryService/StreamScopedRoutes",
+        Some(type_url::SCOPED_ROUTE),
+    ),
+    (
         "/envoy.service.cluster.v3.ClusterDiscoveryService/StreamClusters",
         Some(type_url::CLUSTER),
     ),

@@ -64,8 +64,8 @@ pub mod type_url {
     pub const ENDPOINT: &str = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
     /// Secrets (SDS).
     pub const SECRET: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
-    /// Scoped route configurations (SRDS): not in Contour's snapshots
-    /// (yet); served when a snapshot has them (the layout bench).
+    /// Scoped route configurations (SRDS): the scoped layout of
+    /// `ingress_http` (not in upstream's snapshots).
     pub const SCOPED_ROUTE: &str =
         "type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration";
     /// Runtime layers (RTDS).

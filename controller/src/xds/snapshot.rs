@@ -63,6 +63,10 @@ impl Snapshot {
         let mut types = BTreeMap::new();
         types.insert(type_url::LISTENER, versioned(&r.listeners, |l| &l.name)?);
         types.insert(type_url::ROUTE, versioned(&r.routes, |r| &r.name)?);
+        types.insert(
+            type_url::SCOPED_ROUTE,
+            versioned(&r.scoped_routes, |r| &r.name)?,
+        );
         types.insert(type_url::CLUSTER, versioned(&r.clusters, |c| &c.name)?);
         types.insert(
             type_url::ENDPOINT,

@@ -29,7 +29,7 @@ pub use service::Service;
 use arbitrary::Arbitrary;
 use common::{CLASSES, PROXIES, SECRETS, SERVICES, ns};
 use contour::cache::{Key, Kind, Object};
-use contour::dag::{AccessLog, AccessLogFormat, BuilderConfig};
+use contour::dag::{AccessLog, AccessLogFormat, BuilderConfig, RouteLayout};
 use serde_json::Value;
 
 /// Builder settings.
@@ -47,6 +47,8 @@ pub struct Config {
     pub http_log: Option<bool>,
     /// Access logs (none, text, JSON).
     pub https_log: Option<bool>,
+    /// `--route-layout=scoped`.
+    pub scoped: bool,
 }
 
 impl Config {
@@ -76,6 +78,11 @@ impl Config {
             enable_external_name_service: self.external_names,
             http_access_log: log(&self.http_log),
             https_access_log: log(&self.https_log),
+            route_layout: if self.scoped {
+                RouteLayout::Scoped
+            } else {
+                RouteLayout::Single
+            },
             ..BuilderConfig::default()
         }
     }

@@ -116,6 +116,16 @@ pub async fn ground_scoped(
     ground_inner(name, extra, None, Follow::PerType, pki, true).await
 }
 
+/// The ground whose controller watches only its own namespace, followed
+/// as `follow` says.
+pub async fn ground_isolated(
+    name: &str,
+    extra: &[&str],
+    follow: Follow,
+) -> Result<Ground, Box<dyn std::error::Error>> {
+    ground_inner(name, extra, None, follow, None, true).await
+}
+
 async fn ground_inner(
     name: &str,
     extra: &[&str],
