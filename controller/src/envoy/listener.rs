@@ -451,7 +451,12 @@ mod tests {
     #[test]
     fn access_logs_go_to_the_configured_file_in_the_configured_format()
     -> Result<(), Box<dyn std::error::Error>> {
-        let none = hcm_of(&http_connection_manager("ingress_http", Routes::Rds("r"), None, None))?;
+        let none = hcm_of(&http_connection_manager(
+            "ingress_http",
+            Routes::Rds("r"),
+            None,
+            None,
+        ))?;
         assert!(none.access_log.is_empty());
         let text = AccessLog {
             path: "/dev/stdout".into(),
