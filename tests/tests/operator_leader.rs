@@ -92,7 +92,13 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() -> TestResult {
             .is_ok_and(|s| s["observedGeneration"] == 1)
     })
     .await?;
-    assert!(reconciles(&a_metrics) >= 1.0);
+    // The reconcile is counted after it wrote the status: wait for the count.
+    until(
+        "a counted its reconcile",
+        Duration::from_secs(5),
+        || async { reconciles(&a_metrics) >= 1.0 },
+    )
+    .await?;
     assert_eq!(reconciles(&b_metrics), 0.0, "the standby reconciled");
 
     // The leader dies without releasing its lease.
@@ -109,7 +115,12 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() -> TestResult {
             .is_ok_and(|s| s["observedGeneration"] == 1)
     })
     .await?;
-    assert!(reconciles(&b_metrics) >= 1.0);
+    until(
+        "b counted its reconcile",
+        Duration::from_secs(5),
+        || async { reconciles(&b_metrics) >= 1.0 },
+    )
+    .await?;
     assert!(!b.is_finished());
 
     // Someone else takes the lease: b stops reconciling and says why. b
