@@ -246,3 +246,84 @@ async fn layout_smoke() -> TestResult {
     );
     Ok(())
 }
+
+/// The benches' ADS client in its delta form follows `contour serve
+/// --route-layout=scoped` as Envoy would: clusters, endpoints, listeners,
+/// then every scope (wildcard); a new host reaches it as one scope, and a
+/// route watch sees it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_client_follows_the_scoped_layout() -> TestResult {
+    use contour_tests::bench::xds::{self, Client, Matcher, Watch};
+    use contour_tests::k8s::{apply, install_crds, service_for};
+    use contour_tests::{ApiServer, ContourServe, XdsPki};
+    let _one = ONE_AT_A_TIME.lock().await;
+    contour_tests::init_crypto();
+    let api = ApiServer::shared()?;
+    let kube = api.admin_client().await?;
+    install_crds(&kube).await.map_err(|e| e.to_string())?;
+    let ns = api.namespace("bench-delta").await?;
+    let pki = XdsPki::new(&ns)?;
+    let flags = [
+        format!("--watch-namespaces={ns}"),
+        format!("--leader-election-resource-namespace={ns}"),
+        "--route-layout=scoped".to_string(),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let contour = ContourServe::start(api, Some(&pki), &flags).await?;
+    let addr: std::net::SocketAddr = "192.0.2.10:8080".parse()?;
+    for m in service_for("app", &[addr]) {
+        apply(&kube, &ns, &m).await.map_err(|e| e.to_string())?;
+    }
+    let proxy = |name: &str| {
+        serde_json::json!({
+            "apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy",
+            "metadata": {"name": name},
+            "spec": {"virtualhost": {"fqdn": format!("{name}.{ns}.example.com")},
+                     "routes": [{"services": [{"name": "app", "port": 80}]}]}
+        })
+    };
+    apply(&kube, &ns, &proxy("one"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let target = xds::Target {
+        port: contour.xds_port,
+        pki: Some(pki.clone()),
+        delta: true,
+    };
+    let client = Client::start(target, "delta-smoke", true, Duration::from_secs(10));
+    let synced = client
+        .wait_for(Duration::from_secs(20), |s| {
+            s.http_vhosts >= 1 && s.clusters >= 1 && s.endpoints >= 1 && s.listeners >= 1
+        })
+        .await;
+    assert!(synced, "{:?}", client.state());
+    assert_eq!(client.state().routes, 0, "no route configuration named");
+    let before = client.counters();
+    client.watch(
+        1,
+        Watch {
+            type_index: xds::RDS,
+            name_prefix: Some("ingress_http/".into()),
+            matcher: Matcher::Bytes(format!("two.{ns}.example.com").into_bytes()),
+        },
+    );
+    apply(&kube, &ns, &proxy("two"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let start = std::time::Instant::now();
+    while client.seen(1, false).is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the new scope never came: {:?}",
+            client.state()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = client.counters();
+    let srds = xds::counters_delta(&after, &before)[xds::SRDS];
+    // One response with the new scope alone, not every scope again.
+    assert_eq!(srds.2, 1, "scopes sent for one new host: {srds:?}");
+    assert_eq!(client.state().http_vhosts, 2);
+    assert!(client.state().errors.is_empty(), "{:?}", client.state());
+    Ok(())
+}

@@ -107,9 +107,9 @@ pub struct Outcome {
     /// Every update.
     pub updates: Vec<Update>,
     /// Bytes received per type during the churn, all clients.
-    pub bytes: [u64; 5],
+    pub bytes: [u64; xds::TYPES],
     /// Responses received per type during the churn, all clients.
-    pub responses: [u64; 5],
+    pub responses: [u64; xds::TYPES],
     /// Controller CPU seconds during the churn.
     pub cpu_secs: f64,
     /// Length of the churn window (first patch → last arrival), s.
@@ -268,6 +268,7 @@ pub async fn measure(
     let xt = xds::Target {
         port: ctl.xds_port,
         pki: Some(ctl.pki.clone()),
+        delta: target.xds_mode() == crate::contour::XdsMode::DeltaAds,
     };
     let clients: Vec<Client> = (0..cfg.clients.max(1))
         .map(|i| Client::start(xt.clone(), &format!("churn-{i}"), false, cfg.timeout))
@@ -417,7 +418,7 @@ pub async fn run(cfg: &Config) -> Result<Vec<Outcome>> {
                 o.bytes_per_change(),
                 ms(percentile(&o.to_all_sorted(), 0.99)),
                 o.missed(),
-                (0..5)
+                (0..xds::TYPES)
                     .map(|i| {
                         let (r, b) = o.per_type(i);
                         format!("{} {r:.2} responses {b:.0} B", xds::type_short(i))
@@ -581,8 +582,8 @@ pub fn write_outputs(cfg: &Config, outcomes: &[Outcome]) -> Result<Vec<PathBuf>>
                 num(o.synced_s),
             ]
             .into_iter()
-            .chain((0..5).map(|i| num(o.per_type(i).0)))
-            .chain((0..5).map(|i| num(o.per_type(i).1)))
+            .chain((0..xds::TYPES).map(|i| num(o.per_type(i).0)))
+            .chain((0..xds::TYPES).map(|i| num(o.per_type(i).1)))
             .collect()
         })
         .collect();

@@ -91,7 +91,9 @@ impl Expected {
         s.clusters >= self.clusters
             && s.endpoints >= self.clusters
             && s.http_vhosts >= self.vhosts
-            && s.routes > self.tls
+            // `ingress_http` and the TLS hosts' (plain hosts as scopes:
+            // the TLS hosts' alone).
+            && s.routes + usize::from(s.scopes > 0) > self.tls
             && s.secrets >= self.tls
     }
 }
@@ -352,6 +354,7 @@ pub async fn measure(
         xds::Target {
             port: ctl.xds_port,
             pki: Some(ctl.pki.clone()),
+            delta: target.xds_mode() == crate::contour::XdsMode::DeltaAds,
         },
         &format!("coldstart-{}", target.name()),
         true,

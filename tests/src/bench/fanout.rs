@@ -109,9 +109,9 @@ pub struct Outcome {
     /// Peak RSS, MiB.
     pub peak_rss_mib: f64,
     /// Bytes per type received during the measured changes, all clients.
-    pub bytes: [u64; 5],
+    pub bytes: [u64; xds::TYPES],
     /// Responses per type during the measured changes, all clients.
-    pub responses: [u64; 5],
+    pub responses: [u64; xds::TYPES],
     /// Controller CPU seconds during the measured changes.
     pub cpu_secs: f64,
 }
@@ -265,6 +265,7 @@ pub async fn measure(
     let xt = xds::Target {
         port: ctl.xds_port,
         pki: Some(ctl.pki.clone()),
+        delta: target.xds_mode() == crate::contour::XdsMode::DeltaAds,
     };
     let services = cfg.services.max(1).min(cfg.routes.max(1));
     let routes = cfg.routes;
@@ -300,7 +301,7 @@ pub async fn measure(
     for c in &clients[1..] {
         let ok = c
             .wait_for(cfg.timeout, |s| {
-                s.routes >= 1 && s.clusters >= services && s.endpoints >= services
+                s.routes + s.scopes >= 1 && s.clusters >= services && s.endpoints >= services
             })
             .await;
         if !ok {

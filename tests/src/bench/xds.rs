@@ -1,8 +1,9 @@
-//! A lightweight ADS client that behaves like Envoy on one state-of-the-world
-//! aggregated stream: it subscribes to clusters and listeners (wildcard),
-//! then to the endpoints of every EDS cluster, the route configurations the
-//! listeners' HTTP connection managers name and the secrets their TLS
-//! contexts name, and ACKs every response with its version and nonce. It
+//! A lightweight ADS client that behaves like Envoy on one aggregated
+//! stream, state of the world or delta (incremental): it subscribes to
+//! clusters and listeners (wildcard), then to the endpoints of every EDS
+//! cluster, the route configurations the listeners' HTTP connection
+//! managers name (or every scope, wildcard, when one uses scoped routes)
+//! and the secrets their TLS contexts name, and ACKs every response. It
 //! keeps only names and counters (no resource bodies), so a hundred of them
 //! fit in one process. Works against ours and upstream Contour alike.
 //!
@@ -30,7 +31,9 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_connection_manager::RouteSpecifier;
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::DownstreamTlsContext;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
-use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DiscoveryRequest, DiscoveryResponse,
+};
 use envoy_types::pb::google::protobuf::Any;
 use prost::Message;
 use tokio::sync::mpsc;
@@ -52,9 +55,20 @@ pub mod type_url {
     pub const ROUTE: &str = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
     /// Secrets.
     pub const SECRET: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+    /// Scoped route configurations.
+    pub const SCOPED_ROUTE: &str =
+        "type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration";
     /// All of them, in [`super::TypeIndex`] order.
-    pub const ALL: [&str; 5] = [CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET];
+    pub const ALL: [&str; super::TYPES] =
+        [CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, SCOPED_ROUTE];
 }
+
+/// How many types the client follows.
+pub const TYPES: usize = 6;
+/// Index of route configurations.
+pub const RDS: TypeIndex = 3;
+/// Index of scoped route configurations.
+pub const SRDS: TypeIndex = 5;
 
 /// Index of a type URL in [`type_url::ALL`].
 pub type TypeIndex = usize;
@@ -63,9 +77,9 @@ fn type_index(url: &str) -> Option<TypeIndex> {
     type_url::ALL.iter().position(|t| *t == url)
 }
 
-/// Short name of a type (`cds`, `eds`, `lds`, `rds`, `sds`).
+/// Short name of a type (`cds`, `eds`, `lds`, `rds`, `sds`, `srds`).
 pub fn type_short(i: TypeIndex) -> &'static str {
-    ["cds", "eds", "lds", "rds", "sds"]
+    ["cds", "eds", "lds", "rds", "sds", "srds"]
         .get(i)
         .copied()
         .unwrap_or("?")
@@ -79,6 +93,8 @@ pub struct Target {
     /// Mutual TLS with Envoy's pair from this PKI (server name `contour`);
     /// plain gRPC when `None`.
     pub pki: Option<XdsPki>,
+    /// Delta (incremental) xDS instead of state of the world.
+    pub delta: bool,
 }
 
 /// Counters of one type (monotonic).
@@ -93,7 +109,7 @@ pub struct Counters {
 }
 
 /// A snapshot of [`Counters`] for all types: `[type] = (responses, bytes, resources)`.
-pub type CounterSnapshot = [(u64, u64, u64); 5];
+pub type CounterSnapshot = [(u64, u64, u64); TYPES];
 
 /// What a watch looks for.
 #[derive(Debug, Clone)]
@@ -136,8 +152,10 @@ pub struct State {
     /// Secret names received.
     pub secrets: usize,
     /// Virtual hosts of `ingress_http` in the last one received (only when
-    /// counting is on).
+    /// counting is on), or scopes of `ingress_http` received.
     pub http_vhosts: usize,
+    /// Scoped route configuration names received.
+    pub scopes: usize,
     /// Responses refused (never expected: the client ACKs everything).
     pub errors: Vec<String>,
 }
@@ -145,7 +163,7 @@ pub struct State {
 struct Shared {
     node_id: String,
     count_vhosts: bool,
-    counters: [Counters; 5],
+    counters: [Counters; TYPES],
     state: Mutex<State>,
     watches: Mutex<HashMap<u64, (Watch, Option<Instant>)>>,
     /// Bumped on every response (for waiters).
@@ -209,7 +227,11 @@ impl Client {
         });
         let s = shared.clone();
         let task = tokio::spawn(async move {
-            if let Err(e) = run(target, s.clone(), connect_timeout).await
+            let outcome = match target.delta {
+                true => run_delta(target, s.clone(), connect_timeout).await,
+                false => run(target, s.clone(), connect_timeout).await,
+            };
+            if let Err(e) = outcome
                 && let Ok(mut st) = s.state.lock()
             {
                 st.errors.push(e.to_string());
@@ -230,7 +252,7 @@ impl Client {
 
     /// Counters of every type.
     pub fn counters(&self) -> CounterSnapshot {
-        let mut out = [(0, 0, 0); 5];
+        let mut out = [(0, 0, 0); TYPES];
         for (i, c) in self.shared.counters.iter().enumerate() {
             out[i] = (
                 c.responses.load(Ordering::Relaxed),
@@ -284,7 +306,7 @@ impl Client {
 
 /// Sums counters over clients.
 pub fn sum_counters(clients: &[Client]) -> CounterSnapshot {
-    let mut out = [(0u64, 0u64, 0u64); 5];
+    let mut out = [(0u64, 0u64, 0u64); TYPES];
     for c in clients {
         for (i, (r, b, n)) in c.counters().iter().enumerate() {
             out[i].0 += r;
@@ -297,8 +319,8 @@ pub fn sum_counters(clients: &[Client]) -> CounterSnapshot {
 
 /// `after - before`, per type.
 pub fn counters_delta(after: &CounterSnapshot, before: &CounterSnapshot) -> CounterSnapshot {
-    let mut out = [(0u64, 0u64, 0u64); 5];
-    for i in 0..5 {
+    let mut out = [(0u64, 0u64, 0u64); TYPES];
+    for i in 0..TYPES {
         out[i] = (
             after[i].0.saturating_sub(before[i].0),
             after[i].1.saturating_sub(before[i].1),
@@ -371,29 +393,51 @@ pub fn resource_name(mut buf: &[u8]) -> Option<&str> {
     None
 }
 
-fn eds_names(resources: &[Any]) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for r in resources {
-        let Ok(c) = Cluster::decode(r.value.as_slice()) else {
-            continue;
-        };
-        if c.cluster_discovery_type == Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32)) {
-            let service = c
-                .eds_cluster_config
-                .as_ref()
-                .map(|e| e.service_name.clone())
-                .unwrap_or_default();
-            out.insert(if service.is_empty() { c.name } else { service });
-        }
+/// The EDS name of an (encoded) cluster, if it is an EDS cluster.
+fn eds_name(value: &[u8]) -> Option<String> {
+    let c = Cluster::decode(value).ok()?;
+    if c.cluster_discovery_type != Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32)) {
+        return None;
     }
-    out
+    let service = c
+        .eds_cluster_config
+        .as_ref()
+        .map(|e| e.service_name.clone())
+        .unwrap_or_default();
+    Some(if service.is_empty() { c.name } else { service })
 }
 
-/// Route configuration and secret names the listeners refer to.
-fn listener_refs(resources: &[Any]) -> (BTreeSet<String>, BTreeSet<String>) {
-    let (mut routes, mut secrets) = (BTreeSet::new(), BTreeSet::new());
+fn eds_names(resources: &[Any]) -> BTreeSet<String> {
+    resources
+        .iter()
+        .filter_map(|r| eds_name(&r.value))
+        .collect()
+}
+
+/// What the listeners refer to: route configuration names, secret names,
+/// and whether one uses scoped routes.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Refs {
+    routes: BTreeSet<String>,
+    secrets: BTreeSet<String>,
+    scoped: bool,
+}
+
+impl Refs {
+    fn extend(&mut self, other: &Refs) {
+        self.routes.extend(other.routes.iter().cloned());
+        self.secrets.extend(other.secrets.iter().cloned());
+        self.scoped |= other.scoped;
+    }
+}
+
+/// What the listeners (encoded) refer to.
+fn listener_refs<'a>(resources: impl Iterator<Item = &'a [u8]>) -> Refs {
+    let mut refs = Refs::default();
+    let (routes, secrets) = (&mut refs.routes, &mut refs.secrets);
+    let mut scoped = false;
     for r in resources {
-        let Ok(l) = Listener::decode(r.value.as_slice()) else {
+        let Ok(l) = Listener::decode(r) else {
             continue;
         };
         for chain in l.filter_chains.iter().chain(l.default_filter_chain.iter()) {
@@ -401,9 +445,14 @@ fn listener_refs(resources: &[Any]) -> (BTreeSet<String>, BTreeSet<String>) {
                 if let Some(FilterConfig::TypedConfig(any)) = &f.config_type
                     && any.type_url.ends_with("HttpConnectionManager")
                     && let Ok(hcm) = HttpConnectionManager::decode(any.value.as_slice())
-                    && let Some(RouteSpecifier::Rds(rds)) = hcm.route_specifier
                 {
-                    routes.insert(rds.route_config_name);
+                    match hcm.route_specifier {
+                        Some(RouteSpecifier::Rds(rds)) => {
+                            routes.insert(rds.route_config_name);
+                        }
+                        Some(RouteSpecifier::ScopedRoutes(_)) => scoped = true,
+                        _ => {}
+                    }
                 }
             }
             if let Some(ts) = &chain.transport_socket
@@ -418,7 +467,8 @@ fn listener_refs(resources: &[Any]) -> (BTreeSet<String>, BTreeSet<String>) {
             }
         }
     }
-    (routes, secrets)
+    refs.scoped = scoped;
+    refs
 }
 
 fn matches(matcher: &Matcher, value: &[u8]) -> bool {
@@ -452,17 +502,22 @@ struct Subscription {
     sent: bool,
 }
 
-async fn run(target: Target, shared: Arc<Shared>, connect_timeout: Duration) -> Result<()> {
+/// Connects, retrying until `connect_timeout` has passed.
+async fn connect(target: &Target, connect_timeout: Duration) -> Result<Channel> {
     let deadline = Instant::now() + connect_timeout;
-    let channel = loop {
-        match channel(&target).await {
-            Ok(c) => break c,
+    loop {
+        match channel(target).await {
+            Ok(c) => return Ok(c),
             Err(e) if Instant::now() > deadline => {
                 return Err(format!("connecting to :{}: {e}", target.port).into());
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
-    };
+    }
+}
+
+async fn run(target: Target, shared: Arc<Shared>, connect_timeout: Duration) -> Result<()> {
+    let channel = connect(&target, connect_timeout).await?;
     let mut client =
         AggregatedDiscoveryServiceClient::new(channel).max_decoding_message_size(usize::MAX);
     let node = Node {
@@ -479,7 +534,7 @@ async fn run(target: Target, shared: Arc<Shared>, connect_timeout: Duration) -> 
         resource_names: sub.names.iter().cloned().collect(),
         ..Default::default()
     };
-    let mut subs: Vec<Subscription> = (0..5)
+    let mut subs: Vec<Subscription> = (0..TYPES)
         .map(|_| Subscription {
             names: BTreeSet::new(),
             version: String::new(),
@@ -497,28 +552,34 @@ async fn run(target: Target, shared: Arc<Shared>, connect_timeout: Duration) -> 
         .await?
         .into_inner();
     // Names received per non-wildcard type (merged across responses).
-    let mut received: [HashSet<String>; 5] = Default::default();
+    let mut received: [HashSet<String>; TYPES] = Default::default();
     while let Some(resp) = responses.message().await? {
         let arrived = Instant::now();
         let Some(ti) = type_index(&resp.type_url) else {
             continue;
         };
         account(&shared, ti, &resp);
-        check_watches(&shared, ti, &resp.resources, arrived);
+        let values: Vec<&[u8]> = resp.resources.iter().map(|r| r.value.as_slice()).collect();
+        check_watches(&shared, ti, &values, arrived);
         // Follow what clusters and listeners name, as Envoy does, before
         // ACKing them.
         let mut changes: Vec<(TypeIndex, BTreeSet<String>)> = Vec::new();
         match ti {
             0 => changes.push((1, eds_names(&resp.resources))),
             2 => {
-                let (routes, secrets) = listener_refs(&resp.resources);
-                changes.push((3, routes));
-                changes.push((4, secrets));
+                let refs = listener_refs(values.iter().copied());
+                changes.push((RDS, refs.routes));
+                changes.push((4, refs.secrets));
+                // Scopes are subscribed to as a whole (wildcard), once.
+                if refs.scoped && !subs[SRDS].sent {
+                    subs[SRDS].sent = true;
+                    let _ = tx.send(request(SRDS, &subs[SRDS]));
+                }
             }
             _ => {}
         }
         let mut vhosts = None;
-        if ti == 0 || ti == 2 {
+        if ti == 0 || ti == 2 || ti == SRDS {
             received[ti].clear();
         }
         for r in &resp.resources {
@@ -555,6 +616,148 @@ async fn run(target: Target, shared: Arc<Shared>, connect_timeout: Duration) -> 
             st.listeners = received[2].len();
             st.routes = received[3].len();
             st.secrets = received[4].len();
+            st.scopes = received[SRDS].len();
+            if ti == SRDS {
+                st.http_vhosts = http_scopes(received[SRDS].iter());
+            }
+            if let Some(v) = vhosts {
+                st.http_vhosts = v;
+            }
+        }
+        shared.notify.notify_waiters();
+    }
+    Err("the server closed the stream".into())
+}
+
+/// The delta form of [`run`]: one incremental ADS stream. Responses carry
+/// only what changed, so the client keeps what each cluster and listener
+/// refers to and (un)subscribes names as those change, as Envoy does.
+async fn run_delta(target: Target, shared: Arc<Shared>, connect_timeout: Duration) -> Result<()> {
+    let channel = connect(&target, connect_timeout).await?;
+    let mut client =
+        AggregatedDiscoveryServiceClient::new(channel).max_decoding_message_size(usize::MAX);
+    let node = Node {
+        id: shared.node_id.clone(),
+        cluster: "bench".into(),
+        ..Default::default()
+    };
+    let (tx, rx) = mpsc::unbounded_channel::<DeltaDiscoveryRequest>();
+    let request = |ti: TypeIndex| DeltaDiscoveryRequest {
+        node: Some(node.clone()),
+        type_url: type_url::ALL[ti].to_string(),
+        ..Default::default()
+    };
+    // Clusters and listeners, wildcard (no names).
+    for ti in [0usize, 2] {
+        let _ = tx.send(request(ti));
+    }
+    let mut responses = client
+        .delta_aggregated_resources(UnboundedReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    let mut received: [BTreeSet<String>; TYPES] = Default::default();
+    let mut subscribed: [BTreeSet<String>; TYPES] = Default::default();
+    let mut scopes_subscribed = false;
+    // What each cluster / listener refers to.
+    let mut eds_of: HashMap<String, String> = HashMap::new();
+    let mut refs_of: HashMap<String, Refs> = HashMap::new();
+    while let Some(resp) = responses.message().await? {
+        let arrived = Instant::now();
+        let Some(ti) = type_index(&resp.type_url) else {
+            continue;
+        };
+        let c = &shared.counters[ti];
+        c.responses.fetch_add(1, Ordering::Relaxed);
+        c.bytes
+            .fetch_add(resp.encoded_len() as u64, Ordering::Relaxed);
+        c.resources
+            .fetch_add(resp.resources.len() as u64, Ordering::Relaxed);
+        let values: Vec<&[u8]> = resp
+            .resources
+            .iter()
+            .filter_map(|r| r.resource.as_ref().map(|a| a.value.as_slice()))
+            .collect();
+        check_watches(&shared, ti, &values, arrived);
+        let mut vhosts = None;
+        for r in &resp.resources {
+            received[ti].insert(r.name.clone());
+            let value = r.resource.as_ref().map(|a| a.value.as_slice());
+            match (ti, value) {
+                (0, Some(v)) => {
+                    match eds_name(v) {
+                        Some(e) => eds_of.insert(r.name.clone(), e),
+                        None => eds_of.remove(&r.name),
+                    };
+                }
+                (2, Some(v)) => {
+                    refs_of.insert(r.name.clone(), listener_refs(std::iter::once(v)));
+                }
+                _ => {}
+            }
+            if ti == RDS
+                && shared.count_vhosts
+                && r.name == "ingress_http"
+                && let Some(v) = value
+            {
+                vhosts = RouteConfiguration::decode(v)
+                    .ok()
+                    .map(|rc| rc.virtual_hosts.len());
+            }
+        }
+        for name in &resp.removed_resources {
+            received[ti].remove(name);
+            eds_of.remove(name);
+            refs_of.remove(name);
+        }
+        // Follow what clusters and listeners name before ACKing them.
+        let mut wanted: Vec<(TypeIndex, BTreeSet<String>)> = Vec::new();
+        match ti {
+            0 => wanted.push((1, eds_of.values().cloned().collect())),
+            2 => {
+                let mut all = Refs::default();
+                for r in refs_of.values() {
+                    all.extend(r);
+                }
+                if all.scoped && !scopes_subscribed {
+                    scopes_subscribed = true;
+                    let _ = tx.send(request(SRDS));
+                }
+                wanted.push((RDS, all.routes));
+                wanted.push((4, all.secrets));
+            }
+            _ => {}
+        }
+        for (t, names) in wanted {
+            if names == subscribed[t] {
+                continue;
+            }
+            let _ = tx.send(DeltaDiscoveryRequest {
+                resource_names_subscribe: names.difference(&subscribed[t]).cloned().collect(),
+                resource_names_unsubscribe: subscribed[t].difference(&names).cloned().collect(),
+                ..request(t)
+            });
+            for gone in subscribed[t].difference(&names) {
+                received[t].remove(gone);
+            }
+            subscribed[t] = names;
+        }
+        let _ = tx.send(DeltaDiscoveryRequest {
+            response_nonce: resp.nonce.clone(),
+            ..request(ti)
+        });
+        if let Ok(mut st) = shared.state.lock() {
+            st.first_response.get_or_insert(arrived);
+            st.last_response = Some(arrived);
+            st.responses += 1;
+            st.clusters = received[0].len();
+            st.endpoints = received[1].len();
+            st.listeners = received[2].len();
+            st.routes = received[RDS].len();
+            st.secrets = received[4].len();
+            st.scopes = received[SRDS].len();
+            if ti == SRDS {
+                st.http_vhosts = http_scopes(received[SRDS].iter());
+            }
             if let Some(v) = vhosts {
                 st.http_vhosts = v;
             }
@@ -573,20 +776,31 @@ fn account(shared: &Shared, ti: TypeIndex, resp: &DiscoveryResponse) {
         .fetch_add(resp.resources.len() as u64, Ordering::Relaxed);
 }
 
-fn check_watches(shared: &Shared, ti: TypeIndex, resources: &[Any], arrived: Instant) {
+/// The scopes of `ingress_http` among scope names.
+fn http_scopes<'a>(names: impl Iterator<Item = &'a String>) -> usize {
+    names.filter(|n| n.starts_with("ingress_http/")).count()
+}
+
+/// Whether a watch of type `watched` looks at a response of type `ti`: a
+/// route watch also looks at scopes (their route tables are inline).
+fn watched_in(watched: TypeIndex, ti: TypeIndex) -> bool {
+    watched == ti || (watched == RDS && ti == SRDS)
+}
+
+fn check_watches(shared: &Shared, ti: TypeIndex, resources: &[&[u8]], arrived: Instant) {
     let Ok(mut watches) = shared.watches.lock() else {
         return;
     };
     for (w, at) in watches.values_mut() {
-        if at.is_some() || w.type_index != ti {
+        if at.is_some() || !watched_in(w.type_index, ti) {
             continue;
         }
         let hit = resources.iter().any(|r| {
             let named = match &w.name_prefix {
-                Some(p) => resource_name(&r.value).is_some_and(|n| n.starts_with(p.as_str())),
+                Some(p) => resource_name(r).is_some_and(|n| n.starts_with(p.as_str())),
                 None => true,
             };
-            named && matches(&w.matcher, &r.value)
+            named && matches(&w.matcher, r)
         });
         if hit {
             *at = Some(arrived);

@@ -312,6 +312,7 @@ pub async fn measure(
             let target = crate::bench::xds::Target {
                 port: ctl.xds_port,
                 pki: Some(ctl.pki.clone()),
+                delta: target.xds_mode() == crate::contour::XdsMode::DeltaAds,
             };
             crate::bench::xds::Client::start(target, "probe", false, Duration::from_secs(10))
         });
