@@ -229,7 +229,7 @@ async fn a_client_that_never_acks_or_reads_keeps_memory_bounded() -> TestResult 
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss0 = rss_kib(pid)?;
-    let before = ads::counters_delta(&normal.counters(), &[(0, 0, 0); 5]);
+    let before = ads::counters_delta(&normal.counters(), &[(0, 0, 0); ads::TYPES]);
 
     // Sample contour's RSS while the changes go in.
     let (stop, mut stopped) = tokio::sync::watch::channel(false);

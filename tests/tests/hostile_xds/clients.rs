@@ -90,6 +90,7 @@ pub fn normal_client(g: &Ground) -> ads::Client {
         ads::Target {
             port: g.contour.xds_port,
             pki: Some(g.pki.clone()),
+            delta: false,
         },
         "normal",
         false,
