@@ -90,6 +90,11 @@ impl Envoy {
         Ok(envoy)
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The admin port (of the admin URL).
     pub fn admin_port(&self) -> u16 {
         self.admin_port

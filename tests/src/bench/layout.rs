@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use contour::envoy::json::from_json;
+use contour::envoy::json::{from_json, to_json};
+use contour::envoy::scoped;
 use contour::xds::server::{LogObserver, Published, XdsServer};
 use contour::xds::snapshot::{TypeSnapshot, VersionedResource};
 use contour::xds::{Snapshot, type_url};
@@ -38,47 +39,11 @@ pub enum Layout {
     Scoped,
     /// The same keyed on a header two Lua filters set: the lower-cased
     /// host if it has a scope, else `*.<parent>` if that has one, else `*`
-    /// (the fallback a single route table gives; see [`LUA_EXACT`]).
+    /// (the fallback a single route table gives). The filters and the
+    /// scopes' metadata are `contour serve --route-layout=scoped`'s
+    /// (`contour::envoy::scoped`).
     ScopedLua,
 }
-
-/// The header the Lua filters put the scope key in.
-const SCOPE_HEADER: &str = "x-contour-scope";
-
-/// First Lua filter: the key is the lower-cased (port-less) host; it forces
-/// the route lookup (`metadata()`) and, when no scope has a route for it,
-/// tries the wildcard of its parent domain. (Every route has a name, so a
-/// found route has a name.)
-const LUA_EXACT: &str = r#"
-function envoy_on_request(h)
-  local headers = h:headers()
-  local host = string.lower(headers:get(":authority") or "")
-  headers:replace("x-contour-scope", host)
-  h:metadata()
-  if h:streamInfo():routeName() ~= "" then
-    return
-  end
-  local parent = string.match(host, "^[^.]+(%..+)$")
-  headers:replace("x-contour-scope", parent and ("*" .. parent) or "*")
-end
-"#;
-
-/// Second Lua filter: when the first fell back to a wildcard and that has no
-/// scope either, the default host `*`.
-const LUA_WILDCARD: &str = r#"
-function envoy_on_request(h)
-  local headers = h:headers()
-  local key = headers:get("x-contour-scope") or ""
-  if string.sub(key, 1, 2) ~= "*." then
-    return
-  end
-  h:metadata()
-  if h:streamInfo():routeName() ~= "" then
-    return
-  end
-  headers:replace("x-contour-scope", "*")
-end
-"#;
 
 /// One run's settings.
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +74,8 @@ pub struct Outcome {
     pub probes: [Option<u16>; 6],
     /// One request at a time to the first host: latency p50 and p99, µs.
     pub request_us: (f64, f64),
+    /// Envoy's CPU time per request (direct responses, 16 at a time), µs.
+    pub cpu_us_per_request: f64,
     /// Envoy's `update_duration` histogram line of the route subscription.
     pub envoy_update: String,
 }
@@ -158,18 +125,18 @@ fn resource<M: Message + Name + Default>(name: &str, v: &Value) -> Result<Arc<Ve
 }
 
 /// The scope of host `name` (its key is the name; the Lua layout's route
-/// table also drops the key header before a request goes upstream).
+/// table also drops the key header before a request goes upstream, and its
+/// host carries the metadata by which the filters see a scope was found).
 fn scope_of(name: &str, layout: Layout) -> Result<Arc<VersionedResource>> {
     let mut vhost = vhost_of(name);
     let mut table = json!({"name": name});
     if layout == Layout::ScopedLua {
-        table["request_headers_to_remove"] = json!([SCOPE_HEADER]);
-        // Found scope = found route: a path the host does not route is its
-        // 404, never a fallback to a wildcard or the default host.
-        if let Some(routes) = vhost["routes"].as_array_mut() {
-            routes.push(json!({"name": "scope-end", "match": {"prefix": "/"},
-                "direct_response": {"status": 404}}));
+        table["request_headers_to_remove"] = json!([scoped::SCOPE_HEADER]);
+        let mut found = json!({scoped::HOST_FILTER: {"scope": true}});
+        if name.starts_with("*.") {
+            found[scoped::WILDCARD_FILTER] = json!({"scope": true});
         }
+        vhost["metadata"] = json!({"filter_metadata": found});
     }
     table["virtual_hosts"] = json!([vhost]);
     resource::<ScopedRouteConfiguration>(
@@ -196,13 +163,7 @@ fn route_table(hosts: usize) -> Result<Arc<VersionedResource>> {
     )
 }
 
-fn lua(name: &str, code: &str) -> Value {
-    json!({"name": name, "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
-        "default_source_code": {"inline_string": code}}})
-}
-
-fn listener(port: u16, layout: Layout) -> Value {
+fn listener(port: u16, layout: Layout) -> Result<Value> {
     let ads = json!({"ads": {}, "resource_api_version": "V3"});
     let router = json!({"name": "envoy.filters.http.router", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}});
@@ -233,20 +194,21 @@ fn listener(port: u16, layout: Layout) -> Value {
         }
         Layout::Scoped => hcm["scoped_routes"] = scoped(":authority"),
         Layout::ScopedLua => {
-            hcm["scoped_routes"] = scoped(SCOPE_HEADER);
-            hcm["http_filters"] = json!([
-                lua("contour.scope.exact", LUA_EXACT),
-                lua("contour.scope.wildcard", LUA_WILDCARD),
-                router
-            ]);
+            hcm["scoped_routes"] = scoped(scoped::SCOPE_HEADER);
+            let mut filters = scoped::lua_filters()
+                .iter()
+                .map(to_json)
+                .collect::<std::result::Result<Vec<Value>, _>>()?;
+            filters.push(router);
+            hcm["http_filters"] = Value::Array(filters);
         }
     }
-    json!({
+    Ok(json!({
         "name": "ingress_http",
         "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
         "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
             "typed_config": hcm}]}]
-    })
+    }))
 }
 
 fn snapshot(cfg: &Config, port: u16) -> Result<Snapshot> {
@@ -256,7 +218,7 @@ fn snapshot(cfg: &Config, port: u16) -> Result<Snapshot> {
         type_url::LISTENER,
         one(resource::<Listener>(
             "ingress_http",
-            &listener(port, cfg.layout),
+            &listener(port, cfg.layout)?,
         )?),
     );
     let backend = json!({"name": "backend", "type": "STATIC", "connect_timeout": "1s",
@@ -367,6 +329,7 @@ pub async fn run(cfg: Config) -> Result<Outcome> {
         status_at(&http, listen, NARROW, "/other").await,
     ];
     let request_us = request_latency(&http, listen, &first, 2000).await?;
+    let cpu_us_per_request = request_cpu(&envoy, listen, &first, 20_000).await?;
     let mut took = Vec::with_capacity(cfg.samples);
     for s in 0..cfg.samples {
         let i = cfg.hosts + s;
@@ -399,8 +362,44 @@ pub async fn run(cfg: Config) -> Result<Outcome> {
         took,
         probes,
         request_us,
+        cpu_us_per_request,
         envoy_update,
     })
+}
+
+/// Envoy's CPU time per request over `n` requests for `host`'s marker (a
+/// direct response: routing and the HTTP filters, no upstream), 16 at a
+/// time, in µs.
+async fn request_cpu(envoy: &Envoy, port: u16, host: &str, n: usize) -> Result<f64> {
+    let cpu = || {
+        super::controller::proc_stat(envoy.pid())
+            .map(|s| s.cpu_secs)
+            .ok_or_else(|| err("Envoy is gone"))
+    };
+    let before = cpu()?;
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let host = host.to_string();
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut bad = 0usize;
+                for _ in 0..n / 16 {
+                    if status(&http, port, &host).await != Some(200) {
+                        bad += 1;
+                    }
+                }
+                bad
+            })
+        })
+        .collect();
+    let mut bad = 0;
+    for t in tasks {
+        bad += t.await.unwrap_or(n);
+    }
+    if bad > 0 {
+        return Err(err(format!("{bad} of {n} requests were not answered 200")));
+    }
+    Ok((cpu()? - before) * 1e6 / (n / 16 * 16) as f64)
 }
 
 /// `n` requests one after the other on one connection: p50 and p99 in µs.
@@ -426,14 +425,14 @@ async fn request_latency(
 /// The table of outcomes (markdown).
 pub fn table(outcomes: &[Outcome]) -> String {
     let mut out = String::from(
-        "| layout | ADS | hosts | samples | preloaded set served | new host p50 | p90 | max | `host:8080` | `HOST` upper-cased | under the wildcard (201) | unknown: default host (202) | a path its host lacks (404) | one request p50 | p99 |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "| layout | ADS | hosts | samples | preloaded set served | new host p50 | p90 | max | `host:8080` | `HOST` upper-cased | under the wildcard (201) | unknown: default host (202) | a path its host lacks (404) | one request p50 | p99 | Envoy CPU per request |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     let code = |c: Option<u16>| c.map(|c| c.to_string()).unwrap_or_else(|| "–".into());
     for o in outcomes {
         let c = o.config;
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {:.2} s | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} | {} | {} | {} | {:.0} µs | {:.0} µs |\n",
+            "| {} | {} | {} | {} | {:.2} s | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} | {} | {} | {} | {:.0} µs | {:.0} µs | {:.1} µs |\n",
             match c.layout {
                 Layout::Rds => "one RouteConfiguration",
                 Layout::Scoped => "a scope per host",
@@ -457,6 +456,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
             code(o.probes[5]),
             o.request_us.0,
             o.request_us.1,
+            o.cpu_us_per_request,
         ));
     }
     out
