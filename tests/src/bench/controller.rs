@@ -42,10 +42,24 @@ impl Target {
         }
     }
 
-    /// How tables call it.
+    /// How tables call it: ours with the settings that are not its
+    /// defaults (`OURS_XDS_MODE`, `BENCH_OURS_ARGS`), if any.
     pub fn label(self) -> String {
         match self {
-            Target::Ours => "ours".into(),
+            Target::Ours => {
+                let mut settings: Vec<String> = std::env::var("BENCH_OURS_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect();
+                if self.xds_mode() == crate::contour::XdsMode::DeltaAds {
+                    settings.push("delta-ads".into());
+                }
+                match settings.is_empty() {
+                    true => "ours".into(),
+                    false => format!("ours ({})", settings.join(", ")),
+                }
+            }
             Target::Upstream => format!("upstream {}", upstream_version()),
         }
     }
