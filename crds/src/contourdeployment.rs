@@ -121,6 +121,15 @@ pub struct ContourSettings {
     /// Annotations added to the contour pods.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pod_annotations: BTreeMap<String, String>,
+    /// How Envoy gets the plain-HTTP routes (not in upstream's API):
+    /// `single` (the default, upstream's: one route configuration) or
+    /// `scoped` (one scoped route configuration per host, over incremental
+    /// xDS: a new route is live in Envoy faster at scale, at ≈ 10 µs of
+    /// Envoy CPU per request). Sets `contour serve --route-layout` and
+    /// `contour bootstrap --xds-mode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["single", "scoped"]))]
+    pub route_layout: Option<String>,
     /// Watch only these namespaces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(

@@ -1,29 +1,48 @@
 //! Delta (incremental) xDS for one stream, without I/O: only resources whose
 //! version differs from what the client has are sent, and removals are named.
+//!
+//! What the client has is kept as the snapshot map the stream last compared
+//! against (a persistent map: shared with the snapshot, so it costs a stream
+//! next to nothing) plus the few names where the client differs from it
+//! (refused, unsubscribed, or announced on reconnect). A new snapshot is
+//! compared by walking only the nodes the two maps do not share, so one
+//! change costs a stream O(log n), not a pass over every resource.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use imbl::OrdMap;
 
 use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource,
 };
 
-use super::snapshot::{Snapshot, TypeSnapshot};
+use super::snapshot::{Snapshot, TypeSnapshot, VersionedResource};
 use super::{Event, type_url};
 use crate::smallmap::SmallMap;
 
 /// Responses to send and events to report after one input.
 pub type Outcome = super::Outcome<DeltaDiscoveryResponse>;
 
+/// The last response: its nonce, the type's version, and per resource the
+/// version sent and the client's before it.
+type Pending = (String, String, BTreeMap<String, (String, Option<String>)>);
+
 #[derive(Debug, Default)]
 struct TypeState {
     wildcard: bool,
     names: BTreeSet<String>,
-    /// What the client has (as far as we know), name → version.
-    client: BTreeMap<String, String>,
+    /// The resources of the snapshot last compared against; `None` before
+    /// the first comparison (and after the wildcard flips), when the
+    /// client has exactly what `differs` says.
+    base: Option<OrdMap<String, Arc<VersionedResource>>>,
+    /// Names whose version at the client differs from `base`'s: the
+    /// client's version, or `None` when it lacks the resource.
+    differs: BTreeMap<String, Option<String>>,
     /// Versions the client refused, name → version; not sent again.
     refused: BTreeMap<String, String>,
     /// Nonce of the last response and the versions it carried.
-    pending: Option<(String, String, BTreeMap<String, String>)>,
+    pending: Option<Pending>,
 }
 
 /// The state of one delta stream.
@@ -55,19 +74,28 @@ impl DeltaStream {
             .types
             .get_or_insert_with(req.type_url.clone(), TypeState::default);
         if first {
-            state.client = req.initial_resource_versions.clone().into_iter().collect();
+            state.differs = req
+                .initial_resource_versions
+                .iter()
+                .map(|(n, v)| (n.clone(), Some(v.clone())))
+                .collect();
             state.wildcard = req.resource_names_subscribe.is_empty()
                 && type_url::wildcard_by_default(&req.type_url);
         }
+        // Names to compare besides what changed since the base.
+        let mut named = Vec::new();
         if !req.response_nonce.is_empty() {
             match state.pending.take() {
                 Some((nonce, version, sent)) if nonce == req.response_nonce => {
                     match &req.error_detail {
                         Some(status) => {
                             // The client kept its previous resources.
-                            for (name, v) in sent {
-                                state.client.remove(&name);
-                                state.refused.insert(name, v);
+                            // The snapshot may have moved on past the refused
+                            // version: compared again below.
+                            for (name, (v, before)) in sent {
+                                state.differs.insert(name.clone(), before);
+                                state.refused.insert(name.clone(), v);
+                                named.push(name);
                             }
                             outcome.events.push(Event::Nack {
                                 type_url: req.type_url.clone(),
@@ -80,7 +108,9 @@ impl DeltaStream {
                             // another version of the resource: the refused
                             // one may be sent again after that.
                             for name in sent.keys() {
-                                state.refused.remove(name);
+                                if state.refused.remove(name).is_some() {
+                                    named.push(name.clone());
+                                }
                             }
                             outcome.events.push(Event::Ack {
                                 type_url: req.type_url.clone(),
@@ -94,17 +124,37 @@ impl DeltaStream {
         }
         for name in &req.resource_names_subscribe {
             if name == "*" {
+                if !state.wildcard {
+                    state.forget_base();
+                }
                 state.wildcard = true;
-            } else {
-                state.names.insert(name.clone());
+            } else if state.names.insert(name.clone()) && !state.wildcard {
+                // The client does not have it (unless it said so on
+                // reconnect): compared below.
+                if !state.differs.contains_key(name) {
+                    state.differs.insert(name.clone(), None);
+                }
+                named.push(name.clone());
             }
         }
         for name in &req.resource_names_unsubscribe {
             if name == "*" {
+                if state.wildcard {
+                    state.forget_base();
+                }
                 state.wildcard = false;
             } else {
                 state.names.remove(name);
-                state.client.remove(name);
+                // The client drops it: sent again if still wanted.
+                match state.wanted(name) {
+                    true => {
+                        state.differs.insert(name.clone(), None);
+                        named.push(name.clone());
+                    }
+                    false => {
+                        state.differs.remove(name);
+                    }
+                }
             }
         }
         let nonce = &mut self.nonces;
@@ -115,6 +165,7 @@ impl DeltaStream {
             state,
             snapshot,
             first,
+            &named,
             nonce,
             self.aggregated,
         ) {
@@ -128,54 +179,117 @@ impl DeltaStream {
         let (nonce, ads) = (&mut self.nonces, self.aggregated);
         self.types
             .iter_mut()
-            .filter_map(|(t, s)| respond(t, s, snapshot, false, nonce, ads))
+            .filter_map(|(t, s)| respond(t, s, snapshot, false, &[], nonce, ads))
             .collect()
     }
 }
 
+impl TypeState {
+    fn wanted(&self, name: &str) -> bool {
+        self.wildcard || self.names.contains(name)
+    }
+
+    /// The client's version of `name`, as far as we know.
+    fn client_version(&self, name: &str) -> Option<String> {
+        match self.differs.get(name) {
+            Some(v) => v.clone(),
+            None => self
+                .base
+                .as_ref()
+                .and_then(|b| b.get(name))
+                .map(|r| r.version.clone()),
+        }
+    }
+
+    /// Writes what the client has of every wanted name into `differs` and
+    /// drops `base`: the next comparison looks at every resource.
+    fn forget_base(&mut self) {
+        if let Some(base) = self.base.take() {
+            for (name, r) in &base {
+                if self.wanted(name) && !self.differs.contains_key(name) {
+                    self.differs.insert(name.clone(), Some(r.version.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Compares the client's view with `snapshot` and answers with what
+/// changed (`force`: even when nothing did). Looked at: every resource
+/// when there is no base, else the names whose resource changed since the
+/// base, plus `named` (newly subscribed).
 fn respond(
     type_url: &str,
     state: &mut TypeState,
     snapshot: &Snapshot,
     force: bool,
+    named: &[String],
     nonce: &mut u64,
     ads: bool,
 ) -> Option<DeltaDiscoveryResponse> {
     let empty = TypeSnapshot::default();
     let current = snapshot.of(type_url).unwrap_or(&empty);
-    let wanted = |name: &String| state.wildcard || state.names.contains(name);
-    let resources: Vec<Resource> = current
-        .resources
-        .values()
-        .filter(|r| wanted(&r.name))
-        .filter(|r| state.client.get(&r.name) != Some(&r.version))
-        .filter(|r| state.refused.get(&r.name) != Some(&r.version))
-        .map(|r| Resource {
-            name: r.name.clone(),
-            version: r.version.clone(),
-            resource: Some(r.form(ads).any()),
-            ..Default::default()
-        })
-        .collect();
-    let removed: Vec<String> = state
-        .client
-        .keys()
-        .filter(|n| wanted(n) && !current.resources.contains_key(*n))
-        .cloned()
-        .collect();
+    let candidates: BTreeSet<String> = match &state.base {
+        None => current
+            .resources
+            .keys()
+            .chain(state.differs.keys())
+            .cloned()
+            .collect(),
+        Some(base) => base
+            .diff(&current.resources)
+            .map(|d| {
+                let (gone, came) = crate::dag::diff_sides(d);
+                gone.or(came).map(|(k, _)| k.clone()).unwrap_or_default()
+            })
+            .chain(named.iter().cloned())
+            .collect(),
+    };
+    let mut resources = Vec::new();
+    let mut sent = BTreeMap::new();
+    let mut removed = Vec::new();
+    // The client's version after this response, per candidate.
+    let mut after: Vec<(String, Option<String>)> = Vec::new();
+    for name in candidates {
+        if !state.wanted(&name) {
+            continue;
+        }
+        let has = state.client_version(&name);
+        let now = current.resources.get(&name);
+        let next = match now {
+            Some(r) if has.as_deref() == Some(r.version.as_str()) => has,
+            Some(r) if state.refused.get(&name) == Some(&r.version) => has,
+            Some(r) => {
+                sent.insert(name.clone(), (r.version.clone(), has));
+                resources.push(Resource {
+                    name: r.name.clone(),
+                    version: r.version.clone(),
+                    resource: Some(r.form(ads).any()),
+                    ..Default::default()
+                });
+                Some(r.version.clone())
+            }
+            None if has.is_some() => {
+                removed.push(name.clone());
+                None
+            }
+            None => None,
+        };
+        after.push((name, next));
+    }
+    for (name, next) in after {
+        let base_version = current.resources.get(&name).map(|r| &r.version);
+        match next.as_ref() == base_version {
+            true => state.differs.remove(&name),
+            false => state.differs.insert(name, next),
+        };
+    }
+    state.base = Some(current.resources.clone());
     if !force && resources.is_empty() && removed.is_empty() {
         return None;
     }
     *nonce += 1;
     let n = nonce.to_string();
-    let mut sent = BTreeMap::new();
-    for r in &resources {
-        state.client.insert(r.name.clone(), r.version.clone());
-        sent.insert(r.name.clone(), r.version.clone());
-    }
-    for name in &removed {
-        state.client.remove(name);
-    }
     state.pending = Some((n.clone(), current.version.clone(), sent));
     Some(DeltaDiscoveryResponse {
         system_version_info: current.version.clone(),
@@ -309,5 +423,137 @@ mod tests {
             s.on_snapshot(&snap(type_url::ROUTE, &[("r", "2")]))
                 .is_empty()
         );
+    }
+
+    mod model {
+        //! The stream against a model client: after every step, the client
+        //! (which applies every response in order and, on a refusal, keeps
+        //! what it had) holds the current version of every resource it
+        //! wants, except versions it refused.
+        use std::collections::BTreeMap;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Debug, Clone)]
+        enum Step {
+            Snapshot(Vec<(u8, u8)>),
+            Subscribe(u8),
+            Unsubscribe(u8),
+            Ack,
+            Nack,
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                4 => prop::collection::vec((0u8..6, 0u8..3), 0..6).prop_map(Step::Snapshot),
+                2 => (0u8..6).prop_map(Step::Subscribe),
+                1 => (0u8..6).prop_map(Step::Unsubscribe),
+                3 => Just(Step::Ack),
+                1 => Just(Step::Nack),
+            ]
+        }
+
+        fn snapshot(t: &'static str, items: &[(u8, u8)]) -> Snapshot {
+            let named: BTreeMap<String, String> = items
+                .iter()
+                .map(|(n, v)| (format!("r{n}"), format!("v{v}")))
+                .collect();
+            let pairs: Vec<(&str, &str)> = named
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            snap(t, &pairs)
+        }
+
+        proptest! {
+            #[test]
+            fn the_client_converges(wildcard in any::<bool>(), steps in prop::collection::vec(step(), 1..40)) {
+                let t = if wildcard { type_url::CLUSTER } else { type_url::ENDPOINT };
+                let mut stream = DeltaStream::new(true);
+                let mut current = snapshot(t, &[]);
+                let mut client: BTreeMap<String, String> = BTreeMap::new();
+                let mut names: BTreeSet<String> = BTreeSet::new();
+                // The last response and what the client had before it.
+                let mut last: Option<(DeltaDiscoveryResponse, BTreeMap<String, String>)> = None;
+                let mut refused: BTreeMap<String, String> = BTreeMap::new();
+                let apply = |client: &mut BTreeMap<String, String>, r: &DeltaDiscoveryResponse| {
+                    for res in &r.resources {
+                        client.insert(res.name.clone(), res.version.clone());
+                    }
+                    for n in &r.removed_resources {
+                        client.remove(n);
+                    }
+                };
+                for r in &stream.on_request(&sub(t, &[]), &current).responses {
+                    let before = client.clone();
+                    apply(&mut client, r);
+                    last = Some((r.clone(), before));
+                }
+                for s in steps {
+                    let outputs;
+                    match s {
+                        Step::Snapshot(items) => {
+                            current = snapshot(t, &items);
+                            outputs = stream.on_snapshot(&current);
+                        }
+                        Step::Subscribe(n) => {
+                            let name = format!("r{n}");
+                            names.insert(name.clone());
+                            outputs = stream.on_request(&sub(t, &[name.as_str()]), &current).responses;
+                        }
+                        Step::Unsubscribe(n) => {
+                            let name = format!("r{n}");
+                            names.remove(&name);
+                            client.remove(&name);
+                            let mut req = sub(t, &[]);
+                            req.resource_names_unsubscribe = vec![name];
+                            outputs = stream.on_request(&req, &current).responses;
+                        }
+                        Step::Ack | Step::Nack => {
+                            let Some((r, before)) = last.take() else { continue };
+                            let mut req = sub(t, &[]);
+                            req.response_nonce = r.nonce.clone();
+                            if matches!(s, Step::Nack) {
+                                req.error_detail = Some(envoy_types::pb::google::rpc::Status {
+                                    code: 3,
+                                    message: "no".into(),
+                                    details: vec![],
+                                });
+                                for res in &r.resources {
+                                    refused.insert(res.name.clone(), res.version.clone());
+                                    match before.get(&res.name) {
+                                        Some(v) => client.insert(res.name.clone(), v.clone()),
+                                        None => client.remove(&res.name),
+                                    };
+                                }
+                            } else {
+                                for res in &r.resources {
+                                    refused.remove(&res.name);
+                                }
+                            }
+                            outputs = stream.on_request(&req, &current).responses;
+                        }
+                    }
+                    for r in &outputs {
+                        let before = client.clone();
+                        apply(&mut client, r);
+                        last = Some((r.clone(), before));
+                    }
+                    let of = current.of(t).map(|c| c.resources.clone()).unwrap_or_default();
+                    for name in (0..6).map(|n| format!("r{n}")) {
+                        if !wildcard && !names.contains(&name) {
+                            continue;
+                        }
+                        let want = of.get(&name).map(|r| r.version.clone());
+                        if want.is_some() && refused.get(&name) == want.as_ref() {
+                            continue;
+                        }
+                        prop_assert_eq!(client.get(&name).cloned(), want, "{}", name);
+                    }
+                }
+            }
+        }
     }
 }

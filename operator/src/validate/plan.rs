@@ -101,6 +101,8 @@ pub struct ContourPlan {
     pub image_pull_secrets: Vec<LocalObjectReference>,
     pub enable_external_name_service: bool,
     pub fallback_certificate: Option<(String, String)>,
+    /// `routeLayout: scoped`: one scope per plain host over delta ADS.
+    pub scoped_routes: bool,
 }
 
 /// Envoy's workload, settled.
