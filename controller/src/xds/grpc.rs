@@ -1,28 +1,36 @@
 //! The state-of-the-world streaming methods (ADS and the per-type
-//! `Stream*`), answered at the HTTP/2 level so that responses go out as
-//! [`SotwResponse::frame`] chunks shared with the snapshot.
+//! `Stream*`) and delta ADS, answered at the HTTP/2 level: state-of-the-world
+//! responses go out as [`SotwResponse::frame`] chunks shared with the
+//! snapshot, delta responses each encoded into a buffer of its own that is
+//! freed once written (tonic's encoder keeps one buffer per stream, as large
+//! as the largest response it sent: the initial delta response of a client
+//! with 5k scopes is megabytes, kept for the life of the stream).
 //!
 //! Requests are decoded here (tonic's limits and error codes, without its
 //! per-stream buffer); the response body is the gRPC messages
-//! followed by the `grpc-status` trailers. Everything else (delta streams,
-//! unary fetches, unknown methods) is left to tonic's generated services.
+//! followed by the `grpc-status` trailers. Everything else (per-type delta
+//! streams, unary fetches, unknown methods) is left to tonic's generated
+//! services.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 
 use axum::body::Body;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse,
+};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue};
 use http_body::Frame;
 use http_body_util::StreamBody;
+use prost::Message;
 use tokio::sync::mpsc;
 use tonic::{Code, Status};
 
 use super::request::SotwRequest;
 use super::server::{Queued, Requests, XdsServer};
 use super::type_url;
-use super::wire::SotwResponse;
 
 /// The largest request accepted (tonic's default for its services).
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
@@ -89,6 +97,15 @@ pub fn sotw_router(server: &XdsServer) -> axum::Router {
 /// life of the stream — with a stream per EDS cluster and SDS secret, that
 /// was most of the controller's memory.
 fn requests(body: Body) -> Requests<SotwRequest> {
+    decoded(body, SotwRequest::decode)
+}
+
+/// The requests of a body, each message decoded by `decode`.
+fn decoded<R, E>(body: Body, decode: fn(Bytes) -> Result<R, E>) -> Requests<R>
+where
+    R: Send + 'static,
+    E: std::fmt::Display + 'static,
+{
     struct State {
         body: axum::body::BodyDataStream,
         buf: BytesMut,
@@ -99,7 +116,7 @@ fn requests(body: Body) -> Requests<SotwRequest> {
         buf: BytesMut::new(),
         done: false,
     };
-    Box::pin(futures::stream::unfold(state, |mut st| async move {
+    Box::pin(futures::stream::unfold(state, move |mut st| async move {
         loop {
             if st.done {
                 return None;
@@ -109,7 +126,7 @@ fn requests(body: Body) -> Requests<SotwRequest> {
                     if st.buf.is_empty() {
                         st.buf = BytesMut::new();
                     }
-                    let decoded = SotwRequest::decode(msg)
+                    let decoded = decode(msg)
                         .map_err(|e| Status::internal(format!("failed to decode request: {e}")));
                     st.done = decoded.is_err();
                     return Some((decoded, st));
@@ -189,40 +206,91 @@ fn trailers(status: &Status) -> HeaderMap {
     map
 }
 
+/// A request compression other than identity is refused (as tonic does
+/// without compression configured).
+fn refuse_compression(req: &axum::extract::Request) -> Option<http::Response<Body>> {
+    let identity = |v: &HeaderValue| v.as_bytes() == b"identity";
+    let encoding = req
+        .headers()
+        .get("grpc-encoding")
+        .filter(|v| !identity(v))?;
+    let status = Status::unimplemented(format!(
+        "request compression {} is not supported",
+        String::from_utf8_lossy(encoding.as_bytes())
+    ));
+    Some(status.into_http())
+}
+
 fn stream(
     server: &XdsServer,
     fixed: Option<&'static str>,
     req: axum::extract::Request,
 ) -> http::Response<Body> {
-    let identity = |v: &HeaderValue| v.as_bytes() == b"identity";
-    if let Some(encoding) = req.headers().get("grpc-encoding").filter(|v| !identity(v)) {
-        let status = Status::unimplemented(format!(
-            "request compression {} is not supported",
-            String::from_utf8_lossy(encoding.as_bytes())
-        ));
-        return status.into_http();
+    if let Some(refused) = refuse_compression(&req) {
+        return refused;
     }
     let responses = server.sotw_responses(requests(req.into_body()), fixed);
-    grpc_response(Body::new(StreamBody::new(frames(responses))))
+    grpc_response(Body::new(StreamBody::new(frames(responses, |r| r.frame()))))
+}
+
+/// The delta ADS method.
+pub const DELTA_ADS: &str =
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
+
+/// A route for delta ADS on `server`.
+pub fn delta_router(server: &XdsServer) -> axum::Router {
+    let server = server.clone();
+    axum::Router::new().route(
+        DELTA_ADS,
+        axum::routing::post(move |req: axum::extract::Request| {
+            let server = server.clone();
+            async move {
+                if let Some(refused) = refuse_compression(&req) {
+                    return refused;
+                }
+                let requests = decoded(req.into_body(), |msg: Bytes| {
+                    DeltaDiscoveryRequest::decode(msg)
+                });
+                let responses = server.delta_responses(requests, None);
+                grpc_response(Body::new(StreamBody::new(frames(responses, delta_frame))))
+            }
+        }),
+    )
+}
+
+/// One delta response as a gRPC message in a buffer of its own.
+fn delta_frame(r: &DeltaDiscoveryResponse) -> Result<Vec<Bytes>, std::num::TryFromIntError> {
+    let len = u32::try_from(r.encoded_len())?;
+    let mut buf = BytesMut::with_capacity(5 + len as usize);
+    buf.put_u8(0);
+    buf.put_u32(len);
+    r.encode_raw(&mut buf);
+    Ok(vec![buf.freeze()])
 }
 
 /// What is left to write of one response stream.
-struct Writer {
-    responses: mpsc::Receiver<Queued<SotwResponse>>,
+struct Writer<R> {
+    responses: mpsc::Receiver<Queued<R>>,
     pending: VecDeque<Bytes>,
     done: bool,
 }
 
-/// The response body: each response's chunks, then the trailers.
-fn frames(
-    responses: mpsc::Receiver<Queued<SotwResponse>>,
-) -> impl futures::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send {
+/// The response body: each response's chunks (as `frame` cuts them), then
+/// the trailers.
+fn frames<R, E>(
+    responses: mpsc::Receiver<Queued<R>>,
+    frame: fn(&R) -> Result<Vec<Bytes>, E>,
+) -> impl futures::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send
+where
+    R: Send + 'static,
+    E: std::fmt::Display + 'static,
+{
     let writer = Writer {
         responses,
         pending: VecDeque::new(),
         done: false,
     };
-    futures::stream::unfold(writer, |mut w| async move {
+    futures::stream::unfold(writer, move |mut w| async move {
         if let Some(chunk) = w.pending.pop_front() {
             return Some((Ok(Frame::data(chunk)), w));
         }
@@ -230,7 +298,7 @@ fn frames(
             return None;
         }
         let end = match w.responses.recv().await {
-            Some(Ok(response)) => match response.frame() {
+            Some(Ok(response)) => match frame(&response) {
                 Ok(chunks) => {
                     w.pending.extend(chunks);
                     let first = w.pending.pop_front().unwrap_or_default();

@@ -147,7 +147,9 @@ impl XdsServer {
             .add_service(EndpointDiscoveryServiceServer::new(self.clone()))
             .add_service(SecretDiscoveryServiceServer::new(self.clone()))
             .add_service(RuntimeDiscoveryServiceServer::new(self.clone()));
-        let router = super::grpc::sotw_router(self).merge(routes.routes().into_axum_router());
+        let router = super::grpc::sotw_router(self)
+            .merge(super::grpc::delta_router(self))
+            .merge(routes.routes().into_axum_router());
         tonic::service::Routes::from(router)
     }
 
@@ -160,6 +162,24 @@ impl XdsServer {
     ) -> mpsc::Receiver<Queued<SotwResponse>> {
         let (tx, rx) = mpsc::channel(QUEUED_RESPONSES);
         let driver = Driver::<SotwStream> {
+            snapshots: self.snapshots.clone(),
+            observer: self.observer.clone(),
+            fixed,
+            tx,
+        };
+        tokio::spawn(driver.run(requests));
+        rx
+    }
+
+    /// Starts the driver of one delta stream; its responses come out of
+    /// the returned channel.
+    pub(super) fn delta_responses(
+        &self,
+        requests: Requests<DeltaDiscoveryRequest>,
+        fixed: Option<&'static str>,
+    ) -> mpsc::Receiver<Queued<DeltaDiscoveryResponse>> {
+        let (tx, rx) = mpsc::channel(QUEUED_RESPONSES);
+        let driver = Driver::<DeltaStream> {
             snapshots: self.snapshots.clone(),
             observer: self.observer.clone(),
             fixed,
