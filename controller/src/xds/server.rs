@@ -160,15 +160,7 @@ impl XdsServer {
         requests: Requests<SotwRequest>,
         fixed: Option<&'static str>,
     ) -> mpsc::Receiver<Queued<SotwResponse>> {
-        let (tx, rx) = mpsc::channel(QUEUED_RESPONSES);
-        let driver = Driver::<SotwStream> {
-            snapshots: self.snapshots.clone(),
-            observer: self.observer.clone(),
-            fixed,
-            tx,
-        };
-        tokio::spawn(driver.run(requests));
-        rx
+        self.responses::<SotwStream>(requests, fixed)
     }
 
     /// Starts the driver of one delta stream; its responses come out of
@@ -178,8 +170,16 @@ impl XdsServer {
         requests: Requests<DeltaDiscoveryRequest>,
         fixed: Option<&'static str>,
     ) -> mpsc::Receiver<Queued<DeltaDiscoveryResponse>> {
+        self.responses::<DeltaStream>(requests, fixed)
+    }
+
+    fn responses<M: Machine>(
+        &self,
+        requests: Requests<M::Req>,
+        fixed: Option<&'static str>,
+    ) -> mpsc::Receiver<Queued<M::Resp>> {
         let (tx, rx) = mpsc::channel(QUEUED_RESPONSES);
-        let driver = Driver::<DeltaStream> {
+        let driver = Driver::<M> {
             snapshots: self.snapshots.clone(),
             observer: self.observer.clone(),
             fixed,
@@ -211,14 +211,7 @@ impl XdsServer {
         req: Request<Streaming<DeltaDiscoveryRequest>>,
         fixed: Option<&'static str>,
     ) -> Response<ResponseStream<DeltaDiscoveryResponse>> {
-        let (tx, rx) = mpsc::channel(QUEUED_RESPONSES);
-        let driver = Driver::<DeltaStream> {
-            snapshots: self.snapshots.clone(),
-            observer: self.observer.clone(),
-            fixed,
-            tx,
-        };
-        tokio::spawn(driver.run(Box::pin(req.into_inner())));
+        let rx = self.delta_responses(Box::pin(req.into_inner()), fixed);
         Response::new(unboxed(rx))
     }
 

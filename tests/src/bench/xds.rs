@@ -32,7 +32,7 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::DownstreamTlsContext;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use envoy_types::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryRequest, DiscoveryRequest, DiscoveryResponse,
+    DeltaDiscoveryRequest, DiscoveryRequest,
 };
 use envoy_types::pb::google::protobuf::Any;
 use prost::Message;
@@ -558,7 +558,7 @@ async fn run(target: Target, shared: Arc<Shared>, connect_timeout: Duration) -> 
         let Some(ti) = type_index(&resp.type_url) else {
             continue;
         };
-        account(&shared, ti, &resp);
+        account(&shared, ti, resp.encoded_len(), resp.resources.len());
         let values: Vec<&[u8]> = resp.resources.iter().map(|r| r.value.as_slice()).collect();
         check_watches(&shared, ti, &values, arrived);
         // Follow what clusters and listeners name, as Envoy does, before
@@ -607,24 +607,9 @@ async fn run(target: Target, shared: Arc<Shared>, connect_timeout: Duration) -> 
         subs[ti].version = resp.version_info.clone();
         subs[ti].nonce = resp.nonce.clone();
         let _ = tx.send(request(ti, &subs[ti]));
-        if let Ok(mut st) = shared.state.lock() {
-            st.first_response.get_or_insert(arrived);
-            st.last_response = Some(arrived);
-            st.responses += 1;
-            st.clusters = received[0].len();
-            st.endpoints = received[1].len();
-            st.listeners = received[2].len();
-            st.routes = received[3].len();
-            st.secrets = received[4].len();
-            st.scopes = received[SRDS].len();
-            if ti == SRDS {
-                st.http_vhosts = http_scopes(received[SRDS].iter());
-            }
-            if let Some(v) = vhosts {
-                st.http_vhosts = v;
-            }
-        }
-        shared.notify.notify_waiters();
+        let counts = received.each_ref().map(HashSet::len);
+        let scopes = (ti == SRDS).then(|| http_scopes(received[SRDS].iter()));
+        record(&shared, arrived, counts, scopes.or(vhosts));
     }
     Err("the server closed the stream".into())
 }
@@ -666,12 +651,7 @@ async fn run_delta(target: Target, shared: Arc<Shared>, connect_timeout: Duratio
         let Some(ti) = type_index(&resp.type_url) else {
             continue;
         };
-        let c = &shared.counters[ti];
-        c.responses.fetch_add(1, Ordering::Relaxed);
-        c.bytes
-            .fetch_add(resp.encoded_len() as u64, Ordering::Relaxed);
-        c.resources
-            .fetch_add(resp.resources.len() as u64, Ordering::Relaxed);
+        account(&shared, ti, resp.encoded_len(), resp.resources.len());
         let values: Vec<&[u8]> = resp
             .resources
             .iter()
@@ -745,35 +725,40 @@ async fn run_delta(target: Target, shared: Arc<Shared>, connect_timeout: Duratio
             response_nonce: resp.nonce.clone(),
             ..request(ti)
         });
-        if let Ok(mut st) = shared.state.lock() {
-            st.first_response.get_or_insert(arrived);
-            st.last_response = Some(arrived);
-            st.responses += 1;
-            st.clusters = received[0].len();
-            st.endpoints = received[1].len();
-            st.listeners = received[2].len();
-            st.routes = received[RDS].len();
-            st.secrets = received[4].len();
-            st.scopes = received[SRDS].len();
-            if ti == SRDS {
-                st.http_vhosts = http_scopes(received[SRDS].iter());
-            }
-            if let Some(v) = vhosts {
-                st.http_vhosts = v;
-            }
-        }
-        shared.notify.notify_waiters();
+        let counts = received.each_ref().map(BTreeSet::len);
+        let scopes = (ti == SRDS).then(|| http_scopes(received[SRDS].iter()));
+        record(&shared, arrived, counts, scopes.or(vhosts));
     }
     Err("the server closed the stream".into())
 }
 
-fn account(shared: &Shared, ti: TypeIndex, resp: &DiscoveryResponse) {
+/// Counts one response of type `ti`: its encoded size and resources.
+fn account(shared: &Shared, ti: TypeIndex, bytes: usize, resources: usize) {
     let c = &shared.counters[ti];
     c.responses.fetch_add(1, Ordering::Relaxed);
-    c.bytes
-        .fetch_add(resp.encoded_len() as u64, Ordering::Relaxed);
-    c.resources
-        .fetch_add(resp.resources.len() as u64, Ordering::Relaxed);
+    c.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    c.resources.fetch_add(resources as u64, Ordering::Relaxed);
+}
+
+/// Records one response in the state: names received per type and, when
+/// the response told, the hosts of `ingress_http` (its virtual hosts, or
+/// its scopes).
+fn record(shared: &Shared, arrived: Instant, counts: [usize; TYPES], http_hosts: Option<usize>) {
+    if let Ok(mut st) = shared.state.lock() {
+        st.first_response.get_or_insert(arrived);
+        st.last_response = Some(arrived);
+        st.responses += 1;
+        st.clusters = counts[0];
+        st.endpoints = counts[1];
+        st.listeners = counts[2];
+        st.routes = counts[RDS];
+        st.secrets = counts[4];
+        st.scopes = counts[SRDS];
+        if let Some(v) = http_hosts {
+            st.http_vhosts = v;
+        }
+    }
+    shared.notify.notify_waiters();
 }
 
 /// The scopes of `ingress_http` among scope names.
