@@ -18,7 +18,7 @@ use contour::xds::request::SotwRequest;
 use contour::xds::server::{Observer, Published, XdsServer};
 use contour::xds::snapshot::{Snapshot, TypeSnapshot, VersionedResource};
 use contour::xds::sotw::SotwStream;
-use contour::xds::wire::SotwResponse;
+use contour::xds::wire::{DeltaResponse, SotwResponse};
 use contour::xds::{Event, type_url};
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::cluster::v3::cluster_discovery_service_server::ClusterDiscoveryService;
@@ -294,9 +294,25 @@ fn sotw_decode(bytes: &[u8]) -> Option<SotwRequest> {
 /// prost encoding of that message.
 fn sotw_message(r: &SotwResponse) -> DiscoveryResponse {
     let message = r.to_message();
-    let encoded = message.encode_to_vec();
-    assert_eq!(r.encoded_len(), encoded.len(), "encoded_len");
-    let chunks = match r.frame() {
+    check_frame(&message.encode_to_vec(), r.encoded_len(), r.frame());
+    message
+}
+
+/// [`sotw_message`] for a delta response.
+fn delta_message(r: &DeltaResponse) -> DeltaDiscoveryResponse {
+    let message = r.to_message();
+    check_frame(&message.encode_to_vec(), r.encoded_len(), r.frame());
+    message
+}
+
+/// The frame is one gRPC message of exactly `encoded`, in non-empty chunks.
+fn check_frame(
+    encoded: &[u8],
+    encoded_len: usize,
+    frame: Result<Vec<bytes::Bytes>, contour::xds::wire::TooLarge>,
+) {
+    assert_eq!(encoded_len, encoded.len(), "encoded_len");
+    let chunks = match frame {
         Ok(c) => c,
         Err(e) => panic!("no frame: {e}"),
     };
@@ -313,7 +329,6 @@ fn sotw_message(r: &SotwResponse) -> DiscoveryResponse {
         wire[5..] == encoded[..],
         "the framed bytes are not the message"
     );
-    message
 }
 
 fn sotw_response(model: &mut Model, snapshot: &Snapshot, r: &SotwResponse) {
@@ -491,7 +506,8 @@ fn sotw_converged(model: &Model, snapshot: &Snapshot) {
 
 // ------------------------------------------------------------------ Delta
 
-fn delta_response(model: &mut Model, snapshot: &Snapshot, r: &DeltaDiscoveryResponse) {
+fn delta_response(model: &mut Model, snapshot: &Snapshot, r: &DeltaResponse) {
+    let r = &delta_message(r);
     model.new_nonce(&r.nonce);
     let t = r.type_url.as_str();
     assert_eq!(r.system_version_info, version_of(snapshot, t));

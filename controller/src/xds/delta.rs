@@ -13,16 +13,15 @@ use std::sync::Arc;
 
 use imbl::OrdMap;
 
-use envoy_types::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource,
-};
+use envoy_types::pb::envoy::service::discovery::v3::DeltaDiscoveryRequest;
 
 use super::snapshot::{Snapshot, TypeSnapshot, VersionedResource};
+use super::wire::DeltaResponse;
 use super::{Event, type_url};
 use crate::smallmap::SmallMap;
 
 /// Responses to send and events to report after one input.
-pub type Outcome = super::Outcome<DeltaDiscoveryResponse>;
+pub type Outcome = super::Outcome<DeltaResponse>;
 
 /// The last response: its nonce, the type's version, and per resource the
 /// version sent and the client's before it.
@@ -175,7 +174,7 @@ impl DeltaStream {
     }
 
     /// Pushes what changed in a new snapshot.
-    pub fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<DeltaDiscoveryResponse> {
+    pub fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<DeltaResponse> {
         let (nonce, ads) = (&mut self.nonces, self.aggregated);
         self.types
             .iter_mut()
@@ -226,7 +225,7 @@ fn respond(
     named: &[String],
     nonce: &mut u64,
     ads: bool,
-) -> Option<DeltaDiscoveryResponse> {
+) -> Option<DeltaResponse> {
     let empty = TypeSnapshot::default();
     let current = snapshot.of(type_url).unwrap_or(&empty);
     let candidates: BTreeSet<String> = match &state.base {
@@ -261,12 +260,7 @@ fn respond(
             Some(r) if state.refused.get(&name) == Some(&r.version) => has,
             Some(r) => {
                 sent.insert(name.clone(), (r.version.clone(), has));
-                resources.push(Resource {
-                    name: r.name.clone(),
-                    version: r.version.clone(),
-                    resource: Some(r.form(ads).any()),
-                    ..Default::default()
-                });
+                resources.push(r.form(ads));
                 Some(r.version.clone())
             }
             None if has.is_some() => {
@@ -291,13 +285,12 @@ fn respond(
     *nonce += 1;
     let n = nonce.to_string();
     state.pending = Some((n.clone(), current.version.clone(), sent));
-    Some(DeltaDiscoveryResponse {
+    Some(DeltaResponse {
         system_version_info: current.version.clone(),
         resources,
         type_url: type_url.to_string(),
         removed_resources: removed,
         nonce: n,
-        ..Default::default()
     })
 }
 
@@ -338,7 +331,7 @@ mod tests {
         }
     }
 
-    fn names(r: &DeltaDiscoveryResponse) -> Vec<&str> {
+    fn names(r: &DeltaResponse) -> Vec<&str> {
         r.resources.iter().map(|r| r.name.as_str()).collect()
     }
 
@@ -476,9 +469,9 @@ mod tests {
                 let mut client: BTreeMap<String, String> = BTreeMap::new();
                 let mut names: BTreeSet<String> = BTreeSet::new();
                 // The last response and what the client had before it.
-                let mut last: Option<(DeltaDiscoveryResponse, BTreeMap<String, String>)> = None;
+                let mut last: Option<(DeltaResponse, BTreeMap<String, String>)> = None;
                 let mut refused: BTreeMap<String, String> = BTreeMap::new();
-                let apply = |client: &mut BTreeMap<String, String>, r: &DeltaDiscoveryResponse| {
+                let apply = |client: &mut BTreeMap<String, String>, r: &DeltaResponse| {
                     for res in &r.resources {
                         client.insert(res.name.clone(), res.version.clone());
                     }

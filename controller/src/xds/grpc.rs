@@ -1,10 +1,10 @@
 //! The state-of-the-world streaming methods (ADS and the per-type
-//! `Stream*`) and delta ADS, answered at the HTTP/2 level: state-of-the-world
-//! responses go out as [`SotwResponse::frame`] chunks shared with the
-//! snapshot, delta responses each encoded into a buffer of its own that is
-//! freed once written (tonic's encoder keeps one buffer per stream, as large
-//! as the largest response it sent: the initial delta response of a client
-//! with 5k scopes is megabytes, kept for the life of the stream).
+//! `Stream*`) and delta ADS, answered at the HTTP/2 level so that responses
+//! go out as chunks shared with the snapshot ([`super::wire`]). (tonic's
+//! encoder copies every resource into its message and keeps one buffer per
+//! stream as large as the largest response it sent: the initial delta
+//! response of a client with 5k scopes is megabytes, kept for the life of
+//! the stream.)
 //!
 //! Requests are decoded here (tonic's limits and error codes, without its
 //! per-stream buffer); the response body is the gRPC messages
@@ -16,10 +16,8 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 
 use axum::body::Body;
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use envoy_types::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryRequest, DeltaDiscoveryResponse,
-};
+use bytes::{Buf, Bytes, BytesMut};
+use envoy_types::pb::envoy::service::discovery::v3::DeltaDiscoveryRequest;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue};
 use http_body::Frame;
@@ -252,20 +250,10 @@ pub fn delta_router(server: &XdsServer) -> axum::Router {
                     DeltaDiscoveryRequest::decode(msg)
                 });
                 let responses = server.delta_responses(requests, None);
-                grpc_response(Body::new(StreamBody::new(frames(responses, delta_frame))))
+                grpc_response(Body::new(StreamBody::new(frames(responses, |r| r.frame()))))
             }
         }),
     )
-}
-
-/// One delta response as a gRPC message in a buffer of its own.
-fn delta_frame(r: &DeltaDiscoveryResponse) -> Result<Vec<Bytes>, std::num::TryFromIntError> {
-    let len = u32::try_from(r.encoded_len())?;
-    let mut buf = BytesMut::with_capacity(5 + len as usize);
-    buf.put_u8(0);
-    buf.put_u32(len);
-    r.encode_raw(&mut buf);
-    Ok(vec![buf.freeze()])
 }
 
 /// What is left to write of one response stream.

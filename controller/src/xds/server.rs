@@ -40,7 +40,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::delta::DeltaStream;
 use super::request::SotwRequest;
 use super::sotw::SotwStream;
-use super::wire::SotwResponse;
+use super::wire::{DeltaResponse, SotwResponse};
 use super::{Event, Outcome, Snapshot, type_url};
 
 /// The stream type the delta streaming methods return.
@@ -52,11 +52,6 @@ pub type ResponseStream<R> =
 /// a stream per EDS cluster and SDS secret (over 10,000 at scale), each with
 /// its channel (3 KiB each unboxed, 0.5 KiB boxed).
 pub type Queued<R> = Result<Box<R>, Box<Status>>;
-
-/// The client's view of a queue: tonic's item type.
-fn unboxed<R: Send + 'static>(rx: mpsc::Receiver<Queued<R>>) -> ResponseStream<R> {
-    Box::pin(ReceiverStream::new(rx).map(|r| r.map(|b| *b).map_err(|s| *s)))
-}
 
 /// State-of-the-world responses as tonic's own services send them (copied
 /// into messages). The streaming methods are answered by
@@ -169,7 +164,7 @@ impl XdsServer {
         &self,
         requests: Requests<DeltaDiscoveryRequest>,
         fixed: Option<&'static str>,
-    ) -> mpsc::Receiver<Queued<DeltaDiscoveryResponse>> {
+    ) -> mpsc::Receiver<Queued<DeltaResponse>> {
         self.responses::<DeltaStream>(requests, fixed)
     }
 
@@ -212,7 +207,9 @@ impl XdsServer {
         fixed: Option<&'static str>,
     ) -> Response<ResponseStream<DeltaDiscoveryResponse>> {
         let rx = self.delta_responses(Box::pin(req.into_inner()), fixed);
-        Response::new(unboxed(rx))
+        let messages =
+            ReceiverStream::new(rx).map(|r| r.map(|resp| resp.to_message()).map_err(|s| *s));
+        Response::new(Box::pin(messages))
     }
 
     /// A unary fetch: what a new subscription would get.
@@ -296,7 +293,7 @@ impl Machine for SotwStream {
 
 impl Machine for DeltaStream {
     type Req = DeltaDiscoveryRequest;
-    type Resp = DeltaDiscoveryResponse;
+    type Resp = DeltaResponse;
     fn for_stream(aggregated: bool) -> Self {
         DeltaStream::new(aggregated)
     }
@@ -310,13 +307,13 @@ impl Machine for DeltaStream {
         &mut self,
         req: &DeltaDiscoveryRequest,
         snapshot: &Snapshot,
-    ) -> Outcome<DeltaDiscoveryResponse> {
+    ) -> Outcome<DeltaResponse> {
         DeltaStream::on_request(self, req, snapshot)
     }
-    fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<DeltaDiscoveryResponse> {
+    fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<DeltaResponse> {
         DeltaStream::on_snapshot(self, snapshot)
     }
-    fn describe(resp: &DeltaDiscoveryResponse) -> (String, usize) {
+    fn describe(resp: &DeltaResponse) -> (String, usize) {
         (resp.type_url.clone(), resp.resources.len())
     }
 }

@@ -1,5 +1,5 @@
-//! State-of-the-world responses as they go on the wire, without copying the
-//! resources they carry.
+//! State-of-the-world and delta responses as they go on the wire, without
+//! copying the resources they carry.
 //!
 //! A [`SotwResponse`] holds its resources as the snapshot's own
 //! `Arc<VersionedResource>`s. [`SotwResponse::frame`] encodes it as one
@@ -13,7 +13,9 @@
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use envoy_types::pb::envoy::service::discovery::v3::DiscoveryResponse;
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryResponse, DiscoveryResponse, Resource,
+};
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
 use super::snapshot::VersionedResource;
@@ -29,6 +31,16 @@ const VERSION_INFO: u32 = 1;
 const RESOURCES: u32 = 2;
 const TYPE_URL: u32 = 4;
 const NONCE: u32 = 5;
+// Field numbers of `envoy.service.discovery.v3.DeltaDiscoveryResponse`.
+const DELTA_SYSTEM_VERSION_INFO: u32 = 1;
+const DELTA_RESOURCES: u32 = 2;
+const DELTA_TYPE_URL: u32 = 4;
+const DELTA_NONCE: u32 = 5;
+const DELTA_REMOVED_RESOURCES: u32 = 6;
+// Field numbers of `envoy.service.discovery.v3.Resource`.
+const RESOURCE_VERSION: u32 = 1;
+const RESOURCE_BODY: u32 = 2;
+const RESOURCE_NAME: u32 = 3;
 // Field numbers of `google.protobuf.Any`.
 const ANY_TYPE_URL: u32 = 1;
 const ANY_VALUE: u32 = 2;
@@ -43,6 +55,23 @@ pub struct SotwResponse {
     pub resources: Vec<Arc<VersionedResource>>,
     /// The type URL.
     pub type_url: String,
+    /// The nonce the client answers with.
+    pub nonce: String,
+}
+
+/// A delta response whose resources are shared with the snapshot they come
+/// from (each in the form its stream gets, see
+/// [`VersionedResource::form`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeltaResponse {
+    /// The type's version.
+    pub system_version_info: String,
+    /// Resources added or changed, in name order.
+    pub resources: Vec<Arc<VersionedResource>>,
+    /// The type URL.
+    pub type_url: String,
+    /// Names removed.
+    pub removed_resources: Vec<String>,
     /// The nonce the client answers with.
     pub nonce: String,
 }
@@ -120,23 +149,114 @@ impl SotwResponse {
         put_string(&mut buf, VERSION_INFO, &self.version_info);
         for r in &self.resources {
             put_field_header(&mut buf, RESOURCES, any_len(r));
-            put_string(&mut buf, ANY_TYPE_URL, &r.type_url);
-            if r.value.is_empty() {
-                continue;
-            }
-            put_field_header(&mut buf, ANY_VALUE, r.value.len());
-            if r.value.len() <= INLINE_MAX {
-                buf.put_slice(&r.value);
-            } else {
-                chunks.push(buf.split().freeze());
-                chunks.push(r.value.clone());
-            }
+            put_any(&mut buf, &mut chunks, r);
             if buf.len() >= CHUNK {
                 chunks.push(buf.split().freeze());
             }
         }
         put_string(&mut buf, TYPE_URL, &self.type_url);
         put_string(&mut buf, NONCE, &self.nonce);
+        chunks.push(buf.freeze());
+        chunks.retain(|c| !c.is_empty());
+        Ok(chunks)
+    }
+}
+
+/// Writes one resource body as an `Any` field: copied when small, else
+/// handed on as the snapshot's own bytes after what `buf` holds so far.
+fn put_any(buf: &mut BytesMut, chunks: &mut Vec<Bytes>, r: &VersionedResource) {
+    put_string(buf, ANY_TYPE_URL, &r.type_url);
+    if r.value.is_empty() {
+        return;
+    }
+    put_field_header(buf, ANY_VALUE, r.value.len());
+    if r.value.len() <= INLINE_MAX {
+        buf.put_slice(&r.value);
+    } else {
+        chunks.push(buf.split().freeze());
+        chunks.push(r.value.clone());
+    }
+}
+
+/// Length of one delta `Resource` (without its own field key).
+fn delta_resource_len(r: &VersionedResource) -> usize {
+    string_len(RESOURCE_NAME, &r.name)
+        + string_len(RESOURCE_VERSION, &r.version)
+        + field_len(RESOURCE_BODY, any_len(r))
+}
+
+impl DeltaResponse {
+    /// The protobuf message (copies every resource; for tonic's per-type
+    /// delta methods and tests).
+    pub fn to_message(&self) -> DeltaDiscoveryResponse {
+        DeltaDiscoveryResponse {
+            system_version_info: self.system_version_info.clone(),
+            resources: self
+                .resources
+                .iter()
+                .map(|r| Resource {
+                    name: r.name.clone(),
+                    version: r.version.clone(),
+                    resource: Some(r.any()),
+                    ..Default::default()
+                })
+                .collect(),
+            type_url: self.type_url.clone(),
+            removed_resources: self.removed_resources.clone(),
+            nonce: self.nonce.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Length of the encoded `DeltaDiscoveryResponse`.
+    pub fn encoded_len(&self) -> usize {
+        string_len(DELTA_SYSTEM_VERSION_INFO, &self.system_version_info)
+            + self
+                .resources
+                .iter()
+                .map(|r| field_len(DELTA_RESOURCES, delta_resource_len(r)))
+                .sum::<usize>()
+            + string_len(DELTA_TYPE_URL, &self.type_url)
+            + self
+                .removed_resources
+                .iter()
+                .map(|n| field_len(DELTA_REMOVED_RESOURCES, n.len()))
+                .sum::<usize>()
+            + string_len(DELTA_NONCE, &self.nonce)
+    }
+
+    /// One gRPC message of the encoded `DeltaDiscoveryResponse`, as chunks
+    /// to write in order (see [`SotwResponse::frame`]).
+    pub fn frame(&self) -> Result<Vec<Bytes>, TooLarge> {
+        let len = self.encoded_len();
+        let prefix = u32::try_from(len).map_err(|_| TooLarge(len))?;
+        let mut chunks = Vec::new();
+        let mut buf = BytesMut::with_capacity(CHUNK.min(len + 5));
+        buf.put_u8(0); // not compressed
+        buf.put_u32(prefix);
+        put_string(
+            &mut buf,
+            DELTA_SYSTEM_VERSION_INFO,
+            &self.system_version_info,
+        );
+        for r in &self.resources {
+            // Fields in tag order, as prost writes them.
+            put_field_header(&mut buf, DELTA_RESOURCES, delta_resource_len(r));
+            put_string(&mut buf, RESOURCE_VERSION, &r.version);
+            put_field_header(&mut buf, RESOURCE_BODY, any_len(r));
+            put_any(&mut buf, &mut chunks, r);
+            put_string(&mut buf, RESOURCE_NAME, &r.name);
+            if buf.len() >= CHUNK {
+                chunks.push(buf.split().freeze());
+            }
+        }
+        put_string(&mut buf, DELTA_TYPE_URL, &self.type_url);
+        put_string(&mut buf, DELTA_NONCE, &self.nonce);
+        for name in &self.removed_resources {
+            // Repeated strings are written even when empty.
+            put_field_header(&mut buf, DELTA_REMOVED_RESOURCES, name.len());
+            buf.put_slice(name.as_bytes());
+        }
         chunks.push(buf.freeze());
         chunks.retain(|c| !c.is_empty());
         Ok(chunks)
@@ -189,6 +309,38 @@ mod tests {
             assert_eq!(&wire[1..5], &(body.len() as u32).to_be_bytes());
             assert_eq!(&wire[5..], &body[..]);
             let decoded = DiscoveryResponse::decode(&wire[5..]).map_err(|_| TooLarge(0))?;
+            assert_eq!(decoded, response.to_message());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn delta_frames_are_the_grpc_message_of_the_protobuf_encoding() -> Result<(), TooLarge> {
+        let cases = [
+            DeltaResponse::default(),
+            DeltaResponse {
+                system_version_info: "abc".into(),
+                resources: vec![resource("a", 0), resource("b", 10), resource("c", 100_000)],
+                type_url: "t".into(),
+                removed_resources: vec!["gone".into(), String::new()],
+                nonce: "7".into(),
+            },
+            DeltaResponse {
+                resources: (0..300)
+                    .map(|i| resource(&i.to_string(), 300 + i))
+                    .collect(),
+                nonce: "12".into(),
+                ..Default::default()
+            },
+        ];
+        for response in cases {
+            let wire: Vec<u8> = response.frame()?.concat();
+            let body = response.to_message().encode_to_vec();
+            assert_eq!(response.encoded_len(), body.len());
+            assert_eq!(wire[0], 0);
+            assert_eq!(&wire[1..5], &(body.len() as u32).to_be_bytes());
+            assert_eq!(&wire[5..], &body[..], "prost's own bytes");
+            let decoded = DeltaDiscoveryResponse::decode(&wire[5..]).map_err(|_| TooLarge(0))?;
             assert_eq!(decoded, response.to_message());
         }
         Ok(())
