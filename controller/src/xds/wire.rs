@@ -140,26 +140,37 @@ impl SotwResponse {
     /// `DiscoveryResponse`), as chunks to write in order. Errors when the
     /// message is over the 4 GiB a gRPC prefix can state.
     pub fn frame(&self) -> Result<Vec<Bytes>, TooLarge> {
-        let len = self.encoded_len();
-        let prefix = u32::try_from(len).map_err(|_| TooLarge(len))?;
-        let mut chunks = Vec::new();
-        let mut buf = BytesMut::with_capacity(CHUNK.min(len + 5));
-        buf.put_u8(0); // not compressed
-        buf.put_u32(prefix);
-        put_string(&mut buf, VERSION_INFO, &self.version_info);
-        for r in &self.resources {
-            put_field_header(&mut buf, RESOURCES, any_len(r));
-            put_any(&mut buf, &mut chunks, r);
-            if buf.len() >= CHUNK {
-                chunks.push(buf.split().freeze());
+        framed(self.encoded_len(), |buf, chunks| {
+            put_string(buf, VERSION_INFO, &self.version_info);
+            for r in &self.resources {
+                put_field_header(buf, RESOURCES, any_len(r));
+                put_any(buf, chunks, r);
+                if buf.len() >= CHUNK {
+                    chunks.push(buf.split().freeze());
+                }
             }
-        }
-        put_string(&mut buf, TYPE_URL, &self.type_url);
-        put_string(&mut buf, NONCE, &self.nonce);
-        chunks.push(buf.freeze());
-        chunks.retain(|c| !c.is_empty());
-        Ok(chunks)
+            put_string(buf, TYPE_URL, &self.type_url);
+            put_string(buf, NONCE, &self.nonce);
+        })
     }
+}
+
+/// One gRPC message of `len` bytes, which `body` writes into a buffer (and
+/// `chunks`, for bodies handed on whole), as chunks to write in order.
+/// Errors when `len` is over the 4 GiB a gRPC prefix can state.
+fn framed(
+    len: usize,
+    body: impl FnOnce(&mut BytesMut, &mut Vec<Bytes>),
+) -> Result<Vec<Bytes>, TooLarge> {
+    let prefix = u32::try_from(len).map_err(|_| TooLarge(len))?;
+    let mut chunks = Vec::new();
+    let mut buf = BytesMut::with_capacity(CHUNK.min(len + 5));
+    buf.put_u8(0); // not compressed
+    buf.put_u32(prefix);
+    body(&mut buf, &mut chunks);
+    chunks.push(buf.freeze());
+    chunks.retain(|c| !c.is_empty());
+    Ok(chunks)
 }
 
 /// Writes one resource body as an `Any` field: copied when small, else
@@ -228,38 +239,27 @@ impl DeltaResponse {
     /// One gRPC message of the encoded `DeltaDiscoveryResponse`, as chunks
     /// to write in order (see [`SotwResponse::frame`]).
     pub fn frame(&self) -> Result<Vec<Bytes>, TooLarge> {
-        let len = self.encoded_len();
-        let prefix = u32::try_from(len).map_err(|_| TooLarge(len))?;
-        let mut chunks = Vec::new();
-        let mut buf = BytesMut::with_capacity(CHUNK.min(len + 5));
-        buf.put_u8(0); // not compressed
-        buf.put_u32(prefix);
-        put_string(
-            &mut buf,
-            DELTA_SYSTEM_VERSION_INFO,
-            &self.system_version_info,
-        );
-        for r in &self.resources {
-            // Fields in tag order, as prost writes them.
-            put_field_header(&mut buf, DELTA_RESOURCES, delta_resource_len(r));
-            put_string(&mut buf, RESOURCE_VERSION, &r.version);
-            put_field_header(&mut buf, RESOURCE_BODY, any_len(r));
-            put_any(&mut buf, &mut chunks, r);
-            put_string(&mut buf, RESOURCE_NAME, &r.name);
-            if buf.len() >= CHUNK {
-                chunks.push(buf.split().freeze());
+        framed(self.encoded_len(), |buf, chunks| {
+            put_string(buf, DELTA_SYSTEM_VERSION_INFO, &self.system_version_info);
+            for r in &self.resources {
+                // Fields in tag order, as prost writes them.
+                put_field_header(buf, DELTA_RESOURCES, delta_resource_len(r));
+                put_string(buf, RESOURCE_VERSION, &r.version);
+                put_field_header(buf, RESOURCE_BODY, any_len(r));
+                put_any(buf, chunks, r);
+                put_string(buf, RESOURCE_NAME, &r.name);
+                if buf.len() >= CHUNK {
+                    chunks.push(buf.split().freeze());
+                }
             }
-        }
-        put_string(&mut buf, DELTA_TYPE_URL, &self.type_url);
-        put_string(&mut buf, DELTA_NONCE, &self.nonce);
-        for name in &self.removed_resources {
-            // Repeated strings are written even when empty.
-            put_field_header(&mut buf, DELTA_REMOVED_RESOURCES, name.len());
-            buf.put_slice(name.as_bytes());
-        }
-        chunks.push(buf.freeze());
-        chunks.retain(|c| !c.is_empty());
-        Ok(chunks)
+            put_string(buf, DELTA_TYPE_URL, &self.type_url);
+            put_string(buf, DELTA_NONCE, &self.nonce);
+            for name in &self.removed_resources {
+                // Repeated strings are written even when empty.
+                put_field_header(buf, DELTA_REMOVED_RESOURCES, name.len());
+                buf.put_slice(name.as_bytes());
+            }
+        })
     }
 }
 

@@ -516,15 +516,25 @@ async fn connect(target: &Target, connect_timeout: Duration) -> Result<Channel> 
     }
 }
 
-async fn run(target: Target, shared: Arc<Shared>, connect_timeout: Duration) -> Result<()> {
-    let channel = connect(&target, connect_timeout).await?;
-    let mut client =
+/// An ADS client on a new connection, and the node it names.
+async fn ads_client(
+    target: &Target,
+    shared: &Shared,
+    connect_timeout: Duration,
+) -> Result<(AggregatedDiscoveryServiceClient<Channel>, Node)> {
+    let channel = connect(target, connect_timeout).await?;
+    let client =
         AggregatedDiscoveryServiceClient::new(channel).max_decoding_message_size(usize::MAX);
     let node = Node {
         id: shared.node_id.clone(),
         cluster: "bench".into(),
         ..Default::default()
     };
+    Ok((client, node))
+}
+
+async fn run(target: Target, shared: Arc<Shared>, connect_timeout: Duration) -> Result<()> {
+    let (mut client, node) = ads_client(&target, &shared, connect_timeout).await?;
     let (tx, rx) = mpsc::unbounded_channel::<DiscoveryRequest>();
     let request = |type_index: TypeIndex, sub: &Subscription| DiscoveryRequest {
         node: Some(node.clone()),
@@ -618,14 +628,7 @@ async fn run(target: Target, shared: Arc<Shared>, connect_timeout: Duration) -> 
 /// only what changed, so the client keeps what each cluster and listener
 /// refers to and (un)subscribes names as those change, as Envoy does.
 async fn run_delta(target: Target, shared: Arc<Shared>, connect_timeout: Duration) -> Result<()> {
-    let channel = connect(&target, connect_timeout).await?;
-    let mut client =
-        AggregatedDiscoveryServiceClient::new(channel).max_decoding_message_size(usize::MAX);
-    let node = Node {
-        id: shared.node_id.clone(),
-        cluster: "bench".into(),
-        ..Default::default()
-    };
+    let (mut client, node) = ads_client(&target, &shared, connect_timeout).await?;
     let (tx, rx) = mpsc::unbounded_channel::<DeltaDiscoveryRequest>();
     let request = |ti: TypeIndex| DeltaDiscoveryRequest {
         node: Some(node.clone()),
