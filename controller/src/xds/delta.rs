@@ -23,9 +23,15 @@ use crate::smallmap::SmallMap;
 /// Responses to send and events to report after one input.
 pub type Outcome = super::Outcome<DeltaResponse>;
 
-/// The last response: its nonce, the type's version, and per resource the
-/// version sent and the client's before it.
-type Pending = (String, String, BTreeMap<String, (String, Option<String>)>);
+/// The last response: its nonce, the type's version, and the resources sent
+/// with the client's version before each. (A vector, not a map: an initial
+/// response carries thousands, and thousands of small allocations per
+/// stream fragment the heap long after they are freed.)
+type Pending = (
+    String,
+    String,
+    Vec<(Arc<VersionedResource>, Option<String>)>,
+);
 
 #[derive(Debug, Default)]
 struct TypeState {
@@ -91,10 +97,10 @@ impl DeltaStream {
                             // The client kept its previous resources.
                             // The snapshot may have moved on past the refused
                             // version: compared again below.
-                            for (name, (v, before)) in sent {
-                                state.differs.insert(name.clone(), before);
-                                state.refused.insert(name.clone(), v);
-                                named.push(name);
+                            for (r, before) in sent {
+                                state.differs.insert(r.name.clone(), before);
+                                state.refused.insert(r.name.clone(), r.version.clone());
+                                named.push(r.name.clone());
                             }
                             outcome.events.push(Event::Nack {
                                 type_url: req.type_url.clone(),
@@ -106,9 +112,9 @@ impl DeltaStream {
                             // A refusal holds until the client accepts
                             // another version of the resource: the refused
                             // one may be sent again after that.
-                            for name in sent.keys() {
-                                if state.refused.remove(name).is_some() {
-                                    named.push(name.clone());
+                            for (r, _) in &sent {
+                                if state.refused.remove(&r.name).is_some() {
+                                    named.push(r.name.clone());
                                 }
                             }
                             outcome.events.push(Event::Ack {
@@ -228,49 +234,57 @@ fn respond(
 ) -> Option<DeltaResponse> {
     let empty = TypeSnapshot::default();
     let current = snapshot.of(type_url).unwrap_or(&empty);
-    let candidates: BTreeSet<String> = match &state.base {
+    // Borrowed names in one sorted vector (no allocation per name).
+    let mut candidates: Vec<&str> = match &state.base {
         None => current
             .resources
             .keys()
             .chain(state.differs.keys())
-            .cloned()
+            .map(String::as_str)
             .collect(),
         Some(base) => base
             .diff(&current.resources)
             .map(|d| {
                 let (gone, came) = crate::dag::diff_sides(d);
-                gone.or(came).map(|(k, _)| k.clone()).unwrap_or_default()
+                gone.or(came).map(|(k, _)| k.as_str()).unwrap_or_default()
             })
-            .chain(named.iter().cloned())
+            .chain(named.iter().map(String::as_str))
             .collect(),
     };
+    candidates.sort_unstable();
+    candidates.dedup();
     let mut resources = Vec::new();
-    let mut sent = BTreeMap::new();
+    let mut sent = Vec::new();
     let mut removed = Vec::new();
-    // The client's version after this response, per candidate.
+    // The client's version after this response, where `differs` changes.
     let mut after: Vec<(String, Option<String>)> = Vec::new();
-    for name in candidates {
-        if !state.wanted(&name) {
+    for &name in &candidates {
+        if !state.wanted(name) {
             continue;
         }
-        let has = state.client_version(&name);
-        let now = current.resources.get(&name);
+        let has = state.client_version(name);
+        let now = current.resources.get(name);
         let next = match now {
             Some(r) if has.as_deref() == Some(r.version.as_str()) => has,
-            Some(r) if state.refused.get(&name) == Some(&r.version) => has,
+            Some(r) if state.refused.get(name) == Some(&r.version) => has,
             Some(r) => {
-                sent.insert(name.clone(), (r.version.clone(), has));
-                resources.push(r.form(ads));
+                let form = r.form(ads);
+                sent.push((Arc::clone(&form), has));
+                resources.push(form);
                 Some(r.version.clone())
             }
             None if has.is_some() => {
-                removed.push(name.clone());
+                removed.push(name.to_string());
                 None
             }
             None => None,
         };
-        after.push((name, next));
+        let base_version = now.map(|r| &r.version);
+        if next.as_ref() != base_version || state.differs.contains_key(name) {
+            after.push((name.to_string(), next));
+        }
     }
+    drop(candidates);
     for (name, next) in after {
         let base_version = current.resources.get(&name).map(|r| &r.version);
         match next.as_ref() == base_version {
