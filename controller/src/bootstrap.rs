@@ -10,9 +10,9 @@
 //! `dynamic` runtime layer, an `envoy-admin` cluster that reaches the admin
 //! interface, the admin on a unix socket (`/admin/admin.sock`), the RE2 regex
 //! engine, and the overload manager when its limits are set. Where we differ:
-//! Envoy follows Contour over one aggregated stream (`--xds-mode ads`, the
-//! default; `delta-ads` makes it incremental; `per-type` is upstream's and
-//! the seed's layout), the
+//! Envoy follows Contour over one aggregated, incremental stream
+//! (`--xds-mode delta-ads`, the default; `ads` is the same stream in state of
+//! the world; `per-type` is upstream's and the seed's layout), the
 //! `stats-health` listener is static here (upstream's `serve` sends it
 //! over LDS), and `--admin-port` moves the admin to a TCP port on 127.0.0.1.
 
@@ -93,10 +93,10 @@ pub enum XdsMode {
     /// Everything over one aggregated (ADS) stream: `contour serve` hands an
     /// ADS stream its listeners and clusters with their RDS/EDS/SDS
     /// references pointing at that stream.
-    #[default]
     Ads,
     /// The same over one incremental (delta) ADS stream: a change sends
     /// only the resources that changed, not every resource of its type.
+    #[default]
     DeltaAds,
     /// One stream per resource type (upstream's and the seed's bootstrap);
     /// Envoy then also opens one per EDS cluster, secret and route
@@ -195,7 +195,7 @@ impl Default for Settings {
             dns_lookup_family: DnsLookupFamily::Auto,
             tls: None,
             resources_dir: None,
-            xds_mode: XdsMode::Ads,
+            xds_mode: XdsMode::DeltaAds,
             max_heap_bytes: None,
             max_downstream_connections: None,
         }
@@ -636,10 +636,10 @@ pub struct BootstrapArgs {
     /// The version of the xDS resources to request from Contour.
     #[arg(long, default_value = "v3")]
     pub xds_resource_version: String,
-    /// One aggregated stream for everything (default), the same
-    /// incremental (`delta-ads`), or one stream per type and per referenced
-    /// resource (upstream's bootstrap).
-    #[arg(long, value_enum, default_value_t = XdsMode::Ads)]
+    /// One incremental aggregated stream for everything (`delta-ads`, the
+    /// default), the same in state of the world (`ads`), or one stream per
+    /// type and per referenced resource (`per-type`, upstream's bootstrap).
+    #[arg(long, value_enum, default_value_t = XdsMode::DeltaAds)]
     pub xds_mode: XdsMode,
     /// Address of the listener that serves /stats, /stats/prometheus and /ready.
     #[arg(long, default_value = "0.0.0.0")]

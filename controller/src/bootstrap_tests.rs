@@ -43,17 +43,20 @@ fn assert_valid(files: &[OutputFile]) -> TestResult {
 }
 
 #[test]
-fn defaults_aggregate_every_subscription_on_one_ads_stream() -> TestResult {
+fn defaults_aggregate_every_subscription_on_one_delta_ads_stream() -> TestResult {
     assert_eq!(settings(&["-"])?, Settings::default());
-    assert_eq!(Settings::default().xds_mode, XdsMode::Ads);
-    assert_eq!(settings(&["-", "--xds-mode", "ads"])?, Settings::default());
+    assert_eq!(Settings::default().xds_mode, XdsMode::DeltaAds);
+    assert_eq!(
+        settings(&["-", "--xds-mode", "delta-ads"])?,
+        Settings::default()
+    );
     let s = settings(&["-"])?;
     let b = main_json(&s);
     let ads = json!({"ads": {}, "resource_api_version": "V3"});
     let d = &b["dynamic_resources"];
     assert_eq!(d["lds_config"], ads);
     assert_eq!(d["cds_config"], ads);
-    assert_eq!(d["ads_config"]["api_type"], "GRPC");
+    assert_eq!(d["ads_config"]["api_type"], "DELTA_GRPC");
     assert_eq!(d["ads_config"]["set_node_on_first_message_only"], true);
     assert_eq!(
         d["ads_config"]["grpc_services"][0]["envoy_grpc"],
@@ -117,20 +120,20 @@ fn per_type_streams_have_no_ads() -> TestResult {
 }
 
 #[test]
-fn delta_ads_is_the_same_stream_made_incremental() -> TestResult {
-    let s = settings(&["-", "--xds-mode", XdsMode::DeltaAds.flag()])?;
-    assert_eq!(s.xds_mode, XdsMode::DeltaAds);
-    for mode in [XdsMode::Ads, XdsMode::PerType] {
+fn ads_is_the_same_stream_in_state_of_the_world() -> TestResult {
+    let s = settings(&["-", "--xds-mode", XdsMode::Ads.flag()])?;
+    assert_eq!(s.xds_mode, XdsMode::Ads);
+    for mode in [XdsMode::DeltaAds, XdsMode::PerType] {
         assert_eq!(settings(&["-", "--xds-mode", mode.flag()])?.xds_mode, mode);
     }
     let b = main_json(&s);
-    let sotw = main_json(&Settings::default());
+    let delta = main_json(&Settings::default());
     let d = &b["dynamic_resources"];
-    assert_eq!(d["ads_config"]["api_type"], "DELTA_GRPC");
+    assert_eq!(d["ads_config"]["api_type"], "GRPC");
     // Everything else is the default's: every source is the ADS stream.
     let mut same = b.clone();
-    same["dynamic_resources"]["ads_config"]["api_type"] = json!("GRPC");
-    assert_eq!(same, sotw);
+    same["dynamic_resources"]["ads_config"]["api_type"] = json!("DELTA_GRPC");
+    assert_eq!(same, delta);
     assert_valid(&build(&s))
 }
 

@@ -195,7 +195,12 @@ proptest! {
         steps in prop::collection::vec(step(), 1..12),
         fallback in any::<bool>(),
         restricted in any::<bool>(),
-        scoped in any::<bool>(),
+        route_layout in prop_oneof![
+            Just(dag::RouteLayout::Single),
+            Just(dag::RouteLayout::Scoped),
+            // Small thresholds, so that steps cross them both ways.
+            (1usize..5).prop_map(|scoped_from| dag::RouteLayout::Auto { scoped_from }),
+        ],
     ) {
         let config = BuilderConfig {
             fallback_certificate: fallback.then(|| ("team-a".to_string(), "tls".to_string())),
@@ -209,7 +214,7 @@ proptest! {
                 path: "/dev/stdout".into(),
                 format: dag::AccessLogFormat::Json,
             }),
-            route_layout: if scoped { dag::RouteLayout::Scoped } else { dag::RouteLayout::Single },
+            route_layout,
             ..BuilderConfig::default()
         };
         let mut cache = Cache::default();

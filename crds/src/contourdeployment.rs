@@ -122,13 +122,14 @@ pub struct ContourSettings {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pod_annotations: BTreeMap<String, String>,
     /// How Envoy gets the plain-HTTP routes (not in upstream's API):
-    /// `single` (the default, upstream's: one route configuration) or
-    /// `scoped` (one scoped route configuration per host, over incremental
-    /// xDS: a new route is live in Envoy faster at scale, at ≈ 10 µs of
-    /// Envoy CPU per request). Sets `contour serve --route-layout` and
-    /// `contour bootstrap --xds-mode`.
+    /// `auto` (the default: `single` below 1000 plain hosts, `scoped` from
+    /// there on), `single` (upstream's: one route configuration) or
+    /// `scoped` (one scoped route configuration per host, over Envoy's
+    /// incremental xDS stream: a new route is live in Envoy faster at
+    /// scale, at ≈ 10 µs of Envoy CPU per request). Sets `contour serve
+    /// --route-layout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["single", "scoped"]))]
+    #[schemars(extend("enum" = ["auto", "single", "scoped"]))]
     pub route_layout: Option<String>,
     /// Watch only these namespaces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

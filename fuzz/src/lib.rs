@@ -131,10 +131,13 @@ pub fn json(data: &[u8]) {
         },
         enable_external_name_service: first & 4 != 0,
         ingress_class_name: (first & 8 != 0).then(|| "contour".into()),
-        route_layout: if first & 16 != 0 {
-            contour::dag::RouteLayout::Scoped
-        } else {
-            contour::dag::RouteLayout::Single
+        // Single, scoped, or auto moving between them at 1–4 hosts.
+        route_layout: match (first >> 4) & 7 {
+            0 | 1 => contour::dag::RouteLayout::Single,
+            2 | 3 => contour::dag::RouteLayout::Scoped,
+            n => contour::dag::RouteLayout::Auto {
+                scoped_from: usize::from(n) - 3,
+            },
         },
         ..BuilderConfig::default()
     };

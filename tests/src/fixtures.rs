@@ -64,9 +64,11 @@ pub fn load(case: &Path) -> Result<(Cache, BuilderConfig), String> {
             config.fallback_certificate = Some((ns.to_string(), name.to_string()));
         }
         match v["routeLayout"].as_str() {
-            None | Some("single") => {}
+            // `auto` (the default) is `single` at a fixture's size.
+            None | Some("auto") => {}
+            Some("single") => config.route_layout = dag::RouteLayout::Single,
             Some("scoped") => config.route_layout = dag::RouteLayout::Scoped,
-            Some(other) => return Err(format!("routeLayout {other:?}: single or scoped")),
+            Some(other) => return Err(format!("routeLayout {other:?}: auto, single or scoped")),
         }
     }
     Ok((cache, config))

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 mod common;
 
-use common::{Follow, TestResult, get, ground, ground_full, ground_with, tail};
+use common::{TestResult, XdsMode, get, ground, ground_full, ground_with, tail};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn httpproxy_ingress_and_ingressroute_route_live_through_envoy() -> TestResult {
@@ -170,7 +170,7 @@ async fn weights_includes_redirects_and_rewrites_behave() -> TestResult {
     let (a, b) = (net.backend("alpha")?, net.backend("beta")?);
     let team = net.backend("team")?;
     // Upstream's per-type bootstrap (the other tests follow over ADS).
-    let g = ground_full("e2e-features", &[], None, Follow::PerType).await?;
+    let g = ground_full("e2e-features", &[], None, XdsMode::PerType).await?;
     let api = ApiServer::shared()?;
     let other = api.namespace("e2e-features-team").await?;
     for m in service_for("alpha", &[a.addr])
@@ -358,10 +358,10 @@ async fn tls_termination_and_endpoint_changes_are_followed() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delta_ads_follows_changes_and_removals() -> TestResult {
+async fn state_of_the_world_ads_follows_changes_and_removals() -> TestResult {
     let net = TestNet::shared()?;
     let (a, b) = (net.backend("alpha")?, net.backend("beta")?);
-    let g = ground_full("e2e-delta", &[], None, Follow::Delta).await?;
+    let g = ground_full("e2e-sotw", &[], None, XdsMode::Ads).await?;
     for m in service_for("alpha", &[a.addr])
         .iter()
         .chain(service_for("beta", &[b.addr]).iter())
@@ -386,8 +386,8 @@ async fn delta_ads_follows_changes_and_removals() -> TestResult {
     g.expect(&two, "/", (200, "beta")).await?;
     g.apply(&proxy("one", &one, "beta")).await?;
     g.expect(&one, "/", (200, "beta")).await?;
-    // Removing the only user of a cluster removes it from Envoy (delta
-    // removals), while the other host keeps serving.
+    // Removing the only user of a cluster removes it from Envoy (it is
+    // left out of the next response), while the other host keeps serving.
     delete(&g.client, &g.ns, &proxy("two", &two, "beta")).await?;
     g.apply(&proxy("one", &one, "alpha")).await?;
     g.expect(&one, "/", (200, "alpha")).await?;
@@ -408,11 +408,15 @@ async fn delta_ads_follows_changes_and_removals() -> TestResult {
         .contour
         .metric("contour_xds_ack_total{type=\"Cluster\"}")
         .await?;
-    assert!(acks.unwrap_or(0.0) >= 2.0, "delta ACKs counted: {acks:?}");
-    // All of it over one incremental ADS stream, as `contour bootstrap
-    // --xds-mode delta-ads` wrote it.
+    assert!(acks.unwrap_or(0.0) >= 2.0, "ACKs counted: {acks:?}");
+    // All of it over one state-of-the-world ADS stream, as `contour
+    // bootstrap --xds-mode ads` wrote it.
     assert_eq!(g.xds_streams().await?, 1, "streams from Envoy to Contour");
     let dump = g.envoy.admin_get("/config_dump").await?;
-    assert!(dump.contains("\"DELTA_GRPC\""), "not a delta bootstrap");
+    assert!(
+        dump.contains("\"GRPC\""),
+        "not a state-of-the-world bootstrap"
+    );
+    assert!(!dump.contains("\"DELTA_GRPC\""), "a delta bootstrap");
     Ok(())
 }

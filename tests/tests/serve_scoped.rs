@@ -2,7 +2,8 @@
 //! reach a real Envoy as one scoped route configuration each, over delta
 //! ADS and over per-type streams, and Envoy answers every request as it
 //! would from one route configuration (host case and port ignored,
-//! wildcard and default hosts, 404 for a path the host does not route).
+//! wildcard and default hosts, 404 for a path the host does not route);
+//! and `--route-layout=auto` moving between the layouts at its threshold.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 
 mod common;
 
-use common::{Follow, Ground, TestResult, ground_isolated, tail};
+use common::{Ground, TestResult, XdsMode, ground_isolated, tail};
 
 /// This test's own ingress class: the other tests' controllers on the same
 /// API server ignore its objects (its default host would change their
@@ -75,7 +76,7 @@ async fn until(g: &Ground, host: &str, path: &str, status: u16, backend: &str) -
     .into())
 }
 
-async fn routes_like_one_table(name: &str, layout: &str, follow: Follow) -> TestResult {
+async fn routes_like_one_table(name: &str, layout: &str, follow: XdsMode) -> TestResult {
     let net = TestNet::shared()?;
     let backends = [
         net.backend("alpha")?,
@@ -193,17 +194,17 @@ async fn routes_like_one_table(name: &str, layout: &str, follow: Follow) -> Test
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_layout_answers_the_cases() -> TestResult {
-    routes_like_one_table("e2e-scoped-single", "single", Follow::Ads).await
+    routes_like_one_table("e2e-scoped-single", "single", XdsMode::Ads).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scoped_layout_over_delta_ads_routes_like_one_table() -> TestResult {
-    routes_like_one_table("e2e-scoped-delta", "scoped", Follow::Delta).await
+    routes_like_one_table("e2e-scoped-delta", "scoped", XdsMode::DeltaAds).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scoped_layout_over_per_type_streams_routes_like_one_table() -> TestResult {
-    routes_like_one_table("e2e-scoped-types", "scoped", Follow::PerType).await
+    routes_like_one_table("e2e-scoped-types", "scoped", XdsMode::PerType).await
 }
 
 /// `contour cli srds` shows the scopes as Envoy gets them.
@@ -213,7 +214,7 @@ async fn cli_srds_lists_the_scopes() -> TestResult {
     let g = ground_isolated(
         "e2e-scoped-cli",
         &["--route-layout=scoped", &class],
-        Follow::Ads,
+        XdsMode::Ads,
     )
     .await?;
     let net = TestNet::shared()?;
@@ -256,4 +257,87 @@ async fn cli_srds_lists_the_scopes() -> TestResult {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Whether Envoy's active `ingress_http` takes its routes from scopes.
+async fn envoy_scoped(g: &Ground) -> Result<bool, Box<dyn std::error::Error>> {
+    let dump: Value = serde_json::from_str(
+        &g.envoy
+            .admin_get("/config_dump?resource=dynamic_listeners")
+            .await?,
+    )?;
+    let active = dump["configs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["name"] == "ingress_http")
+        .map(|l| l["active_state"]["listener"].to_string())
+        .collect::<String>();
+    Ok(active.contains("\"scoped_routes\""))
+}
+
+/// Polls until Envoy's `ingress_http` uses (or not) the scoped layout.
+async fn until_layout(g: &Ground, scoped: bool) -> TestResult {
+    let start = Instant::now();
+    while envoy_scoped(g).await? != scoped {
+        if start.elapsed() > Duration::from_secs(20) {
+            let dump = g
+                .envoy
+                .admin_get("/config_dump?resource=dynamic_listeners")
+                .await?;
+            return Err(format!(
+                "ingress_http never became {}\n--- listeners ---\n{dump}\n--- envoy ---\n{}",
+                if scoped { "scoped" } else { "one table" },
+                tail(&g.envoy.log(), 30)
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// `--route-layout=auto` (the default): one route table below the
+/// threshold, a scope per host from it, and back, with every host served
+/// across each move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_layout_moves_at_the_threshold_and_back() -> TestResult {
+    let class = format!("--ingress-class-name={CLASS}");
+    let g = ground_isolated(
+        "e2e-scoped-auto",
+        &["--route-layout-threshold=3", &class],
+        XdsMode::default(),
+    )
+    .await?;
+    let net = TestNet::shared()?;
+    let alpha = net.backend("alpha")?;
+    for m in service_for("alpha", &[alpha.addr]) {
+        g.apply(&m).await?;
+    }
+    let routes = json!([{"services": [{"name": "alpha", "port": 80}]}]);
+    let hosts: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|h| format!("{h}.{}.example.com", g.ns))
+        .collect();
+    for (name, host) in ["a", "b"].iter().zip(&hosts) {
+        g.apply(&proxy(name, host, routes.clone())).await?;
+    }
+    for host in &hosts[..2] {
+        until(&g, host, "/", 200, "alpha").await?;
+    }
+    assert!(!envoy_scoped(&g).await?, "scoped below the threshold");
+
+    g.apply(&proxy("c", &hosts[2], routes.clone())).await?;
+    until_layout(&g, true).await?;
+    for host in &hosts {
+        until(&g, host, "/", 200, "alpha").await?;
+    }
+
+    delete(&g.client, &g.ns, &proxy("c", &hosts[2], routes.clone())).await?;
+    until_layout(&g, false).await?;
+    for host in &hosts[..2] {
+        until(&g, host, "/", 200, "alpha").await?;
+    }
+    until(&g, &hosts[2], "/", 404, "").await?;
+    Ok(())
 }

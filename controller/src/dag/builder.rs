@@ -57,7 +57,7 @@ impl Default for BuilderConfig {
             fallback_certificate: None,
             http_access_log: None,
             https_access_log: None,
-            route_layout: super::RouteLayout::Single,
+            route_layout: super::RouteLayout::default(),
         }
     }
 }
@@ -170,7 +170,12 @@ pub fn listeners(config: &BuilderConfig) -> Dag {
                 address: config.address.clone(),
                 port,
                 access_log: access_log.clone(),
-                route_layout: config.route_layout,
+                // Only the plain listener has a choice (TLS hosts have a
+                // route configuration each).
+                route_layout: match name {
+                    HTTP_LISTENER => config.route_layout,
+                    _ => super::RouteLayout::Single,
+                },
                 ..Default::default()
             },
         );

@@ -71,22 +71,70 @@ pub struct Listener {
     pub secure_virtual_hosts: OrdMap<String, Arc<SecureVirtualHost>>,
     /// Where the listener's HTTP connection managers log requests.
     pub access_log: Option<AccessLog>,
-    /// How Envoy gets the plain virtual hosts' routes.
+    /// How Envoy gets the plain virtual hosts' routes (see [`Listener::layout`]).
     pub route_layout: RouteLayout,
 }
 
 /// How Envoy gets the routes of the plain-HTTP listener (`contour serve
 /// --route-layout`; TLS hosts have one route configuration each anyway).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RouteLayout {
-    /// One route configuration, `ingress_http`, holding every host (as
-    /// upstream): a new host resends all of them.
-    #[default]
+    /// Always one route configuration, `ingress_http`, holding every host
+    /// (as upstream): a new host resends all of them.
     Single,
-    /// One scoped route configuration per host (SRDS), chosen by a key two
-    /// Lua filters derive from the request's host: a new host sends one
-    /// small resource (over delta xDS).
+    /// Always one scoped route configuration per host (SRDS), chosen by a
+    /// key two Lua filters derive from the request's host: a new host sends
+    /// one small resource (over delta xDS).
     Scoped,
+    /// `Single` below `scoped_from` plain hosts, `Scoped` from there on:
+    /// small installations look exactly like upstream's, and large ones do
+    /// not resend every host on every change.
+    Auto {
+        /// The number of plain hosts from which the listener is scoped.
+        scoped_from: usize,
+    },
+}
+
+/// Plain hosts from which `--route-layout=auto` scopes the routes: from
+/// about here a state-of-the-world `ingress_http` costs Envoy tens of
+/// milliseconds per change, more than the Lua filters' ≈ 10 µs per request
+/// are worth (BENCHMARKS.md, runs 7 and 8).
+pub const SCOPED_FROM_HOSTS: usize = 1000;
+
+impl Default for RouteLayout {
+    fn default() -> Self {
+        RouteLayout::Auto {
+            scoped_from: SCOPED_FROM_HOSTS,
+        }
+    }
+}
+
+/// The layout a listener uses: its [`RouteLayout`] for its host count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// One route configuration named after the listener.
+    Single,
+    /// A scope per plain host.
+    Scoped,
+}
+
+impl RouteLayout {
+    /// The layout for a listener with `hosts` plain hosts.
+    pub fn resolve(self, hosts: usize) -> Layout {
+        match self {
+            RouteLayout::Single => Layout::Single,
+            RouteLayout::Scoped => Layout::Scoped,
+            RouteLayout::Auto { scoped_from } if hosts >= scoped_from => Layout::Scoped,
+            RouteLayout::Auto { .. } => Layout::Single,
+        }
+    }
+}
+
+impl Listener {
+    /// The layout this listener's plain hosts use.
+    pub fn layout(&self) -> Layout {
+        self.route_layout.resolve(self.virtual_hosts.len())
+    }
 }
 
 /// An access log of the HTTP listeners (upstream's

@@ -30,8 +30,8 @@ use envoy_types::pb::google::protobuf::BoolValue;
 
 use super::{any, xds_config_source};
 use crate::dag::{
-    AccessLog, AccessLogFormat, ClientCertificateDetails, Dag, DownstreamValidation, Listener,
-    RouteLayout, SecureVirtualHost, TlsSecret, TlsVersion, WeightedCluster,
+    AccessLog, AccessLogFormat, ClientCertificateDetails, Dag, DownstreamValidation, Layout,
+    Listener, SecureVirtualHost, TlsSecret, TlsVersion, WeightedCluster,
 };
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
 
@@ -341,9 +341,9 @@ enum Routes<'a> {
 impl<'a> Routes<'a> {
     /// The routes of a plain listener, by its layout.
     fn of(l: &'a Listener) -> Self {
-        match l.route_layout {
-            RouteLayout::Single => Routes::Rds(&l.name),
-            RouteLayout::Scoped => Routes::Scoped,
+        match l.layout() {
+            Layout::Single => Routes::Rds(&l.name),
+            Layout::Scoped => Routes::Scoped,
         }
     }
 }

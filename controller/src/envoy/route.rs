@@ -28,7 +28,7 @@ use envoy_types::pb::google::protobuf::UInt32Value;
 
 use super::cluster::cluster_name;
 use crate::dag::{
-    Dag, HTTP_LISTENER, HashPolicy, HeaderMatchKind, PathMatch, Route, RouteAction, RouteLayout,
+    Dag, HTTP_LISTENER, HashPolicy, HeaderMatchKind, Layout, PathMatch, Route, RouteAction,
     VirtualHost,
 };
 
@@ -38,7 +38,7 @@ pub fn route_configurations(dag: &Dag) -> Vec<RouteConfiguration> {
     if let Some(l) = dag
         .listeners
         .get(HTTP_LISTENER)
-        .filter(|l| l.route_layout == RouteLayout::Single)
+        .filter(|l| l.layout() == Layout::Single)
     {
         out.push(RouteConfiguration {
             name: HTTP_LISTENER.into(),

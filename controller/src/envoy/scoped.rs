@@ -44,7 +44,7 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 use envoy_types::pb::google::protobuf::{BoolValue, Struct, Value, value::Kind};
 
 use super::{any, route::virtual_host, xds_config_source};
-use crate::dag::{Dag, HTTP_LISTENER, RouteLayout, VirtualHost};
+use crate::dag::{Dag, HTTP_LISTENER, Layout, VirtualHost};
 
 /// The request header holding the scope key.
 pub const SCOPE_HEADER: &str = "x-contour-scope";
@@ -187,7 +187,7 @@ pub fn scope(v: &VirtualHost) -> ScopedRouteConfiguration {
 /// name.
 pub fn scoped_route_configurations(dag: &Dag) -> Vec<ScopedRouteConfiguration> {
     match dag.listeners.get(HTTP_LISTENER) {
-        Some(l) if l.route_layout == RouteLayout::Scoped => {
+        Some(l) if l.layout() == Layout::Scoped => {
             l.virtual_hosts.values().map(|v| scope(v)).collect()
         }
         _ => Vec::new(),
@@ -256,7 +256,7 @@ mod tests {
             .insert("a.example.com".into(), Arc::new(host("a.example.com")));
         dag.listeners.insert(HTTP_LISTENER.into(), l.clone());
         assert!(scoped_route_configurations(&dag).is_empty());
-        l.route_layout = RouteLayout::Scoped;
+        l.route_layout = crate::dag::RouteLayout::Scoped;
         dag.listeners.insert(HTTP_LISTENER.into(), l);
         let names: Vec<String> = scoped_route_configurations(&dag)
             .into_iter()

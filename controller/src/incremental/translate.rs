@@ -28,7 +28,7 @@ use prost::{Message, Name};
 use super::splice::splice;
 use crate::cache::{Cache, Key, Kind, Position, SliceRecord};
 use crate::dag::{
-    Cluster, Dag, HTTP_LISTENER, Listener, RouteAction, RouteLayout, SecureVirtualHost, TlsSecret,
+    Cluster, Dag, HTTP_LISTENER, Layout, Listener, RouteAction, SecureVirtualHost, TlsSecret,
     VirtualHost, diff_sides,
 };
 use crate::envoy::canonical::canonical_bytes;
@@ -273,13 +273,14 @@ impl Translator {
                 || a.address != b.address
                 || a.port != b.port
                 || a.access_log != b.access_log
-                || a.route_layout != b.route_layout
+                || a.layout() != b.layout()
             {
                 t.listeners.insert(name.clone());
                 t.http |= name == HTTP_LISTENER;
             }
-            if a.route_layout != b.route_layout {
-                // Every plain host moves to the other layout.
+            if a.layout() != b.layout() {
+                // Every plain host moves to the other layout (a setting, or
+                // `auto` crossing its host count either way).
                 for (fqdn, v) in &a.virtual_hosts {
                     self.plain(a, fqdn, v, false, &mut t, &mut snapshot)?;
                 }
@@ -345,8 +346,8 @@ impl Translator {
         if l.name != HTTP_LISTENER {
             return Ok(());
         }
-        match l.route_layout {
-            RouteLayout::Single => {
+        match l.layout() {
+            Layout::Single => {
                 t.http = true;
                 if add {
                     self.http_hosts.insert(fqdn.to_string(), host_bytes(v)?);
@@ -354,7 +355,7 @@ impl Translator {
                     self.http_hosts.remove(fqdn);
                 }
             }
-            RouteLayout::Scoped => {
+            Layout::Scoped => {
                 let scopes = Self::types(snapshot, type_url::SCOPED_ROUTE);
                 let name = scoped::scope_name(fqdn);
                 if add {
@@ -549,8 +550,8 @@ impl Translator {
 
         if t.http {
             let routes = Self::types(snapshot, type_url::ROUTE);
-            match dag.listeners.get(HTTP_LISTENER).map(|l| l.route_layout) {
-                Some(RouteLayout::Single) => {
+            match dag.listeners.get(HTTP_LISTENER).map(Listener::layout) {
+                Some(Layout::Single) => {
                     routes.insert(route_config(HTTP_LISTENER, self.http_hosts.values())?)
                 }
                 _ => routes.remove(HTTP_LISTENER),

@@ -32,9 +32,12 @@ pub enum AccessLogFormatFlag {
 /// `--route-layout`.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RouteLayoutFlag {
+    /// `single` below `--route-layout-threshold` plain hosts, `scoped` from
+    /// there on.
+    #[default]
+    Auto,
     /// One route configuration `ingress_http` with every plain host, as
     /// upstream.
-    #[default]
     Single,
     /// A scoped route configuration per plain host (SRDS); pays off with
     /// `contour bootstrap --xds-mode delta-ads`.
@@ -171,10 +174,15 @@ pub struct ServeArgs {
     #[arg(long, value_parser = duration, default_value = "100ms")]
     pub holdoff_max_delay: Duration,
     /// How Envoy gets the plain-HTTP routes: `single` (one route
-    /// configuration, as upstream) or `scoped` (one small scoped route
-    /// configuration per host; see the README).
-    #[arg(long, value_enum, default_value_t = RouteLayoutFlag::Single)]
+    /// configuration, as upstream), `scoped` (one small scoped route
+    /// configuration per host; see the README), or `auto` (`single` for
+    /// fewer than `--route-layout-threshold` plain hosts, else `scoped`).
+    #[arg(long, value_enum, default_value_t = RouteLayoutFlag::Auto)]
     pub route_layout: RouteLayoutFlag,
+    /// With `--route-layout=auto`: the number of plain-HTTP hosts from which
+    /// each host gets its own scoped route configuration.
+    #[arg(long, default_value_t = crate::dag::SCOPED_FROM_HOSTS)]
+    pub route_layout_threshold: usize,
 }
 
 impl ServeArgs {
@@ -192,6 +200,9 @@ impl ServeArgs {
             route_layout: match self.route_layout {
                 RouteLayoutFlag::Single => crate::dag::RouteLayout::Single,
                 RouteLayoutFlag::Scoped => crate::dag::RouteLayout::Scoped,
+                RouteLayoutFlag::Auto => crate::dag::RouteLayout::Auto {
+                    scoped_from: self.route_layout_threshold,
+                },
             },
         }
     }

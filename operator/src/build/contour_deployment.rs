@@ -57,8 +57,8 @@ pub fn args(v: &Validated) -> Vec<String> {
     if c.enable_external_name_service {
         a.push("--enable-external-name-service".into());
     }
-    if c.scoped_routes {
-        a.push("--route-layout=scoped".into());
+    if let Some(layout) = c.route_layout {
+        a.push(format!("--route-layout={layout}"));
     }
     if let Some((ns, name)) = &c.fallback_certificate {
         a.push(format!("--fallback-certificate={ns}/{name}"));

@@ -57,10 +57,6 @@ pub fn bootstrap_args(v: &Validated) -> Vec<String> {
     if let Some(c) = e.overload_max_connections {
         a.push(format!("--overload-downstream-max-conn={c}"));
     }
-    // Scopes pay off only incrementally (a new host is one scope, not all).
-    if v.contour.scoped_routes {
-        a.push("--xds-mode=delta-ads".into());
-    }
     a
 }
 

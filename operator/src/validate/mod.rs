@@ -267,11 +267,13 @@ pub fn validate(
     let contour_level = p
         .one_of("contour.logLevel", contour.log_level.as_ref(), LOG_LEVELS)
         .unwrap_or("info");
-    let scoped_routes = p.one_of(
-        "contour.routeLayout",
-        contour.route_layout.as_ref(),
-        &["single", "scoped"],
-    ) == Some("scoped");
+    let route_layout = p
+        .one_of(
+            "contour.routeLayout",
+            contour.route_layout.as_ref(),
+            &["auto", "single", "scoped"],
+        )
+        .filter(|l| *l != "auto");
     for f in &contour.disabled_features {
         p.one_of(
             "contour.disabledFeatures",
@@ -624,7 +626,7 @@ pub fn validate(
             image_pull_secrets: contour.image_pull_secrets.clone(),
             enable_external_name_service,
             fallback_certificate,
-            scoped_routes,
+            route_layout,
         },
         envoy: EnvoyPlan {
             workload,

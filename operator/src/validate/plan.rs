@@ -101,8 +101,9 @@ pub struct ContourPlan {
     pub image_pull_secrets: Vec<LocalObjectReference>,
     pub enable_external_name_service: bool,
     pub fallback_certificate: Option<(String, String)>,
-    /// `routeLayout: scoped`: one scope per plain host over delta ADS.
-    pub scoped_routes: bool,
+    /// `routeLayout` when it is not `auto` (serve's default): `single` or
+    /// `scoped`.
+    pub route_layout: Option<&'static str>,
 }
 
 /// Envoy's workload, settled.

@@ -29,15 +29,17 @@ impl Target {
     }
 
     /// How its Envoy follows it: each side's own bootstrap default (ours one
-    /// ADS stream, upstream a stream per type); `OURS_XDS_MODE=delta-ads`
-    /// makes ours incremental.
+    /// delta ADS stream, upstream a stream per type); `OURS_XDS_MODE=ads`
+    /// (or `per-type`) changes ours.
     pub fn xds_mode(self) -> crate::contour::XdsMode {
         use crate::contour::XdsMode;
         match self {
             Target::Upstream => XdsMode::PerType,
             Target::Ours => match std::env::var("OURS_XDS_MODE").as_deref() {
+                Ok("ads") => XdsMode::Ads,
+                Ok("per-type") => XdsMode::PerType,
                 Ok("delta-ads") => XdsMode::DeltaAds,
-                _ => XdsMode::Ads,
+                _ => XdsMode::default(),
             },
         }
     }
@@ -52,8 +54,9 @@ impl Target {
                     .split_whitespace()
                     .map(str::to_string)
                     .collect();
-                if self.xds_mode() == crate::contour::XdsMode::DeltaAds {
-                    settings.push("delta-ads".into());
+                let mode = self.xds_mode();
+                if mode != crate::contour::XdsMode::default() {
+                    settings.push(mode.flag().into());
                 }
                 match settings.is_empty() {
                     true => "ours".into(),

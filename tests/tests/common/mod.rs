@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use contour_tests::contour::XdsMode;
+pub use contour_tests::contour::XdsMode;
 use contour_tests::k8s::{apply, install_crds};
 use contour_tests::{ApiServer, ContourServe, Envoy, XdsPki, free_port};
 use serde_json::Value;
@@ -79,19 +79,7 @@ pub async fn ground_with(
     extra: &[&str],
     https_port: Option<u16>,
 ) -> Result<Ground, Box<dyn std::error::Error>> {
-    ground_full(name, extra, https_port, Follow::Ads).await
-}
-
-/// How the ground's Envoy follows Contour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Follow {
-    /// `contour bootstrap --xds-mode per-type`: upstream's layout, one
-    /// stream per type and per referenced resource.
-    PerType,
-    /// `contour bootstrap` as users run it: one ADS stream.
-    Ads,
-    /// `contour bootstrap --xds-mode delta-ads`: one incremental ADS stream.
-    Delta,
+    ground_full(name, extra, https_port, XdsMode::default()).await
 }
 
 /// The ground with every option: an HTTPS listener port, how Envoy follows.
@@ -99,7 +87,7 @@ pub async fn ground_full(
     name: &str,
     extra: &[&str],
     https_port: Option<u16>,
-    follow: Follow,
+    follow: XdsMode,
 ) -> Result<Ground, Box<dyn std::error::Error>> {
     ground_inner(name, extra, https_port, follow, None, false).await
 }
@@ -113,7 +101,7 @@ pub async fn ground_scoped(
     extra: &[&str],
     pki: Option<XdsPki>,
 ) -> Result<Ground, Box<dyn std::error::Error>> {
-    ground_inner(name, extra, None, Follow::PerType, pki, true).await
+    ground_inner(name, extra, None, XdsMode::PerType, pki, true).await
 }
 
 /// The ground whose controller watches only its own namespace, followed
@@ -121,7 +109,7 @@ pub async fn ground_scoped(
 pub async fn ground_isolated(
     name: &str,
     extra: &[&str],
-    follow: Follow,
+    follow: XdsMode,
 ) -> Result<Ground, Box<dyn std::error::Error>> {
     ground_inner(name, extra, None, follow, None, true).await
 }
@@ -130,7 +118,7 @@ async fn ground_inner(
     name: &str,
     extra: &[&str],
     https_port: Option<u16>,
-    follow: Follow,
+    follow: XdsMode,
     pki: Option<XdsPki>,
     scoped: bool,
 ) -> Result<Ground, Box<dyn std::error::Error>> {
@@ -157,12 +145,8 @@ async fn ground_inner(
     flags.extend(extra.iter().map(|s| s.to_string()));
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let contour = ContourServe::start(api, Some(&pki), &flags).await?;
-    let mode = match follow {
-        Follow::Delta => XdsMode::DeltaAds,
-        Follow::PerType => XdsMode::PerType,
-        Follow::Ads => XdsMode::Ads,
-    };
-    let envoy = contour_tests::contour::envoy_from_bootstrap(contour.xds_port, &pki, mode).await?;
+    let envoy =
+        contour_tests::contour::envoy_from_bootstrap(contour.xds_port, &pki, follow).await?;
     Ok(Ground {
         client,
         ns,
