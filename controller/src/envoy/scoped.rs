@@ -134,15 +134,11 @@ pub fn scoped_routes() -> ScopedRoutes {
 }
 
 fn found() -> Struct {
-    let mut fields = std::collections::BTreeMap::new();
-    fields.insert(
-        "scope".to_string(),
-        Value {
-            kind: Some(Kind::BoolValue(true)),
-        },
-    );
+    let scope = Value {
+        kind: Some(Kind::BoolValue(true)),
+    };
     Struct {
-        fields: fields.into_iter().collect(),
+        fields: [("scope".to_string(), scope)].into_iter().collect(),
     }
 }
 

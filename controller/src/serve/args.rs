@@ -266,3 +266,42 @@ impl ServeArgs {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dag::{Layout, RouteLayout};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn layout(args: &[&str]) -> Result<RouteLayout, clap::Error> {
+        let argv = std::iter::once("serve").chain(args.iter().copied());
+        Ok(Flags::try_parse_from(argv)?
+            .serve
+            .builder_config()
+            .route_layout)
+    }
+
+    #[test]
+    fn route_layout_is_auto_at_a_thousand_hosts_unless_set() -> Result<(), clap::Error> {
+        let auto = layout(&[])?;
+        assert_eq!(auto, RouteLayout::Auto { scoped_from: 1000 });
+        assert_eq!(auto.resolve(999), Layout::Single);
+        assert_eq!(auto.resolve(1000), Layout::Scoped);
+        assert_eq!(
+            layout(&["--route-layout-threshold=3"])?,
+            RouteLayout::Auto { scoped_from: 3 }
+        );
+        assert_eq!(layout(&["--route-layout=single"])?, RouteLayout::Single);
+        assert_eq!(RouteLayout::Single.resolve(1 << 20), Layout::Single);
+        assert_eq!(layout(&["--route-layout=scoped"])?, RouteLayout::Scoped);
+        assert_eq!(RouteLayout::Scoped.resolve(0), Layout::Scoped);
+        assert!(layout(&["--route-layout=wide"]).is_err());
+        Ok(())
+    }
+}
