@@ -44,16 +44,25 @@ impl Target {
         }
     }
 
+    /// Extra flags for experiments (`BENCH_OURS_ARGS`, `BENCH_UPSTREAM_ARGS`).
+    pub fn extra_args(self) -> Vec<String> {
+        let var = match self {
+            Target::Ours => "BENCH_OURS_ARGS",
+            Target::Upstream => "BENCH_UPSTREAM_ARGS",
+        };
+        std::env::var(var)
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// How tables call it: ours with the settings that are not its
     /// defaults (`OURS_XDS_MODE`, `BENCH_OURS_ARGS`), if any.
     pub fn label(self) -> String {
         match self {
             Target::Ours => {
-                let mut settings: Vec<String> = std::env::var("BENCH_OURS_ARGS")
-                    .unwrap_or_default()
-                    .split_whitespace()
-                    .map(str::to_string)
-                    .collect();
+                let mut settings = self.extra_args();
                 let mode = self.xds_mode();
                 if mode != crate::contour::XdsMode::default() {
                     settings.push(mode.flag().into());
@@ -280,17 +289,7 @@ impl Controller {
                 upstream_binary()?
             }
         };
-        // Extra flags for experiments (`BENCH_OURS_ARGS`, `BENCH_UPSTREAM_ARGS`).
-        let extra = match target {
-            Target::Ours => std::env::var("BENCH_OURS_ARGS"),
-            Target::Upstream => std::env::var("BENCH_UPSTREAM_ARGS"),
-        };
-        args.extend(
-            extra
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(str::to_string),
-        );
+        args.extend(target.extra_args());
         // `BENCH_WRAP` runs the controller under a profiler (e.g.
         // `heaptrack -o /tmp/ht`); its RSS readings are then the wrapper's.
         let mut program: Vec<std::ffi::OsString> = std::env::var("BENCH_WRAP")
