@@ -113,6 +113,11 @@ impl XdsMode {
             XdsMode::PerType => "per-type",
         }
     }
+
+    /// The mode an `--xds-mode` value names.
+    pub fn from_flag(value: &str) -> Option<Self> {
+        <Self as clap::ValueEnum>::from_str(value, false).ok()
+    }
 }
 
 /// DNS resolution policy for the `contour` cluster's name.
@@ -195,7 +200,7 @@ impl Default for Settings {
             dns_lookup_family: DnsLookupFamily::Auto,
             tls: None,
             resources_dir: None,
-            xds_mode: XdsMode::DeltaAds,
+            xds_mode: XdsMode::default(),
             max_heap_bytes: None,
             max_downstream_connections: None,
         }
@@ -639,7 +644,7 @@ pub struct BootstrapArgs {
     /// One incremental aggregated stream for everything (`delta-ads`, the
     /// default), the same in state of the world (`ads`), or one stream per
     /// type and per referenced resource (`per-type`, upstream's bootstrap).
-    #[arg(long, value_enum, default_value_t = XdsMode::DeltaAds)]
+    #[arg(long, value_enum, default_value_t = XdsMode::default())]
     pub xds_mode: XdsMode,
     /// Address of the listener that serves /stats, /stats/prometheus and /ready.
     #[arg(long, default_value = "0.0.0.0")]

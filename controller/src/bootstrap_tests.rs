@@ -126,6 +126,10 @@ fn ads_is_the_same_stream_in_state_of_the_world() -> TestResult {
     for mode in [XdsMode::DeltaAds, XdsMode::PerType] {
         assert_eq!(settings(&["-", "--xds-mode", mode.flag()])?.xds_mode, mode);
     }
+    for mode in [XdsMode::Ads, XdsMode::DeltaAds, XdsMode::PerType] {
+        assert_eq!(XdsMode::from_flag(mode.flag()), Some(mode));
+    }
+    assert_eq!(XdsMode::from_flag("delta"), None);
     let b = main_json(&s);
     let delta = main_json(&Settings::default());
     let d = &b["dynamic_resources"];

@@ -169,7 +169,8 @@ async fn weights_includes_redirects_and_rewrites_behave() -> TestResult {
     let net = TestNet::shared()?;
     let (a, b) = (net.backend("alpha")?, net.backend("beta")?);
     let team = net.backend("team")?;
-    // Upstream's per-type bootstrap (the other tests follow over ADS).
+    // Upstream's per-type bootstrap (the other tests follow over one ADS
+    // stream, delta unless they say otherwise).
     let g = ground_full("e2e-features", &[], None, XdsMode::PerType).await?;
     let api = ApiServer::shared()?;
     let other = api.namespace("e2e-features-team").await?;

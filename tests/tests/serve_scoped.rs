@@ -259,34 +259,38 @@ async fn cli_srds_lists_the_scopes() -> TestResult {
     }
 }
 
-/// Whether Envoy's active `ingress_http` takes its routes from scopes.
-async fn envoy_scoped(g: &Ground) -> Result<bool, Box<dyn std::error::Error>> {
+/// Envoy's active `ingress_http` listener, as JSON text ("" before it has one).
+async fn active_http_listener(g: &Ground) -> Result<String, Box<dyn std::error::Error>> {
     let dump: Value = serde_json::from_str(
         &g.envoy
             .admin_get("/config_dump?resource=dynamic_listeners")
             .await?,
     )?;
-    let active = dump["configs"]
+    Ok(dump["configs"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|l| l["name"] == "ingress_http")
         .map(|l| l["active_state"]["listener"].to_string())
-        .collect::<String>();
-    Ok(active.contains("\"scoped_routes\""))
+        .collect())
+}
+
+/// Whether Envoy's active `ingress_http` takes its routes from scopes.
+fn is_scoped(listener: &str) -> bool {
+    listener.contains("\"scoped_routes\"")
 }
 
 /// Polls until Envoy's `ingress_http` uses (or not) the scoped layout.
 async fn until_layout(g: &Ground, scoped: bool) -> TestResult {
     let start = Instant::now();
-    while envoy_scoped(g).await? != scoped {
+    loop {
+        let listener = active_http_listener(g).await?;
+        if is_scoped(&listener) == scoped {
+            return Ok(());
+        }
         if start.elapsed() > Duration::from_secs(20) {
-            let dump = g
-                .envoy
-                .admin_get("/config_dump?resource=dynamic_listeners")
-                .await?;
             return Err(format!(
-                "ingress_http never became {}\n--- listeners ---\n{dump}\n--- envoy ---\n{}",
+                "ingress_http never became {}\n--- listener ---\n{listener}\n--- envoy ---\n{}",
                 if scoped { "scoped" } else { "one table" },
                 tail(&g.envoy.log(), 30)
             )
@@ -294,7 +298,6 @@ async fn until_layout(g: &Ground, scoped: bool) -> TestResult {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok(())
 }
 
 /// `--route-layout=auto` (the default): one route table below the
@@ -325,7 +328,10 @@ async fn auto_layout_moves_at_the_threshold_and_back() -> TestResult {
     for host in &hosts[..2] {
         until(&g, host, "/", 200, "alpha").await?;
     }
-    assert!(!envoy_scoped(&g).await?, "scoped below the threshold");
+    assert!(
+        !is_scoped(&active_http_listener(&g).await?),
+        "scoped below the threshold"
+    );
 
     g.apply(&proxy("c", &hosts[2], routes.clone())).await?;
     until_layout(&g, true).await?;

@@ -266,6 +266,7 @@ impl Translator {
         for name in names {
             let a = old.listeners.get(name).unwrap_or(&empty);
             let b = dag.listeners.get(name).unwrap_or(&empty);
+            let moved = a.layout() != b.layout();
             // The access log comes from the engine's fixed configuration:
             // it differs only from the empty listener of the first build,
             // where every chain is new anyway.
@@ -273,12 +274,12 @@ impl Translator {
                 || a.address != b.address
                 || a.port != b.port
                 || a.access_log != b.access_log
-                || a.layout() != b.layout()
+                || moved
             {
                 t.listeners.insert(name.clone());
                 t.http |= name == HTTP_LISTENER;
             }
-            if a.layout() != b.layout() {
+            if moved {
                 // Every plain host moves to the other layout (a setting, or
                 // `auto` crossing its host count either way).
                 for (fqdn, v) in &a.virtual_hosts {

@@ -35,12 +35,10 @@ impl Target {
         use crate::contour::XdsMode;
         match self {
             Target::Upstream => XdsMode::PerType,
-            Target::Ours => match std::env::var("OURS_XDS_MODE").as_deref() {
-                Ok("ads") => XdsMode::Ads,
-                Ok("per-type") => XdsMode::PerType,
-                Ok("delta-ads") => XdsMode::DeltaAds,
-                _ => XdsMode::default(),
-            },
+            Target::Ours => std::env::var("OURS_XDS_MODE")
+                .ok()
+                .and_then(|v| XdsMode::from_flag(&v))
+                .unwrap_or_default(),
         }
     }
 
