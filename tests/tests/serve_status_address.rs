@@ -2,12 +2,16 @@
 //! server and `contour serve`: from `--ingress-status-address`, or else
 //! followed from Envoy's Service as its load balancer address changes; only
 //! objects of the served ingress class get it.
+//!
+//! Each controller watches only its own namespace: two controllers of one
+//! class with different addresses would (as upstream's do) keep rewriting
+//! each other's objects.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestResult, ground};
+use common::{Ground, TestResult, XdsMode, ground_isolated, tail};
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
@@ -18,15 +22,10 @@ fn resource(kind: &str) -> ApiResource {
     }
 }
 
-/// Waits until `kind/name` carries `want` as `status.loadBalancer.ingress`.
-async fn expect_address(
-    client: &kube::Client,
-    ns: &str,
-    kind: &str,
-    name: &str,
-    want: Value,
-) -> TestResult {
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource(kind));
+/// Waits until `kind/name` carries `want` as `status.loadBalancer.ingress`;
+/// on failure shows the controller's log.
+async fn expect_address(g: &Ground, kind: &str, name: &str, want: Value) -> TestResult {
+    let api: Api<DynamicObject> = Api::namespaced_with(g.client.clone(), &g.ns, &resource(kind));
     let started = Instant::now();
     let mut last = Value::Null;
     while started.elapsed() < Duration::from_secs(15) {
@@ -36,7 +35,11 @@ async fn expect_address(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(format!("{kind} {name}: status.loadBalancer.ingress is {last}, wanted {want}").into())
+    Err(format!(
+        "{kind} {name}: status.loadBalancer.ingress is {last}, wanted {want}\n--- contour log (tail) ---\n{}",
+        tail(&g.contour.log(), 400)
+    )
+    .into())
 }
 
 fn ingress(name: &str, class: Option<&str>) -> Value {
@@ -59,17 +62,18 @@ fn proxy(name: &str) -> Value {
 
 #[tokio::test]
 async fn the_flag_address_reaches_ingresses_and_proxies_of_our_class() -> TestResult {
-    let g = ground(
+    let g = ground_isolated(
         "lb-flag",
         &["--ingress-status-address=10.9.8.7,lb.example.net"],
+        XdsMode::default(),
     )
     .await?;
     g.apply(&ingress("mine", None)).await?;
     g.apply(&ingress("theirs", Some("other"))).await?;
     g.apply(&proxy("px")).await?;
     let want = json!([{"ip": "10.9.8.7"}, {"hostname": "lb.example.net"}]);
-    expect_address(&g.client, &g.ns, "Ingress", "mine", want.clone()).await?;
-    expect_address(&g.client, &g.ns, "HTTPProxy", "px", want).await?;
+    expect_address(&g, "Ingress", "mine", want.clone()).await?;
+    expect_address(&g, "HTTPProxy", "px", want).await?;
     let api: Api<DynamicObject> =
         Api::namespaced_with(g.client.clone(), &g.ns, &resource("Ingress"));
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -86,12 +90,13 @@ async fn the_envoy_services_address_is_followed() -> TestResult {
     // Envoy's Service lives in a namespace of its own, as in a cluster.
     let api_server = contour_tests::ApiServer::shared()?;
     let envoy_ns = api_server.namespace("lb-envoy").await?;
-    let g = ground(
+    let g = ground_isolated(
         "lb-svc",
         &[
             "--envoy-service-name=envoy-lb",
             &format!("--envoy-service-namespace={envoy_ns}"),
         ],
+        XdsMode::default(),
     )
     .await?;
     g.apply(&ingress("web", None)).await?;
@@ -121,15 +126,15 @@ async fn the_envoy_services_address_is_followed() -> TestResult {
     };
     publish(json!([{"hostname": "lb-1.example.net"}])).await?;
     let first = json!([{"hostname": "lb-1.example.net"}]);
-    expect_address(&g.client, &g.ns, "Ingress", "web", first.clone()).await?;
-    expect_address(&g.client, &g.ns, "HTTPProxy", "px", first).await?;
+    expect_address(&g, "Ingress", "web", first.clone()).await?;
+    expect_address(&g, "HTTPProxy", "px", first).await?;
     // It changes: every object follows.
     publish(json!([{"ip": "192.0.2.10"}])).await?;
     let second = json!([{"ip": "192.0.2.10"}]);
-    expect_address(&g.client, &g.ns, "Ingress", "web", second.clone()).await?;
-    expect_address(&g.client, &g.ns, "HTTPProxy", "px", second.clone()).await?;
+    expect_address(&g, "Ingress", "web", second.clone()).await?;
+    expect_address(&g, "HTTPProxy", "px", second.clone()).await?;
     // A new object gets the current address.
     g.apply(&ingress("late", None)).await?;
-    expect_address(&g.client, &g.ns, "Ingress", "late", second).await?;
+    expect_address(&g, "Ingress", "late", second).await?;
     Ok(())
 }

@@ -81,6 +81,7 @@ impl Shared {
     pub fn seen(&self, t: Target, live: Value) {
         let mut g = self.lock();
         if g.live.get(&t).map(|a| &**a) != Some(&live) {
+            tracing::debug!(namespace = %t.namespace, name = %t.name, proxy = t.proxy, address = %live, "object's status.loadBalancer changed");
             g.dirty.insert(t.clone());
             let live = g.shared(live);
             g.live.insert(t, live);
@@ -94,6 +95,14 @@ impl Shared {
         let mut g = self.lock();
         g.live.remove(t);
         g.dirty.remove(t);
+    }
+
+    /// A write to `t` failed: it is due again.
+    fn retry(&self, t: &Target) {
+        let mut g = self.lock();
+        if g.live.contains_key(t) {
+            g.dirty.insert(t.clone());
+        }
     }
 
     fn mark_all(&self) {
@@ -247,6 +256,37 @@ async fn write(client: &kube::Client, t: &Target, want: &Value) -> Result<(), ku
     Ok(())
 }
 
+/// What the writer last looked with. Any change of address or leadership,
+/// however it is noticed (a wake-up or a fresh look after a batch), makes
+/// every object due again: objects taken under the old address may carry it.
+#[derive(Debug, Default)]
+struct Round {
+    last: Option<(bool, Value)>,
+}
+
+impl Round {
+    /// Up to `n` objects to write `want` to, as leader or not.
+    fn due(&mut self, shared: &Shared, leading: bool, want: &Value, n: usize) -> Vec<Target> {
+        if self
+            .last
+            .as_ref()
+            .is_none_or(|(l, w)| *l != leading || w != want)
+        {
+            shared.mark_all();
+            self.last = Some((leading, want.clone()));
+        }
+        let known = want["ingress"].as_array().is_some_and(|a| !a.is_empty());
+        if leading && known {
+            shared.take(want, n)
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// Wait after a batch in which some writes failed (they are retried).
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// Writes the address while `leader` is true.
 pub async fn run(
     client: kube::Client,
@@ -254,36 +294,33 @@ pub async fn run(
     mut address: watch::Receiver<Value>,
     mut leader: watch::Receiver<bool>,
 ) {
+    let mut round = Round::default();
     loop {
         let leading = *leader.borrow_and_update();
         let want = address.borrow_and_update().clone();
-        let known = want["ingress"].as_array().is_some_and(|a| !a.is_empty());
-        let batch = if leading && known {
-            shared.take(&want, 64)
-        } else {
-            Vec::new()
-        };
+        let batch = round.due(&shared, leading, &want, 64);
+        let mut failed = false;
         for t in &batch {
+            tracing::debug!(namespace = %t.namespace, name = %t.name, proxy = t.proxy, address = %want, "writing status.loadBalancer");
             match write(&client, t, &want).await {
                 Ok(()) => {}
                 Err(kube::Error::Api(e)) if e.code == 404 => {}
                 Err(e) => {
-                    tracing::warn!(namespace = %t.namespace, name = %t.name, proxy = t.proxy, error = %e, "writing status.loadBalancer failed");
+                    tracing::warn!(namespace = %t.namespace, name = %t.name, proxy = t.proxy, error = %e, "writing status.loadBalancer failed; retrying");
+                    shared.retry(t);
+                    failed = true;
                 }
             }
+        }
+        if failed {
+            tokio::time::sleep(RETRY_AFTER).await;
         }
         if !batch.is_empty() {
             continue;
         }
         tokio::select! {
-            c = address.changed() => {
-                if c.is_err() { return; }
-                shared.mark_all();
-            }
-            c = leader.changed() => {
-                if c.is_err() { return; }
-                shared.mark_all();
-            }
+            c = address.changed() => if c.is_err() { return },
+            c = leader.changed() => if c.is_err() { return },
             _ = shared.wake.notified() => {}
         }
     }
@@ -320,6 +357,55 @@ mod tests {
         s.gone(&t("a"));
         s.mark_all();
         assert!(s.take(&want, 10).is_empty());
+    }
+
+    /// An address change seen only on a fresh look after a batch (not as a
+    /// wake-up) still makes objects written with the old address due.
+    #[test]
+    fn every_change_of_address_or_leadership_makes_everything_due() {
+        let s = Shared::default();
+        let (one, two) = (
+            from_addresses("lb-1.example.net"),
+            from_addresses("10.0.0.2"),
+        );
+        let t = |n: &str| Target {
+            proxy: true,
+            namespace: "ns".into(),
+            name: n.into(),
+        };
+        let mut round = Round::default();
+        s.seen(t("a"), json!({"ingress": []}));
+        s.seen(t("b"), json!({"ingress": []}));
+        assert_eq!(round.due(&s, true, &one, 10), [t("a"), t("b")]);
+        // Both now carry the first address; nothing is due for it.
+        s.seen(t("a"), one.clone());
+        s.seen(t("b"), one.clone());
+        assert!(round.due(&s, true, &one, 10).is_empty());
+        assert_eq!(round.due(&s, true, &two, 10), [t("a"), t("b")]);
+        assert!(round.due(&s, true, &two, 10).is_empty(), "taken once");
+        // Not leading: nothing; leading again: everything is looked at.
+        assert!(round.due(&s, false, &two, 10).is_empty());
+        assert_eq!(round.due(&s, true, &two, 10), [t("a"), t("b")]);
+        // No address known: nothing is written.
+        assert!(round.due(&s, true, &json!({"ingress": []}), 10).is_empty());
+    }
+
+    #[test]
+    fn a_failed_write_is_due_again_unless_the_object_is_gone() {
+        let s = Shared::default();
+        let want = from_addresses("10.0.0.1");
+        let t = |n: &str| Target {
+            proxy: false,
+            namespace: "ns".into(),
+            name: n.into(),
+        };
+        s.seen(t("a"), json!({"ingress": []}));
+        s.seen(t("b"), json!({"ingress": []}));
+        assert_eq!(s.take(&want, 10), [t("a"), t("b")]);
+        s.retry(&t("a"));
+        s.gone(&t("b"));
+        s.retry(&t("b"));
+        assert_eq!(s.take(&want, 10), [t("a")]);
     }
 
     #[test]
