@@ -43,6 +43,7 @@ async fn leaves_rotate_when_due_keeping_the_ca() -> TestResult {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    // The CA is stored before the leaves it signs.
     let ca = secrets.get("contourca-due").await?;
     let issued = Instant::now();
     let rotated = loop {

@@ -14,7 +14,9 @@ use crate::certs::Generated;
 use crate::names::ROTATED_FOR;
 use crate::validate::Validated;
 
-/// Contour's Secret, Envoy's, then the CA's.
+/// The CA's Secret, then Contour's and Envoy's: applied in this order, the
+/// CA is stored before any leaf it signed, so a reconcile cut short between
+/// the writes never leaves leaves whose CA (and key) is lost.
 pub fn build(v: &Validated, generated: &Generated) -> Result<Vec<Secret>, BuildError> {
     let n = &v.names;
     let mut secrets = certgen::secrets(
@@ -39,14 +41,17 @@ pub fn build(v: &Validated, generated: &Generated) -> Result<Vec<Secret>, BuildE
         }
     }
     let bytes = |s: &str| ByteString(s.as_bytes().to_vec());
-    secrets.push(Secret {
-        metadata: meta(v, &n.ca, "contour"),
-        type_: Some("Opaque".into()),
-        data: Some(BTreeMap::from([
-            ("ca.crt".to_string(), bytes(&generated.ca.cert)),
-            ("ca.key".to_string(), bytes(&generated.ca.key)),
-        ])),
-        ..Default::default()
-    });
+    secrets.insert(
+        0,
+        Secret {
+            metadata: meta(v, &n.ca, "contour"),
+            type_: Some("Opaque".into()),
+            data: Some(BTreeMap::from([
+                ("ca.crt".to_string(), bytes(&generated.ca.cert)),
+                ("ca.key".to_string(), bytes(&generated.ca.key)),
+            ])),
+            ..Default::default()
+        },
+    );
     Ok(secrets)
 }
