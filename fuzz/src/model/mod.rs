@@ -47,8 +47,9 @@ pub struct Config {
     pub http_log: Option<bool>,
     /// Access logs (none, text, JSON).
     pub https_log: Option<bool>,
-    /// `--route-layout=scoped`.
-    pub scoped: bool,
+    /// `--route-layout`: single, scoped, or auto with a threshold of 1–4
+    /// hosts (so generated sets cross it both ways).
+    pub layout: u8,
 }
 
 impl Config {
@@ -78,10 +79,12 @@ impl Config {
             enable_external_name_service: self.external_names,
             http_access_log: log(&self.http_log),
             https_access_log: log(&self.https_log),
-            route_layout: if self.scoped {
-                RouteLayout::Scoped
-            } else {
-                RouteLayout::Single
+            route_layout: match self.layout % 6 {
+                0 => RouteLayout::Single,
+                1 => RouteLayout::Scoped,
+                n => RouteLayout::Auto {
+                    scoped_from: usize::from(n) - 1,
+                },
             },
             ..BuilderConfig::default()
         }
