@@ -159,3 +159,24 @@ pub fn yaml_documents(yaml: &str) -> Result<Vec<serde_json::Value>> {
     }
     Ok(out)
 }
+
+/// Calls `call` until the API server stops refusing it (403), for up to
+/// 20 s: the RBAC authorizer learns a new Role or binding through its
+/// informers, a moment after it is written. Any other answer is returned.
+pub async fn once_authorized<T, F, Fut>(mut call: F) -> std::result::Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, kube::Error>>,
+{
+    let started = Instant::now();
+    loop {
+        match call().await {
+            Err(kube::Error::Api(e))
+                if e.code == 403 && started.elapsed() < Duration::from_secs(20) =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}

@@ -23,7 +23,7 @@ mod readings;
 mod relay;
 
 use clients::*;
-use common::{TestResult, ground, tail};
+use common::{TestResult, XdsMode, ground_isolated, tail};
 use config::{host, load, proxy};
 use raw_grpc::{frame, raw_call};
 use readings::*;
@@ -46,7 +46,7 @@ async fn a_thousand_idle_xds_connections_keep_memory_bounded() -> TestResult {
     if limit < (TOTAL as u64) + 200 {
         return Err(format!("open-files limit {limit} too low for {TOTAL} connections").into());
     }
-    let g = ground("hostile-idle", &[]).await?;
+    let g = ground_isolated("hostile-idle", &[], XdsMode::default()).await?;
     let pid = g.contour.pid().ok_or("contour not running")?;
     let contour_limit = nofile_limit(&pid.to_string())?;
     assert!(
@@ -174,7 +174,7 @@ async fn a_thousand_idle_xds_connections_keep_memory_bounded() -> TestResult {
 async fn a_client_that_never_acks_or_reads_keeps_memory_bounded() -> TestResult {
     const EACH: usize = 4;
     const CHANGES: usize = 200;
-    let g = ground("hostile-noack", &[]).await?;
+    let g = ground_isolated("hostile-noack", &[], XdsMode::default()).await?;
     let pid = g.contour.pid().ok_or("contour not running")?;
     // 40 proxies x 4 routes x 1 KiB: every push of `ingress_http` is a
     // route configuration of ~170 KB.
@@ -324,7 +324,7 @@ async fn a_client_that_never_acks_or_reads_keeps_memory_bounded() -> TestResult 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_and_garbage_grpc_messages_get_an_error_and_no_crash() -> TestResult {
-    let g = ground("hostile-garbage", &[]).await?;
+    let g = ground_isolated("hostile-garbage", &[], XdsMode::default()).await?;
     let pid = g.contour.pid().ok_or("contour not running")?;
     load(&g, 3, 1, 8).await?;
     let tls = tls_config(&g.pki)?;
@@ -537,7 +537,10 @@ async fn silent_connections_are_closed_and_the_open_files_limit_is_raised() -> T
     let contour = contour_tests::ContourServe::start_wrapped(
         api,
         Some(&pki),
-        &[&format!("--leader-election-resource-namespace={ns}")],
+        &[
+            &format!("--leader-election-resource-namespace={ns}"),
+            &format!("--watch-namespaces={ns}"),
+        ],
         &["prlimit", &nofile, "--"],
     )
     .await?;

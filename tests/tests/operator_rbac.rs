@@ -466,9 +466,9 @@ async fn the_operator_reconciles_everything_as_the_charts_service_account() -> T
     assert_eq!(condition(&st, "Degraded")["status"], "False", "{st}");
     // The Contour account it made can read the watched namespace.
     let contour = server.service_account_client(&ns, "contour-scoped").await?;
-    Api::<HTTPProxy>::namespaced(contour, &watched)
-        .list(&ListParams::default())
-        .await?;
+    let proxies = Api::<HTTPProxy>::namespaced(contour, &watched);
+    let all = ListParams::default();
+    contour_tests::k8s::once_authorized(|| proxies.list(&all)).await?;
 
     // Prune as the account: monitoring and the PDB turned off.
     let cds: Api<ContourDeployment> = Api::namespaced(admin.clone(), &ns);

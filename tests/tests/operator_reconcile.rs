@@ -18,6 +18,7 @@ use serde_json::json;
 use contour_crds::{ContourDeployment, HTTPProxy};
 use contour_tests::ApiServer;
 use contour_tests::bench::operator::counting_client;
+use contour_tests::k8s::once_authorized;
 use contour_tests::operator::{condition, create, ctx, reconcile, setup, status};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -453,14 +454,12 @@ async fn contour_service_account_has_exactly_what_serve_needs() -> TestResult {
     );
     let sa = server.service_account_client(&ns, "contour-scoped").await?;
     let proxies: Api<HTTPProxy> = Api::namespaced(sa.clone(), &ns);
-    assert_eq!(proxies.list(&ListParams::default()).await?.items.len(), 1);
-    proxies
-        .patch_status(
-            "p",
-            &PatchParams::default(),
-            &Patch::Merge(&json!({"status": {"currentStatus": "valid", "description": "ok"}})),
-        )
-        .await?;
+    let all = ListParams::default();
+    let listed = once_authorized(|| proxies.list(&all)).await?;
+    assert_eq!(listed.items.len(), 1);
+    let status = json!({"status": {"currentStatus": "valid", "description": "ok"}});
+    let (params, patch) = (PatchParams::default(), Patch::Merge(&status));
+    once_authorized(|| proxies.patch_status("p", &params, &patch)).await?;
     assert!(forbidden(
         proxies
             .patch(
@@ -546,12 +545,13 @@ async fn contour_service_account_has_exactly_what_serve_needs() -> TestResult {
     create(&client, &ns, "wide", json!({})).await?;
     reconcile(&client, &ns, "wide").await?;
     let sa = server.service_account_client(&ns, "contour-wide").await?;
-    Api::<HTTPProxy>::all(sa.clone())
-        .list(&ListParams::default())
-        .await?;
-    Api::<Secret>::all(sa.clone())
-        .list(&ListParams::default())
-        .await?;
+    let all = ListParams::default();
+    let (every_proxy, every_secret) = (
+        Api::<HTTPProxy>::all(sa.clone()),
+        Api::<Secret>::all(sa.clone()),
+    );
+    once_authorized(|| every_proxy.list(&all)).await?;
+    once_authorized(|| every_secret.list(&all)).await?;
     assert!(forbidden(
         Api::<Secret>::namespaced(sa.clone(), &other)
             .create(&PostParams::default(), &secret)

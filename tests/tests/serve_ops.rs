@@ -15,7 +15,7 @@ use serde_json::json;
 
 mod common;
 
-use common::{TestResult, get, ground, ground_scoped, tail};
+use common::{TestResult, XdsMode, get, ground_isolated, ground_scoped, tail};
 
 fn cli_args(resource: Resource, port: u16) -> CliArgs {
     CliArgs {
@@ -69,7 +69,7 @@ fn proxies(
 async fn xds_mtls_cli_rotation_and_nack() -> TestResult {
     let net = TestNet::shared()?;
     let kuard = net.backend("kuard")?;
-    let g = ground("ops-mtls", &[]).await?;
+    let g = ground_isolated("ops-mtls", &[], XdsMode::default()).await?;
     for m in service_for("kuard", &[kuard.addr]) {
         g.apply(&m).await?;
     }
@@ -349,8 +349,11 @@ async fn xds_refuses_foreign_expired_and_garbage_clients() -> TestResult {
     contour_tests::k8s::install_crds(&client).await?;
     let ns = api.namespace("ops-hostile").await?;
     let (pki, ca) = contour_tests::XdsPki::with_ca(&ns)?;
-    let flags = format!("--leader-election-resource-namespace={ns}");
-    let contour = ContourServe::start(api, Some(&pki), &[flags.as_str()]).await?;
+    // Its own namespace only: with no Envoy it would write statuses without
+    // the NACKs other tests' controllers see.
+    let lease = format!("--leader-election-resource-namespace={ns}");
+    let watch = format!("--watch-namespaces={ns}");
+    let contour = ContourServe::start(api, Some(&pki), &[lease.as_str(), watch.as_str()]).await?;
     let dir = pki.ca.parent().ok_or("no pki dir")?.to_path_buf();
     let write = |name: &str, text: &str| -> Result<std::path::PathBuf, std::io::Error> {
         let p = dir.join(name);

@@ -113,6 +113,7 @@ async fn routes_like_one_table(name: &str, layout: &str, follow: XdsMode) -> Tes
     until(&g, &web, "/b/x", 200, "beta").await?;
     until(&g, &format!("x.wild.{zone}"), "/", 200, "beta").await?;
     until(&g, &format!("unknown.{zone}"), "/", 200, "gamma").await?;
+    until(&g, &narrow, "/only", 200, "alpha").await?;
 
     // The same answers in both layouts: the host's case and port do not
     // matter for exact hosts; a wildcard host answers one lower-case label
