@@ -102,9 +102,16 @@ pub fn normal_client(g: &Ground) -> ads::Client {
 /// `needle`; returns how long it took.
 pub async fn route_seen(client: &ads::Client, id: u64, needle: &str) -> Result<Duration, Error> {
     let start = Instant::now();
+    Ok(route_seen_at(client, id, needle)
+        .await?
+        .saturating_duration_since(start))
+}
+
+/// When the response carrying `needle` (watch `id`) arrived.
+pub async fn route_seen_at(client: &ads::Client, id: u64, needle: &str) -> Result<Instant, Error> {
     let seen = ads::wait_watch(std::slice::from_ref(client), id, Duration::from_secs(20)).await;
     match seen.first().copied().flatten() {
-        Some(at) => Ok(at.saturating_duration_since(start)),
+        Some(at) => Ok(at),
         None => Err(format!(
             "the normal ADS client did not receive {needle:?} within 20 s: {:?}",
             client.state()
