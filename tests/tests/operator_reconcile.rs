@@ -609,7 +609,7 @@ async fn the_controller_repairs_a_deleted_child_within_seconds() -> TestResult {
         .delete("envoy-live", &DeleteParams::default())
         .await?;
     let took = wait_for("envoy-live").await?;
-    assert!(took.as_secs() < 5, "repaired after {took:?}");
+    assert!(took.as_secs() < 10, "repaired after {took:?}");
     let st = status(&client, &ns, "live").await?;
     assert_eq!(condition(&st, "Degraded")["status"], "False", "{st}");
 

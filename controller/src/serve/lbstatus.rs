@@ -284,8 +284,11 @@ impl Round {
     }
 }
 
-/// Wait after a batch in which some writes failed (they are retried).
+/// Wait after a batch in which some writes failed (they are retried),
+/// doubling while batches keep failing (e.g. no right to write the status),
+/// up to [`RETRY_MAX`].
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// Writes the address while `leader` is true.
 pub async fn run(
@@ -295,6 +298,7 @@ pub async fn run(
     mut leader: watch::Receiver<bool>,
 ) {
     let mut round = Round::default();
+    let mut retry_after = RETRY_AFTER;
     loop {
         let leading = *leader.borrow_and_update();
         let want = address.borrow_and_update().clone();
@@ -313,7 +317,10 @@ pub async fn run(
             }
         }
         if failed {
-            tokio::time::sleep(RETRY_AFTER).await;
+            tokio::time::sleep(retry_after).await;
+            retry_after = (retry_after * 2).min(RETRY_MAX);
+        } else if !batch.is_empty() {
+            retry_after = RETRY_AFTER;
         }
         if !batch.is_empty() {
             continue;
