@@ -337,6 +337,14 @@ pub async fn run(
 mod tests {
     use super::*;
 
+    fn target(name: &str) -> Target {
+        Target {
+            proxy: false,
+            namespace: "ns".into(),
+            name: name.into(),
+        }
+    }
+
     #[test]
     fn addresses_become_ips_or_hostnames() {
         assert_eq!(
@@ -350,11 +358,7 @@ mod tests {
     fn only_dirty_targets_with_another_address_are_taken() {
         let s = Shared::default();
         let want = from_addresses("10.0.0.1");
-        let t = |n: &str| Target {
-            proxy: false,
-            namespace: "ns".into(),
-            name: n.into(),
-        };
+        let t = target;
         s.seen(t("a"), json!({"ingress": []}));
         s.seen(t("b"), want.clone());
         assert_eq!(s.take(&want, 10), [t("a")]);
@@ -375,11 +379,7 @@ mod tests {
             from_addresses("lb-1.example.net"),
             from_addresses("10.0.0.2"),
         );
-        let t = |n: &str| Target {
-            proxy: true,
-            namespace: "ns".into(),
-            name: n.into(),
-        };
+        let t = target;
         let mut round = Round::default();
         s.seen(t("a"), json!({"ingress": []}));
         s.seen(t("b"), json!({"ingress": []}));
@@ -401,11 +401,7 @@ mod tests {
     fn a_failed_write_is_due_again_unless_the_object_is_gone() {
         let s = Shared::default();
         let want = from_addresses("10.0.0.1");
-        let t = |n: &str| Target {
-            proxy: false,
-            namespace: "ns".into(),
-            name: n.into(),
-        };
+        let t = target;
         s.seen(t("a"), json!({"ingress": []}));
         s.seen(t("b"), json!({"ingress": []}));
         assert_eq!(s.take(&want, 10), [t("a"), t("b")]);
