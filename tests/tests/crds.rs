@@ -2,8 +2,6 @@
 //! objects round-trip with status, schema-invalid objects are refused with a
 //! message naming the field, and printer columns read as users know them.
 
-use std::time::Duration;
-
 use contour_crds::{ContourDeployment, HTTPProxy, IngressRoute, TLSCertificateDelegation};
 use contour_tests::{ApiServer, k8s};
 use kube::api::{DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
@@ -557,15 +555,9 @@ async fn service_account_clients_get_exactly_their_rbac_rights() -> TestResult {
     create(&roles, rbac[0].clone()).await?;
     create(&bindings, rbac[1].clone()).await?;
     // RBAC changes take effect within moments (20 s on a loaded machine).
-    let mut listed = false;
-    for _ in 0..200 {
-        if as_reader.list(&Default::default()).await.is_ok() {
-            listed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(listed, "the Role did not take effect");
+    let all = Default::default();
+    let listed = k8s::once_authorized(|| as_reader.list(&all)).await;
+    assert!(listed.is_ok(), "the Role did not take effect: {listed:?}");
     // Reading is granted, writing is not.
     let proxy: HTTPProxy = serde_json::from_value(
         json!({"apiVersion": "projectcontour.io/v1", "kind": "HTTPProxy", "metadata": {"name": "x"}, "spec": {}}),

@@ -225,17 +225,13 @@ async fn operator(prefix: &str) -> BoxResult<Operator> {
         .with_layer(&refusals)
         .build();
     // The RBAC authorizer learns new bindings through its informers.
-    let started = Instant::now();
-    while Api::<ContourDeployment>::all(client.clone())
-        .list(&ListParams::default())
+    let (deployments, all) = (
+        Api::<ContourDeployment>::all(client.clone()),
+        ListParams::default(),
+    );
+    contour_tests::k8s::once_authorized(|| deployments.list(&all))
         .await
-        .is_err()
-    {
-        if started.elapsed() > Duration::from_secs(20) {
-            return Err("the ClusterRoleBinding never took effect".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        .map_err(|e| format!("the ClusterRoleBinding never took effect: {e}"))?;
     refusals.taken();
     Ok(Operator {
         namespace,
